@@ -1,0 +1,632 @@
+"""IR → checked `Program`: apply parameter values, unroll loops, infer shapes and dtypes, and report every
+problem as a located diagnostic before anything is compiled.
+
+>>> from spec_lang.parser import parse
+>>> program, diagnostics = resolve(parse(
+...     "model m()\\ninput x : float[batch, 3]\\ninput y : int[batch] < 2\\n"
+...     "stack s { dense 2 softmax }\\nloss l = crossentropy(s(x), y)\\noptimize sgd(lr = 0.1)"))
+>>> program.stack("s").parameter_count, diagnostics
+(8, [])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, NoReturn
+
+from . import ir
+from . import program as P
+from .diagnostics import Diagnostic, Span, did_you_mean
+
+LOSS_FUNCTIONS = ("crossentropy", "bce", "mse", "l2", "l1")
+INITIALIZERS = {"normal": ("std",), "uniform": ("scale",), "glorot_uniform": (), "zeros": (), "constant": ("value",)}
+OPTIMIZERS = {"sgd": ("lr",)}
+LAYER_CALLS = ("reverse",)
+
+
+class _Abort(Exception):
+    """Stops checking one declaration after its error was recorded; the checker moves to the next."""
+
+
+@dataclass
+class _Checker:
+    model: ir.Model
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    settings: dict[str, object] = field(default_factory=dict)
+    hypers: dict[str, float] = field(default_factory=dict)
+    stacks: dict[str, P.StackDef] = field(default_factory=dict)
+    stack_inputs: dict[str, tuple[int, Span | None]] = field(default_factory=dict)
+    stack_plans: dict[str, list[tuple]] = field(default_factory=dict)
+    values: dict[str, P.Value] = field(default_factory=dict)
+    resolving: list[str] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+
+    # diagnostics
+    def error(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None,
+              notes: tuple[str, ...] = ()) -> NoReturn:
+        self.diagnostics.append(Diagnostic("error", code, message, _where(node), hint, notes))
+        raise _Abort
+
+    def warn(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic("warning", code, message, _where(node), hint))
+
+    def attempt(self, action: Callable[[], object]) -> object | None:
+        try:
+            return action()
+        except _Abort:
+            return None
+
+    # names
+    def definitions(self) -> dict[str, tuple[str, ir.Node]]:
+        found: dict[str, tuple[str, ir.Node]] = {}
+        m = self.model
+        groups = [("parameter", m.params), ("input", m.inputs), ("stack", m.stacks), ("value", m.lets),
+                  ("head", m.heads), ("loss", m.losses)]
+        for kind, nodes in groups:
+            for node in nodes:
+                if node.name in found:
+                    other_kind, other = found[node.name]
+                    line = f" at line {other.span.line}" if other.span else ""
+                    self.attempt(lambda: self.error("E202", f"'{node.name}' is defined twice", node,
+                                                    f"rename one of them; the {other_kind} '{node.name}' "
+                                                    f"is defined{line}"))
+                else:
+                    found[node.name] = (kind, node)
+        return found
+
+    def unknown(self, ref: ir.Ref, expected: str, candidates: list[str]) -> NoReturn:
+        self.error("E201", f"unknown {expected} '{ref.name}'", ref,
+                   did_you_mean(ref.name, candidates) or f"define it, or use one of: {', '.join(candidates) or 'none'}")
+
+    # constants: sizes, loop lists, parameter defaults
+    def constant(self, expr: ir.Expr, env: dict[str, object]) -> object:
+        match expr:
+            case ir.Number(value=v) | ir.Bool(value=v):
+                if isinstance(v, float) and not math.isfinite(v):
+                    self.error("E601", f"{v} is not a usable value", expr, "use a finite number")
+                return v
+            case ir.ListExpr(items=items):
+                return [self.constant(i, env) for i in items]
+            case ir.Ref(name=name):
+                if name in env:
+                    self.used.add(name)
+                    return env[name]
+                self.unknown(expr, "parameter", list(env))
+            case ir.Neg(operand=operand):
+                return -self.number(operand, env)
+            case ir.BinOp(op=op, left=left, right=right):
+                a, b = self.number(left, env), self.number(right, env)
+                if op == "/" and b == 0:
+                    self.error("E601", "division by zero", expr, "check the divisor")
+                result = {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[op]
+                return int(result) if op != "/" and isinstance(a, int) and isinstance(b, int) else result
+            case ir.Call():
+                self.error("E204", f"'{expr.func}(…)' is not a constant", expr, "use a number, a list or a parameter")
+        raise TypeError(expr)
+
+    def number(self, expr: ir.Expr, env: dict[str, object]) -> int | float:
+        value = self.constant(expr, env)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.error("E601", f"expected a number, got {_show(value)}", expr, "use a number here")
+        return value
+
+    def size(self, expr: ir.Expr, env: dict[str, object], what: str) -> int:
+        value = self.constant(expr, env)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error("E601", f"{what} must be a whole number, got {_show(value)}", expr, "use e.g. 8")
+        if value <= 0:
+            self.error("E601", f"{what} must be positive, got {value}", expr, "sizes are at least 1")
+        return value
+
+    # parameters and inputs
+    def check_params(self) -> None:
+        for param in self.model.params:
+            value = self.attempt(lambda: self.constant(param.default, dict(self.settings)))
+            if value is not None:
+                self.settings[param.name] = value
+
+    def check_inputs(self) -> tuple[P.InputValue, ...]:
+        inputs = []
+        for node in self.model.inputs:
+            made = self.attempt(lambda: self.make_input(node))
+            if made is not None:
+                inputs.append(made)
+                self.values[node.name] = made
+        return tuple(inputs)
+
+    def make_input(self, node: ir.Input) -> P.InputValue:
+        if node.dtype not in ir.DTYPES:
+            self.error("E206", f"unknown dtype '{node.dtype}'", node,
+                       did_you_mean(node.dtype, ir.DTYPES) or "use float or int")
+        if not node.shape:
+            self.error("E301", f"input '{node.name}' has no dimensions", node, "write e.g. float[batch, 2]")
+        shape = tuple(None if isinstance(d, ir.Ref) and d.name not in self.settings
+                      else self.size(d, self.settings, "a dimension") for d in node.shape)
+        bound = None
+        if node.bound is not None:
+            if node.dtype != "int":
+                self.error("E401", "only integer inputs take a label bound `< N`", node.bound,
+                           "declare labels as e.g. `int[batch] < 10`")
+            bound = self.size(node.bound, self.settings, "the label bound")
+        return P.InputValue(node.name, P.TensorType(node.dtype, shape), bound)
+
+    # stacks: unrolled when declared, sized when first applied
+    def plan_stacks(self) -> None:
+        for stack in self.model.stacks:
+            plan = self.attempt(lambda: self.unroll(stack.layers, dict(self.settings)))
+            if plan is not None:
+                if not plan:
+                    self.attempt(lambda: self.error("E601", f"stack '{stack.name}' has no layers", stack,
+                                                    "add e.g. `dense 8 tanh`"))
+                    continue
+                self.stack_plans[stack.name] = plan
+
+    def unroll(self, layers: tuple[ir.Layer, ...], env: dict[str, object]) -> list[tuple]:
+        plan: list[tuple] = []
+        for layer in layers:
+            match layer:
+                case ir.Dense(units=units, activation=activation):
+                    if activation not in ir.ACTIVATIONS:
+                        self.error("E206", f"unknown activation '{activation}'", layer,
+                                   did_you_mean(activation, ir.ACTIVATIONS)
+                                   or f"use one of: {', '.join(ir.ACTIVATIONS)}")
+                    plan.append(("dense", self.size(units, env, "a layer width"), activation))
+                case ir.LayerCall(kind="reverse"):
+                    bound = self.bind(layer, ir.Call("reverse", layer.args, layer.kwargs), (), ("lambda",),
+                                      required=("lambda",))
+                    plan.append(("reverse", self.reversal_lambda(bound["lambda"], env)))
+                case ir.LayerCall(kind=kind):
+                    self.error("E206", f"unknown layer '{kind}'", layer,
+                               did_you_mean(kind, [*LAYER_CALLS, "dense"])
+                               or "layers are `dense N activation` and `reverse(lambda = …)`")
+                case ir.ForLayers(var=var, iterable=iterable, body=body):
+                    items = self.constant(iterable, env)
+                    if not isinstance(items, list):
+                        self.error("E601", f"`for` needs a list, got {_show(items)}", iterable,
+                                   "use a list parameter such as hidden = [8, 6]")
+                    for item in items:
+                        plan += self.unroll(body, {**env, var: item})
+        return plan
+
+    def apply_stack(self, name: str, arg: P.Value, call: ir.Call) -> P.Applied:
+        plan = self.stack_plans.get(name)
+        if plan is None:
+            raise _Abort  # the stack's own error is already reported
+        if arg.type.dtype != "float":
+            self.error("E401", f"stack '{name}' needs a float input, got {arg.type}", call.args[0],
+                       "stacks take float features; integer inputs are labels")
+        width = arg.type.shape[-1]
+        if width is None or len(arg.type.shape) != 2:
+            self.error("E301", f"stack '{name}' needs a [batch, features] input, got {arg.type}", call.args[0],
+                       "give the input a known feature width, e.g. float[batch, 2]")
+        if name not in self.stack_inputs:
+            self.stack_inputs[name] = (width, call.span)
+            self.stacks[name] = self.build_stack(name, width)
+        first_width, first_span = self.stack_inputs[name]
+        if width != first_width:
+            where = f" at line {first_span.line}" if first_span else ""
+            self.error("E301", f"stack '{name}' takes inputs of width {first_width}, but this one has width {width}",
+                       call.args[0], "a stack shares its weights across applications, so every input needs the "
+                                     "same width", (f"'{name}' was first applied to width {first_width}{where}",))
+        stack = self.stacks[name]
+        dense = [l for l in stack.layers if isinstance(l, P.DenseLayer)]
+        units = dense[-1].units if dense else width
+        activation = dense[-1].activation if dense else arg.activation
+        return P.Applied(name, arg, P.TensorType("float", (arg.type.shape[0], units)), activation, call.span)
+
+    def build_stack(self, name: str, width: int) -> P.StackDef:
+        layers: list[P.Layer] = []
+        for index, step in enumerate(self.stack_plans[name]):
+            if step[0] == "dense":
+                _, units, activation = step
+                layers.append(P.DenseLayer(f"{name}.{index}.W", f"{name}.{index}.b", width, units, activation))
+                width = units
+            else:
+                layers.append(P.ReverseLayer(step[1]))
+        node = next(s for s in self.model.stacks if s.name == name)
+        return P.StackDef(name, tuple(layers), node.span)
+
+    # run-time scalars
+    def scalar(self, expr: ir.Expr, env: dict[str, object], losses: Callable[[ir.Expr], P.Scalar] | None) -> P.Scalar:
+        match expr:
+            case ir.Number(value=v):
+                self.constant(expr, env)
+                return P.Const(float(v))
+            case ir.Ref(name=name) if name in self.settings:
+                value = self.settings[name]
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    self.error("E601", f"parameter '{name}' is {_show(value)}, not a number", expr,
+                               "use a numeric parameter here")
+                self.used.add(name)
+                self.hypers[name] = float(value)
+                return P.Hyper(name)
+            case ir.Neg(operand=operand):
+                return P.Arith("neg", self.scalar(operand, env, losses))
+            case ir.BinOp(op=op, left=left, right=right):
+                return P.Arith(op, self.scalar(left, env, losses), self.scalar(right, env, losses))
+        if losses is not None:
+            return losses(expr)
+        if isinstance(expr, ir.Ref):
+            self.unknown(expr, "parameter", list(self.settings))
+        self.error("E204", "expected a number or a numeric parameter", expr, "e.g. `lambda = 0.5` or a parameter")
+
+    def reversal_lambda(self, expr: ir.Expr, env: dict[str, object]) -> P.Scalar:
+        lam = self.scalar(expr, env, None)
+        value = _evaluate(lam, self.hypers)
+        if value < 0:
+            self.error("E501", f"the reversal's lambda is {value:g}; it must be at least 0", expr,
+                       "reverse already flips the gradient's sign; a negative lambda would undo the reversal")
+        return lam
+
+    # tensor values
+    def value(self, expr: ir.Expr) -> P.Value:
+        match expr:
+            case ir.Ref(name=name):
+                self.used.add(name)
+                if name in self.values:
+                    return self.values[name]
+                definition = self.named.get(name)
+                if definition is None:
+                    self.unknown(expr, "name", [*self.values, *self.value_nodes])
+                kind, node = definition
+                if kind in ("value", "head"):
+                    return self.define(node)
+                if kind == "stack":
+                    self.error("E204", f"'{name}' is a stack, not a value", expr, f"apply it: {name}(x)")
+                if kind == "input":
+                    raise _Abort  # its declaration had an error
+                self.error("E204", f"'{name}' is a {kind}, not a tensor", expr,
+                           "tensors are inputs, `let` values and heads")
+            case ir.Call(func="reverse"):
+                bound = self.bind(expr, expr, ("value",), ("lambda",), required=("value", "lambda"))
+                arg = self.value(bound["value"])
+                if arg.type.dtype != "float":
+                    self.error("E401", f"reverse needs a float tensor, got {arg.type}", bound["value"],
+                               "gradient reversal applies to features, not to labels")
+                if isinstance(arg, P.Reversed):
+                    self.error("E501", "this value is reversed twice, which cancels the reversal", expr,
+                               "reverse once, just before the domain classifier")
+                if not _has_parameters(arg):
+                    self.error("E501", "nothing before this reversal has parameters, so reversing has no effect",
+                               expr, "reverse the output of the shared feature extractor, e.g. reverse(features(x), …)")
+                lam = self.reversal_lambda(bound["lambda"], self.settings)
+                return P.Reversed(arg, lam, arg.type, arg.activation, expr.span)
+            case ir.Call(func=func) if func in self.stack_plans or self.named.get(func, ("",))[0] == "stack":
+                self.used.add(func)
+                if len(expr.args) != 1 or expr.kwargs:
+                    self.error("E207", f"stack '{func}' takes exactly one value", expr, f"write {func}(x)")
+                return self.apply_stack(func, self.value(expr.args[0]), expr)
+            case ir.Call(func=func) if func in LOSS_FUNCTIONS:
+                self.error("E204", f"{func}(…) is a loss, not a tensor", expr, "use it in a `loss` statement")
+            case ir.Call(func=func):
+                self.error("E201", f"unknown stack or function '{func}'", expr,
+                           did_you_mean(func, [*self.stack_plans, "reverse"]) or "define it with `stack`")
+        self.error("E204", "expected a tensor (an input, a value, or a stack applied to one)", expr,
+                   "arithmetic on tensors is not part of the language; use stacks and losses")
+
+    def define(self, node: ir.Let | ir.Head) -> P.Value:
+        if node.name in self.resolving:
+            cycle = " → ".join(self.resolving[self.resolving.index(node.name):] + [node.name])
+            self.error("E205", f"'{node.name}' is defined in terms of itself ({cycle})", node,
+                       "break the cycle")
+        self.resolving.append(node.name)
+        try:
+            result = self.value(node.value)
+        finally:
+            self.resolving.pop()
+        self.values[node.name] = result
+        return result
+
+    # losses
+    def loss(self, expr: ir.Expr) -> P.Scalar:
+        return self.scalar(expr, self.settings, self.loss_function)
+
+    def loss_function(self, expr: ir.Expr) -> P.Scalar:
+        if isinstance(expr, ir.Ref) and self.named.get(expr.name, ("",))[0] == "loss":
+            self.error("E204", f"a loss cannot refer to the loss '{expr.name}'", expr,
+                       "combine losses in `optimize … minimize`")
+        if not isinstance(expr, ir.Call) or expr.func not in LOSS_FUNCTIONS:
+            if isinstance(expr, ir.Call):
+                self.error("E201", f"unknown loss function '{expr.func}'", expr,
+                           did_you_mean(expr.func, LOSS_FUNCTIONS) or f"use one of: {', '.join(LOSS_FUNCTIONS)}")
+            if isinstance(expr, ir.Ref):
+                self.unknown(expr, "parameter", list(self.settings))
+            self.error("E204", "expected a loss function, a number or a parameter", expr,
+                       f"loss functions: {', '.join(LOSS_FUNCTIONS)}")
+        if expr.func in ("l1", "l2"):
+            return self.penalty(expr)
+        bound = self.bind(expr, expr, ("predictions", "target"), (), required=("predictions", "target"))
+        predictions = self.value(bound["predictions"])
+        target_expr = bound["target"]
+        if predictions.type.dtype != "float":
+            self.error("E401", f"{expr.func} needs float predictions, got {predictions.type}", bound["predictions"],
+                       "pass the output of a stack")
+        if expr.func == "crossentropy":
+            return self.crossentropy(expr, predictions, target_expr)
+        if expr.func == "bce":
+            self.need_activation(predictions, "sigmoid", bound["predictions"], "bce")
+            if isinstance(target_expr, ir.Number):
+                if target_expr.value not in (0, 1):
+                    self.error("E601", f"a constant bce target must be 0 or 1, got {target_expr.value}",
+                               target_expr, "use 0 for the source domain and 1 for the target domain")
+                return P.BinaryCrossEntropy(predictions, float(target_expr.value))
+            target = self.value(target_expr)
+            self.same_shape(predictions, target, target_expr, "bce")
+            return P.BinaryCrossEntropy(predictions, target)
+        target = self.value(target_expr)
+        if target.type.dtype != "float":
+            self.error("E401", f"mse needs a float target, got {target.type}", target_expr,
+                       "declare the target as float")
+        self.same_shape(predictions, target, target_expr, "mse")
+        return P.MeanSquaredError(predictions, target)
+
+    def crossentropy(self, expr: ir.Call, predictions: P.Value, labels_expr: ir.Expr) -> P.CrossEntropy:
+        self.need_activation(predictions, "softmax", expr.args[0] if expr.args else expr, "crossentropy")
+        labels = self.value(labels_expr)
+        if labels.type.dtype != "int" or len(labels.type.shape) != 1:
+            self.error("E401", f"crossentropy needs integer class labels int[batch], got {labels.type}",
+                       labels_expr, "declare the labels as e.g. `input y : int[batch] < 10`")
+        classes = predictions.type.shape[-1]
+        if isinstance(labels, P.InputValue) and labels.bound is not None and labels.bound != classes:
+            self.error("E302", f"the predictions have {classes} classes, but '{labels.name}' holds labels "
+                               f"below {labels.bound}", expr,
+                       f"make the last layer `dense {labels.bound} softmax`, or change the bound of '{labels.name}'")
+        return P.CrossEntropy(predictions, labels)
+
+    def need_activation(self, value: P.Value, activation: str, where: ir.Expr | ir.Node, func: str) -> None:
+        if value.activation != activation:
+            got = value.activation or "no activation"
+            self.error("E401", f"{func} expects probabilities from a {activation} layer, got {got}", where,
+                       f"end the stack with `dense N {activation}`")
+
+    def same_shape(self, predictions: P.Value, target: P.Value, where: ir.Expr, func: str) -> None:
+        a, b = predictions.type.shape, target.type.shape
+        if len(a) != len(b) or a[-1] != b[-1]:
+            self.error("E301", f"{func}: predictions are {predictions.type} but the target is {target.type}",
+                       where, "the target needs the predictions' shape")
+
+    def penalty(self, expr: ir.Call) -> P.Penalty:
+        stacks = []
+        for arg in expr.args:
+            if not isinstance(arg, ir.Ref) or self.named.get(arg.name, ("",))[0] != "stack":
+                if isinstance(arg, ir.Ref) and arg.name not in self.named:
+                    self.unknown(arg, "stack", [s.name for s in self.model.stacks])
+                self.error("E204", f"{expr.func} takes stack names", arg, f"e.g. {expr.func}(features, label)")
+            self.used.add(arg.name)
+            stacks.append(arg.name)
+        bound = self.bind(expr, ir.Call(expr.func, (), expr.kwargs), (), ("biases",), required=())
+        biases = bound.get("biases", ir.Bool(True))
+        if not isinstance(biases, ir.Bool):
+            self.error("E601", "`biases` is true or false", biases, "biases = false penalises weights only")
+        return P.Penalty(expr.func, tuple(stacks) or tuple(s.name for s in self.model.stacks), biases.value)
+
+    # calls
+    def bind(self, node: ir.Node, call: ir.Call, positional: tuple[str, ...], keywords: tuple[str, ...],
+             required: tuple[str, ...]) -> dict[str, ir.Expr]:
+        """Match a call's arguments to parameter names: too many, unknown, duplicate and missing ones are errors."""
+        if len(call.args) > len(positional):
+            self.error("E207", f"{call.func} takes {len(positional)} positional argument(s), got {len(call.args)}",
+                       call.args[len(positional)], f"{call.func} takes: {', '.join(positional + keywords) or 'nothing'}")
+        bound: dict[str, ir.Expr] = dict(zip(positional, call.args))
+        for kw in call.kwargs:
+            if kw.name not in positional + keywords:
+                self.error("E207", f"{call.func} has no argument '{kw.name}'", kw,
+                           did_you_mean(kw.name, positional + keywords)
+                           or f"{call.func} takes: {', '.join(positional + keywords) or 'nothing'}")
+            if kw.name in bound:
+                self.error("E207", f"argument '{kw.name}' is given twice", kw, "give each argument once")
+            bound[kw.name] = kw.value
+        missing = [name for name in required if name not in bound]
+        if missing:
+            self.error("E207", f"{call.func} is missing its argument '{missing[0]}'", node,
+                       f"write {call.func}({', '.join(f'{n} = …' if n in keywords else n for n in required)})")
+        return bound
+
+    def initializer(self, expr: ir.Expr | None, default: P.Initializer) -> P.Initializer:
+        if expr is None:
+            return default
+        call = ir.Call(expr.name, span=expr.span) if isinstance(expr, ir.Ref) else expr
+        if not isinstance(call, ir.Call) or call.func not in INITIALIZERS:
+            name = call.func if isinstance(call, ir.Call) else "?"
+            self.error("E206", f"unknown initialiser '{name}'", expr,
+                       did_you_mean(name, INITIALIZERS) or f"use one of: {', '.join(INITIALIZERS)}")
+        names = INITIALIZERS[call.func]
+        bound = self.bind(call, call, names, (), required=names)
+        args = tuple((name, float(self.number(bound[name], self.settings))) for name in names)
+        if any(v < 0 for name, v in args if name != "value"):
+            self.error("E601", f"{call.func}'s {args[0][0]} must not be negative", expr, "use e.g. 0.1")
+        return P.Initializer(call.func, args)
+
+    def optimizer(self) -> tuple[str, P.Scalar]:
+        opt = self.model.optimize
+        if opt is None:
+            self.error("E203", "the model has no `optimize` statement", self.model.span,
+                       "add e.g. `optimize sgd(lr = 0.01) minimize my_loss`")
+        call = opt.optimizer
+        if call.func not in OPTIMIZERS:
+            self.error("E206", f"unknown optimiser '{call.func}'", call,
+                       did_you_mean(call.func, OPTIMIZERS) or f"use one of: {', '.join(OPTIMIZERS)}")
+        bound = self.bind(call, call, (), OPTIMIZERS[call.func], required=("lr",))
+        lr = self.scalar(bound["lr"], self.settings, None)
+        if _evaluate(lr, self.hypers) <= 0:
+            self.error("E601", "the learning rate must be positive", bound["lr"], "use e.g. lr = 0.01")
+        return call.func, lr
+
+    def objective(self, losses: dict[str, P.Scalar]) -> P.Scalar:
+        opt = self.model.optimize
+        if not losses:
+            self.error("E203", "the model has no `loss` statement", opt or self.model.span,
+                       "add e.g. `loss xent = crossentropy(net(x), y)`")
+        if opt is None or opt.objective is None:
+            total: P.Scalar = P.LossRef(next(iter(losses)))
+            for name in list(losses)[1:]:
+                total = P.Arith("+", total, P.LossRef(name))
+            return total
+
+        def loss_ref(expr: ir.Expr) -> P.Scalar:
+            if isinstance(expr, ir.Ref) and expr.name in losses:
+                return P.LossRef(expr.name)
+            if isinstance(expr, ir.Ref):
+                self.unknown(expr, "loss", list(losses))
+            self.error("E204", "the objective combines loss names, numbers and parameters", expr,
+                       "declare the term as a `loss` and use its name")
+
+        objective = self.scalar(opt.objective, self.settings, loss_ref)
+        for name in losses:
+            if name not in _loss_names(objective):
+                node = next(l for l in self.model.losses if l.name == name)
+                self.warn("W704", f"loss '{name}' is not part of the objective", node,
+                          "add it to `minimize`, or remove it (it is still reported by evaluate)")
+        return objective
+
+    def seed(self) -> int:
+        if self.model.seed is None:
+            return 0
+        value = self.constant(self.model.seed, self.settings)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            self.error("E601", f"the seed must be a whole number ≥ 0, got {_show(value)}", self.model.seed,
+                       "e.g. seed 1")
+        return value
+
+    def run(self) -> P.Program | None:
+        self.named = self.definitions()
+        self.value_nodes = {n.name: n for n in (*self.model.lets, *self.model.heads)}
+        self.check_params()
+        inputs = self.check_inputs()
+        self.plan_stacks()
+        values: dict[str, P.Value] = {}
+        heads: dict[str, P.Value] = {}
+        for node in (*self.model.lets, *self.model.heads):
+            value = self.attempt(lambda: self.values.get(node.name) or self.define(node))
+            if value is not None:
+                (heads if isinstance(node, ir.Head) else values)[node.name] = value
+        losses: dict[str, P.Scalar] = {}
+        for node in self.model.losses:
+            loss = self.attempt(lambda: self.loss(node.value))
+            if loss is not None:
+                if not _loss_functions(loss):
+                    self.attempt(lambda: self.error("E204", f"loss '{node.name}' contains no loss function", node,
+                                                    "use crossentropy, bce, mse, l2 or l1"))
+                losses[node.name] = loss
+        optimizer = self.attempt(self.optimizer)
+        objective = self.attempt(lambda: self.objective(losses))
+        seed = self.attempt(self.seed)
+        weights_init = self.attempt(lambda: self.initializer(
+            self.model.init.weights if self.model.init else None, P.Initializer("glorot_uniform")))
+        biases_init = self.attempt(lambda: self.initializer(
+            self.model.init.biases if self.model.init else None, P.Initializer("zeros")))
+        if any(d.severity == "error" for d in self.diagnostics):
+            return None
+        program = P.Program(
+            name=self.model.name, precision=self.model.precision or "float32", seed=seed,
+            weights_init=weights_init, biases_init=biases_init, hypers=self.hypers, inputs=inputs,
+            stacks=tuple(self.stacks[s.name] for s in self.model.stacks if s.name in self.stacks),
+            values=values, heads=heads, losses=losses, objective=objective, optimizer=optimizer[0],
+            learning_rate=optimizer[1], settings=self.settings)
+        self.warn_unused(program)
+        return program
+
+    def warn_unused(self, program: P.Program) -> None:
+        for stack in self.model.stacks:
+            if stack.name not in self.used:
+                self.warn("W701", f"stack '{stack.name}' is never used", stack,
+                          f"apply it, e.g. {stack.name}(x), or remove it")
+        for node in (*self.model.inputs, *self.model.lets):
+            if node.name not in self.used and node.name not in program.heads:
+                kind = "input" if isinstance(node, ir.Input) else "value"
+                self.warn("W702", f"{kind} '{node.name}' is never used", node, "use it or remove it")
+        trained = {id(v) for loss in program.losses.values() for v in _tensors(loss)}
+        for reversal in _reversals([*program.values.values(), *program.heads.values()]):
+            if id(reversal) not in _closure(trained, program):
+                self.warn("W703", "this reversal reaches no loss, so it has no effect on training",
+                          reversal.span, "use the reversed value in a domain loss")
+        for name, loss in program.losses.items():
+            for term in _loss_functions(loss):
+                if not isinstance(term, P.Penalty) and isinstance(term.predictions, P.Reversed):
+                    node = next(l for l in self.model.losses if l.name == name)
+                    self.warn("W703", f"loss '{name}' reads a reversed value directly, so no classifier "
+                                      "learns to minimise it", node, "put a stack between reverse(…) and the loss")
+
+
+def _where(node: ir.Node | Span | None) -> Span | None:
+    return node if isinstance(node, Span) or node is None else node.span
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _evaluate(scalar: P.Scalar, hypers: dict[str, float]) -> float:
+    match scalar:
+        case P.Const(value=v):
+            return v
+        case P.Hyper(name=name):
+            return hypers[name]
+        case P.Arith(op="neg", left=left):
+            return -_evaluate(left, hypers)
+        case P.Arith(op=op, left=left, right=right):
+            a, b = _evaluate(left, hypers), _evaluate(right, hypers)
+            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else math.inf}[op]
+    raise TypeError(scalar)
+
+
+def _loss_functions(scalar: P.Scalar) -> list[P.LossFunction]:
+    if isinstance(scalar, P.Arith):
+        return _loss_functions(scalar.left) + (_loss_functions(scalar.right) if scalar.right else [])
+    if isinstance(scalar, (P.CrossEntropy, P.BinaryCrossEntropy, P.MeanSquaredError, P.Penalty)):
+        return [scalar]
+    return []
+
+
+def _loss_names(scalar: P.Scalar) -> set[str]:
+    if isinstance(scalar, P.Arith):
+        return _loss_names(scalar.left) | (_loss_names(scalar.right) if scalar.right else set())
+    return {scalar.name} if isinstance(scalar, P.LossRef) else set()
+
+
+def _tensors(scalar: P.Scalar) -> list[P.Value]:
+    found = []
+    for term in _loss_functions(scalar):
+        for attr in ("predictions", "labels", "target"):
+            value = getattr(term, attr, None)
+            if isinstance(value, (P.InputValue, P.Applied, P.Reversed)):
+                found.append(value)
+    return found
+
+
+def _ancestors(value: P.Value) -> list[P.Value]:
+    chain = [value]
+    while not isinstance(chain[-1], P.InputValue):
+        chain.append(chain[-1].arg)
+    return chain
+
+
+def _closure(values: set[int], program: P.Program) -> set[int]:
+    everything = [*program.values.values(), *program.heads.values()]
+    for loss in program.losses.values():
+        everything += _tensors(loss)
+    return {id(a) for v in everything if id(v) in values for a in _ancestors(v)}
+
+
+def _reversals(values: list[P.Value]) -> list[P.Reversed]:
+    seen: dict[int, P.Reversed] = {}
+    for value in values:
+        for a in _ancestors(value):
+            if isinstance(a, P.Reversed):
+                seen[id(a)] = a
+    return list(seen.values())
+
+
+def _has_parameters(value: P.Value) -> bool:
+    return any(isinstance(a, P.Applied) for a in _ancestors(value))
+
+
+def resolve(model: ir.Model) -> tuple[P.Program | None, list[Diagnostic]]:
+    """Check a model; returns the program (None when there are errors) and every diagnostic found."""
+    checker = _Checker(model)
+    return checker.run(), checker.diagnostics

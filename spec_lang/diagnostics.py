@@ -1,0 +1,89 @@
+"""One diagnostics type for every stage: a located message with a hint, rendered like a compiler error.
+
+>>> src = Source("m.dann", "model m()\\ninput x : flot[batch, 2]\\n")
+>>> d = Diagnostic("error", "E201", "unknown dtype 'flot'", Span(2, 11, 2, 15), "did you mean 'float'?")
+>>> print(d.render(src))
+m.dann:2:11: error[E201]: unknown dtype 'flot'
+  2 | input x : flot[batch, 2]
+    |           ^^^^
+  hint: did you mean 'float'?
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of source text; lines and columns count from 1, the end column is exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True)
+class Source:
+    """The text a model came from, with the name used in messages (a path, `<string>` or a JSON file)."""
+
+    name: str
+    text: str
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A message about the user's model: an error stops compilation, a warning does not."""
+
+    severity: Severity
+    code: str
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def render(self, source: Source | None) -> str:
+        """Format as `file:line:col: severity[code]: message`, the source line with a caret, and the hint."""
+        name = source.name if source else "<model>"
+        if self.span is None:
+            out = [f"{name}: {self.severity}[{self.code}]: {self.message}"]
+        else:
+            out = [f"{name}:{self.span.line}:{self.span.column}: {self.severity}[{self.code}]: {self.message}"]
+            text = source.line(self.span.line) if source else ""
+            if text:
+                gutter = str(self.span.line)
+                end = self.span.end_column if self.span.end_line == self.span.line else len(text) + 1
+                width = max(1, min(end, len(text) + 1) - self.span.column)
+                out.append(f"  {gutter} | {text.rstrip()}")
+                out.append(f"  {' ' * len(gutter)} | {' ' * (self.span.column - 1)}{'^' * width}")
+        out.extend(f"  note: {note}" for note in self.notes)
+        if self.hint:
+            out.append(f"  hint: {self.hint}")
+        return "\n".join(out)
+
+
+class SpecError(Exception):
+    """Raised when a model has errors; carries every diagnostic found and the source they point into."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], source: Source | None = None):
+        self.diagnostics = tuple(diagnostics)
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join(d.render(self.source) for d in self.diagnostics)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A 'did you mean' hint naming the closest candidate, if any is close enough."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

@@ -1,0 +1,210 @@
+"""The IR: what a model says, as frozen dataclasses, before parameters are applied.
+
+Every door (`.dann` text, JSON, the Python builder) produces this IR; the printer turns it back into
+text. Source spans ride along for diagnostics but take no part in equality, so the same model reached
+through different doors compares equal.
+
+>>> Model("m", inputs=(Input("x", "float", (Ref("batch"), Number(2))),)).inputs[0].name
+'x'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Union
+
+from .diagnostics import Span
+
+
+@dataclass(frozen=True)
+class Node:
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+
+# Expressions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Number(Node):
+    value: int | float
+
+
+@dataclass(frozen=True)
+class Bool(Node):
+    value: bool
+
+
+@dataclass(frozen=True)
+class ListExpr(Node):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Ref(Node):
+    """A name: a model parameter, loop variable, input, value, stack, loss or a built-in symbol."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Keyword(Node):
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    """`func(args, key = value)`: a stack applied to a value, a loss, `reverse`, an initialiser, an optimiser."""
+
+    func: str
+    args: tuple[Expr, ...] = ()
+    kwargs: tuple[Keyword, ...] = ()
+
+
+@dataclass(frozen=True)
+class BinOp(Node):
+    op: str  # one of + - * /
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Neg(Node):
+    operand: Expr
+
+
+PRECISIONS = ("float32", "float64")
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "softmax", "linear")
+DTYPES = ("float", "int")
+
+Expr = Union[Number, Bool, ListExpr, Ref, Call, BinOp, Neg]
+
+# Layers ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dense(Node):
+    """`dense UNITS ACTIVATION`: a fully connected layer with weights W and biases b."""
+
+    units: Expr
+    activation: str
+
+
+@dataclass(frozen=True)
+class LayerCall(Node):
+    """A layer written as a call, e.g. `reverse(lambda = 0.5)`."""
+
+    kind: str
+    args: tuple[Expr, ...] = ()
+    kwargs: tuple[Keyword, ...] = ()
+
+
+@dataclass(frozen=True)
+class ForLayers(Node):
+    """`for VAR in LIST { layers }`: the body repeated for each element, unrolled when the graph is built."""
+
+    var: str
+    iterable: Expr
+    body: tuple[Layer, ...]
+
+
+Layer = Union[Dense, LayerCall, ForLayers]
+
+# Declarations ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param(Node):
+    """A model parameter in the header, with its default; overridable when the model is loaded."""
+
+    name: str
+    default: Expr
+
+
+@dataclass(frozen=True)
+class Input(Node):
+    """`input NAME : DTYPE[dims] < BOUND`; BOUND (integer inputs only) says labels lie in [0, BOUND)."""
+
+    name: str
+    dtype: str
+    shape: tuple[Expr, ...]
+    bound: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Stack(Node):
+    """A named sequence of layers; it owns its parameters, shared by every application."""
+
+    name: str
+    layers: tuple[Layer, ...]
+
+
+@dataclass(frozen=True)
+class Let(Node):
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Head(Node):
+    """A named output; each head gets a compiled predict function."""
+
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Loss(Node):
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Optimize(Node):
+    """`optimize sgd(lr = …) minimize OBJECTIVE`; without `minimize` the objective is the sum of all losses."""
+
+    optimizer: Call
+    objective: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Init(Node):
+    """`init weights = normal(std = 1.0), biases = zeros`: the initialiser of each parameter role."""
+
+    weights: Expr | None = None
+    biases: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Model(Node):
+    name: str
+    params: tuple[Param, ...] = ()
+    inputs: tuple[Input, ...] = ()
+    stacks: tuple[Stack, ...] = ()
+    lets: tuple[Let, ...] = ()
+    heads: tuple[Head, ...] = ()
+    losses: tuple[Loss, ...] = ()
+    optimize: Optimize | None = None
+    init: Init | None = None
+    seed: Expr | None = None
+    precision: str | None = None
+
+    def with_params(self, values: dict[str, Expr]) -> Model:
+        """This model with the defaults of the named parameters replaced (names must exist)."""
+        params = tuple(replace(p, default=values[p.name]) if p.name in values else p for p in self.params)
+        return replace(self, params=params)
+
+
+def literal(value: object) -> Expr:
+    """The expression for a Python literal: int, float, bool or a (nested) list of them.
+
+    >>> literal([8, 6])
+    ListExpr(items=(Number(value=8), Number(value=6)))
+    """
+    if isinstance(value, bool):
+        return Bool(value)
+    if isinstance(value, (int, float)):
+        return Number(value)
+    if isinstance(value, (list, tuple)):
+        return ListExpr(tuple(literal(v) for v in value))
+    raise TypeError(f"not a literal: {value!r}")

@@ -1,0 +1,154 @@
+"""Checked program → graph. One walker, two backends: `PyTensorBackend` builds PyTensor variables; the
+code backend in `emit.py` writes the same steps as Python source.
+
+Every step is a call of a function in `ops.py` (or plain arithmetic), so both backends build the same
+graph by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from . import initializers, ops
+from . import program as P
+
+H = TypeVar("H")
+
+
+class Backend(Protocol[H]):
+    def input(self, name: str, dtype: str, ndim: int) -> H: ...
+    def parameter(self, name: str) -> H: ...
+    def hyper(self, name: str) -> H: ...
+    def const(self, value: float) -> H: ...
+    def arith(self, op: str, left: H, right: H | None) -> H: ...
+    def op(self, name: str, *args: H | list[H], hint: str | None = None) -> H: ...
+    def bind(self, name: str, value: H) -> H: ...
+
+
+@dataclass
+class Lowered(Generic[H]):
+    inputs: dict[str, H]
+    values: dict[str, H]
+    heads: dict[str, H]
+    losses: dict[str, H]
+    objective: H
+    learning_rate: H
+    parameters: list[H]
+
+
+def lower(program: P.Program, backend: Backend[H]) -> Lowered[H]:
+    """Build the program's graph with `backend`: inputs, values, heads, losses, objective."""
+    memo: dict[int, H] = {}
+    names = {id(v): n for n, v in (*program.values.items(), *program.heads.items())}
+    inputs = {i.name: backend.input(i.name, i.type.dtype, len(i.type.shape)) for i in program.inputs}
+    for value in program.inputs:
+        memo[id(value)] = inputs[value.name]
+
+    def tensor(value: P.Value) -> H:
+        if id(value) not in memo:
+            memo[id(value)] = build(value, names.get(id(value)))
+        return memo[id(value)]
+
+    def build(value: P.Value, hint: str | None) -> H:
+        h = tensor(value.arg)
+        if isinstance(value, P.Reversed):
+            return backend.op("reverse_gradient", h, scalar(value.lam), hint=hint)
+        layers = program.stack(value.stack).layers
+        for index, layer in enumerate(layers):
+            last = hint if index == len(layers) - 1 else None
+            if isinstance(layer, P.DenseLayer):
+                z = backend.op("affine", h, backend.parameter(layer.weights), backend.parameter(layer.biases))
+                h = backend.op(layer.activation, z, hint=last)
+            else:
+                h = backend.op("reverse_gradient", h, scalar(layer.lam), hint=last)
+        return h
+
+    losses: dict[str, H] = {}
+
+    def scalar(s: P.Scalar) -> H:
+        match s:
+            case P.Const(value=v):
+                return backend.const(v)
+            case P.Hyper(name=name):
+                return backend.hyper(name)
+            case P.Arith(op=op, left=left, right=right):
+                return backend.arith(op, scalar(left), None if right is None else scalar(right))
+            case P.LossRef(name=name):
+                return losses[name]
+            case P.CrossEntropy(predictions=p, labels=y):
+                return backend.op("crossentropy", tensor(p), tensor(y))
+            case P.BinaryCrossEntropy(predictions=p, target=t):
+                target = backend.const(t) if isinstance(t, float) else tensor(t)
+                return backend.op("binary_crossentropy", tensor(p), target)
+            case P.MeanSquaredError(predictions=p, target=t):
+                return backend.op("mean_squared_error", tensor(p), tensor(t))
+            case P.Penalty(norm=norm, stacks=stacks, biases=biases):
+                chosen = [backend.parameter(n) for s in stacks for l in program.stack(s).layers
+                          if isinstance(l, P.DenseLayer) for n in ((l.weights, l.biases) if biases else (l.weights,))]
+                return backend.op(f"{norm}_penalty", chosen)
+        raise TypeError(s)
+
+    values = {name: tensor(v) for name, v in program.values.items()}
+    heads = {name: tensor(v) for name, v in program.heads.items()}
+    for name, loss in program.losses.items():
+        losses[name] = backend.bind(name, scalar(loss))
+    objective = scalar(program.objective)
+    return Lowered(inputs, values, heads, losses, objective, scalar(program.learning_rate),
+                   [backend.parameter(n) for n in program.parameter_names()])
+
+
+def input_dtype(program: P.Program, dtype: str) -> str:
+    """The array dtype of an input: the model's precision for floats, int32 for labels."""
+    return program.precision if dtype == "float" else "int32"
+
+
+def initial_values(program: P.Program) -> dict[str, np.ndarray]:
+    """The seeded initial value of every parameter."""
+    layers = [(l.weights, l.biases, l.fan_in, l.units) for s in program.stacks for l in s.layers
+              if isinstance(l, P.DenseLayer)]
+
+    def scheme(init: P.Initializer):
+        return getattr(initializers, init.scheme), dict(init.args)
+
+    return initializers.initial_parameters(layers, scheme(program.weights_init), scheme(program.biases_init),
+                                           program.seed, program.precision)
+
+
+class PyTensorBackend:
+    """Builds PyTensor variables; parameters and hyperparameters are shared variables it creates."""
+
+    def __init__(self, program: P.Program, values: dict[str, np.ndarray]):
+        self.program = program
+        self.parameters = {n: pytensor.shared(values[n], name=n) for n in program.parameter_names()}
+        self.hypers = {n: pytensor.shared(np.asarray(v, dtype=program.precision), name=n)
+                       for n, v in program.hypers.items()}
+
+    def input(self, name: str, dtype: str, ndim: int):
+        return pt.tensor(name, dtype=input_dtype(self.program, dtype), shape=(None,) * ndim)
+
+    def parameter(self, name: str):
+        return self.parameters[name]
+
+    def hyper(self, name: str):
+        return self.hypers[name]
+
+    def const(self, value: float):
+        return pt.constant(value, dtype=self.program.precision)
+
+    def arith(self, op: str, left, right):
+        if op == "neg":
+            return -left
+        return {"+": left + right, "-": left - right, "*": left * right, "/": left / right}[op]
+
+    def op(self, name: str, *args, hint: str | None = None):
+        return self.bind(hint, getattr(ops, name)(*args)) if hint else getattr(ops, name)(*args)
+
+    def bind(self, name: str, value):
+        if value.name is None:  # a name for PyTensor's printouts; shared variables keep their own
+            value.name = name
+        return value

@@ -1,0 +1,264 @@
+"""`.dann` text → IR: the Lark grammar, a Transformer that builds IR nodes with spans, and syntax errors
+turned into located diagnostics with hints.
+
+>>> model = parse("model m(width = 3)\\ninput x : float[batch, 2]\\nstack s { dense width tanh }\\n")
+>>> model.stacks[0].layers[0]
+Dense(units=Ref(name='width'), activation='tanh')
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ir
+from .diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
+from .grammar_file import grammar_path
+
+# Terminal names as a user would read them.
+_TERMINAL_WORDS = {"NAME": "a name", "NUMBER": "a number", "$END": "end of file"}
+
+# Named syntax errors (Lark's match_examples): each label gets a message and a hint.
+_NAMED_ERRORS: dict[str, tuple[str, str, list[str]]] = {
+    "missing-activation": (
+        "a dense layer needs a width and an activation",
+        "write e.g. `dense 8 tanh`; activations: tanh, sigmoid, relu, softmax, linear",
+        ["model m()\nstack s { dense 3 }", "model m()\nstack s { dense 3; dense 4 tanh }",
+         "model m()\nstack s { dense 3\nreverse(lambda = 1) }", "model m()\nstack s { dense }"],
+    ),
+    "missing-header": (
+        "a model file must start with its header",
+        "begin with e.g. `model my_model(lr = 0.01)`; the parentheses may be empty",
+        ["input x : float[batch, 2]", "stack s { dense 3 tanh }", "model m\ninput"],
+    ),
+    "input-type": (
+        "an input needs a type and a shape",
+        "write e.g. `input x : float[batch, 2]` or `input y : int[batch] < 10`",
+        ["model m()\ninput x float[batch, 2]", "model m()\ninput x : float", "model m()\ninput x = float[batch]"],
+    ),
+    "unclosed-stack": (
+        "this stack is not closed",
+        "end the list of layers with `}`",
+        ["model m()\nstack s { dense 3 tanh", "model m()\nstack s { dense 3 tanh\nlet a = s(x)"],
+    ),
+}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", propagate_positions=True,
+                maybe_placeholders=True)
+
+
+def _span(meta_or_token) -> Span | None:
+    if getattr(meta_or_token, "empty", False):
+        return None
+    return Span(meta_or_token.line, meta_or_token.column, meta_or_token.end_line, meta_or_token.end_column)
+
+
+def _name(token: Token) -> str:
+    return str(token)
+
+
+def _opt(items: list) -> tuple:
+    return tuple(i for i in items if i is not None)
+
+
+@v_args(meta=True)
+class _ToIR(Transformer):
+    """Builds IR nodes bottom-up; each node carries the span of its text."""
+
+    def start(self, meta, children):
+        header, *statements = children
+        name, params, span = header
+        fields: dict[str, list] = {"inputs": [], "stacks": [], "lets": [], "heads": [], "losses": []}
+        single: dict[str, object] = {}
+        for kind, node in statements:
+            if kind in fields:
+                fields[kind].append(node)
+            else:
+                if kind in single:
+                    raise SpecError([Diagnostic("error", "E105", f"`{kind}` is given twice", node.span,
+                                                f"keep one `{kind}` statement")])
+                single[kind] = node
+        return ir.Model(name, params, **{k: tuple(v) for k, v in fields.items()}, **single, span=span)
+
+    def header(self, meta, children):
+        name, *params = children
+        return _name(name), _opt(params), _span(meta)
+
+    def param(self, meta, children):
+        name, default = children
+        return ir.Param(_name(name), default, span=_span(name))
+
+    def input(self, meta, children):
+        name, dtype, *rest = children
+        *shape, bound = rest
+        return "inputs", ir.Input(_name(name), _name(dtype), _opt(shape), bound, span=_span(meta))
+
+    def stack(self, meta, children):
+        name, layers = children
+        return "stacks", ir.Stack(_name(name), layers, span=_span(meta))
+
+    def layers(self, meta, children):
+        return tuple(children)
+
+    def dense(self, meta, children):
+        units, activation = children
+        return ir.Dense(units, _name(activation), span=_span(meta))
+
+    def layer_call(self, meta, children):
+        name, arguments = children
+        args, kwargs = arguments or ((), ())
+        return ir.LayerCall(_name(name), args, kwargs, span=_span(meta))
+
+    def for_layers(self, meta, children):
+        var, iterable, body = children
+        return ir.ForLayers(_name(var), iterable, body, span=_span(meta))
+
+    def let(self, meta, children):
+        return "lets", ir.Let(_name(children[0]), children[1], span=_span(meta))
+
+    def head(self, meta, children):
+        return "heads", ir.Head(_name(children[0]), children[1], span=_span(meta))
+
+    def loss(self, meta, children):
+        return "losses", ir.Loss(_name(children[0]), children[1], span=_span(meta))
+
+    def optimize(self, meta, children):
+        optimizer, objective = children
+        return "optimize", ir.Optimize(optimizer, objective, span=_span(meta))
+
+    def init(self, meta, children):
+        roles: dict[str, ir.Expr] = {}
+        for name, value in children:
+            if name.value not in ("weights", "biases"):
+                raise SpecError([Diagnostic("error", "E106", f"unknown initialiser role '{name}'", _span(name),
+                                            "the roles are `weights` and `biases`")])
+            if name.value in roles:
+                raise SpecError([Diagnostic("error", "E105", f"`{name}` is initialised twice", _span(name),
+                                            "give each role one initialiser")])
+            roles[name.value] = value
+        return "init", ir.Init(**roles, span=_span(meta))
+
+    def init_role(self, meta, children):
+        return tuple(children)
+
+    def seed(self, meta, children):
+        return "seed", children[0]
+
+    def precision(self, meta, children):
+        word = children[0]
+        if word.value not in ir.PRECISIONS:
+            raise SpecError([Diagnostic("error", "E106", f"unknown precision '{word}'", _span(word),
+                                        did_you_mean(word.value, ir.PRECISIONS) or "use float32 or float64")])
+        return "precision", word.value
+
+    # expressions
+    def number(self, meta, children):
+        text = str(children[0])
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+        return ir.Number(value, span=_span(meta))
+
+    def true(self, meta, children):
+        return ir.Bool(True, span=_span(meta))
+
+    def false(self, meta, children):
+        return ir.Bool(False, span=_span(meta))
+
+    def ref(self, meta, children):
+        return ir.Ref(_name(children[0]), span=_span(meta))
+
+    def list(self, meta, children):
+        return ir.ListExpr(_opt(children), span=_span(meta))
+
+    def neg(self, meta, children):
+        return ir.Neg(children[0], span=_span(meta))
+
+    def _binop(op):  # noqa: N805 - a factory used at class creation
+        def build(self, meta, children):
+            return ir.BinOp(op, children[0], children[1], span=_span(meta))
+        return build
+
+    add, sub, mul, div = _binop("+"), _binop("-"), _binop("*"), _binop("/")
+
+    def call(self, meta, children):
+        name, arguments = children
+        args, kwargs = arguments or ((), ())
+        return ir.Call(_name(name), args, kwargs, span=_span(meta))
+
+    def arguments(self, meta, children):
+        args = tuple(c for c in children if c is not None and not isinstance(c, ir.Keyword))
+        kwargs = tuple(c for c in children if isinstance(c, ir.Keyword))
+        first_keyword = next((i for i, c in enumerate(children) if isinstance(c, ir.Keyword)), len(children))
+        late = [c for c in children[first_keyword:] if c is not None and not isinstance(c, ir.Keyword)]
+        if late:
+            raise SpecError([Diagnostic("error", "E107", "a positional argument follows a keyword argument",
+                                        late[0].span, "put positional arguments first")])
+        return args, kwargs
+
+    def keyword(self, meta, children):
+        name, value = children
+        return ir.Keyword(_name(name), value, span=_span(name))
+
+
+def parse(text: str, filename: str = "<string>") -> ir.Model:
+    """Parse `.dann` text into the IR; raises `SpecError` with located diagnostics on bad syntax."""
+    source = Source(filename, text)
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as error:
+        raise SpecError([_syntax_diagnostic(error, text)], source) from None
+    try:
+        model = _ToIR().transform(tree)
+    except VisitError as error:  # errors raised inside the Transformer arrive wrapped
+        if isinstance(error.orig_exc, SpecError):
+            raise SpecError(error.orig_exc.diagnostics, source) from None
+        raise
+    return model
+
+
+def _expected_words(error: UnexpectedInput) -> list[str]:
+    expected = getattr(error, "expected", None) or getattr(error, "allowed", None) or set()
+    words = []
+    for name in sorted(expected):
+        if name in _TERMINAL_WORDS:
+            words.append(_TERMINAL_WORDS[name])
+        else:
+            try:
+                pattern = _parser().get_terminal(name).pattern
+            except KeyError:
+                continue
+            words.append(f"'{pattern.value}'" if pattern.type == "str" else name.lower())
+    return words
+
+
+def _syntax_diagnostic(error: UnexpectedInput, text: str) -> Diagnostic:
+    label = error.match_examples(_parser().parse, {k: v[2] for k, v in _NAMED_ERRORS.items()},
+                                 use_accepts=True)
+    line, column = max(error.line, 1), max(error.column, 1)
+    width = 1
+    if isinstance(error, UnexpectedToken) and error.token.type != "$END":
+        found = f"'{error.token}'"
+        width = max(1, len(str(error.token)))
+    elif isinstance(error, UnexpectedCharacters):
+        found = f"'{text[error.pos_in_stream]}'" if error.pos_in_stream < len(text) else "end of file"
+    else:
+        found = "end of file"
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+    span = Span(line, column, line, column + width)
+    expected = _expected_words(error)
+    if label:
+        message, hint, _ = _NAMED_ERRORS[label]
+        return Diagnostic("error", "E101", f"{message} (found {found})", span, hint)
+    hint = None
+    if isinstance(error, UnexpectedToken) and error.token.type == "NAME":
+        keywords = [w.strip("'") for w in expected if w.startswith("'")]
+        hint = did_you_mean(str(error.token), keywords)
+    if hint is None and expected:
+        hint = "expected " + (", ".join(expected[:8]) + (" …" if len(expected) > 8 else ""))
+    return Diagnostic("error", "E100", f"unexpected {found}", span, hint)
+
