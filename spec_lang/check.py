@@ -23,6 +23,10 @@ LOSS_FUNCTIONS = ("crossentropy", "bce", "mse", "l2", "l1")
 INITIALIZERS = {"normal": ("std",), "uniform": ("scale",), "glorot_uniform": (), "zeros": (), "constant": ("value",)}
 OPTIMIZERS = {"sgd": ("lr",)}
 LAYER_CALLS = ("reverse",)
+# What to do about an unknown name when there is nothing close to suggest, by the kind of name expected.
+HOW_TO_DEFINE = {"parameter": "declare it in the model's header, e.g. `model m(width = 8)`",
+                 "name": "declare it with `input`, `let` or `head`",
+                 "stack": "declare it with `stack NAME { … }`", "loss": "declare it with `loss NAME = …`"}
 
 
 class _Abort(Exception):
@@ -41,6 +45,7 @@ class _Checker:
     values: dict[str, P.Value] = field(default_factory=dict)
     resolving: list[str] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)  # parameters and values whose error is already reported
 
     # diagnostics
     def error(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None,
@@ -76,8 +81,23 @@ class _Checker:
         return found
 
     def unknown(self, ref: ir.Ref, expected: str, candidates: list[str]) -> NoReturn:
+        candidates = list(dict.fromkeys(candidates))
         self.error("E201", f"unknown {expected} '{ref.name}'", ref,
-                   did_you_mean(ref.name, candidates) or f"define it, or use one of: {', '.join(candidates) or 'none'}")
+                   did_you_mean(ref.name, candidates)
+                   or (f"define it, or use one of: {', '.join(candidates)}" if candidates else HOW_TO_DEFINE[expected]))
+
+    def not_a_number(self, ref: ir.Ref, env: dict[str, object]) -> NoReturn:
+        """A name used where a number is expected that is not a usable parameter (or loop variable)."""
+        kind = self.named.get(ref.name, ("",))[0]
+        if kind == "parameter":
+            if ref.name in self.failed:
+                raise _Abort  # its default has an error, already reported
+            self.error("E205", f"parameter '{ref.name}' is used before it is declared", ref,
+                       "a parameter's default may only use the parameters declared before it")
+        if kind:
+            self.error("E204", f"'{ref.name}' is {_a(kind)}, not a number", ref,
+                       "use a number or a model parameter here")
+        self.unknown(ref, "parameter", list(env))
 
     # constants: sizes, loop lists, parameter defaults
     def constant(self, expr: ir.Expr, env: dict[str, object]) -> object:
@@ -92,18 +112,22 @@ class _Checker:
                 if name in env:
                     self.used.add(name)
                     return env[name]
-                self.unknown(expr, "parameter", list(env))
+                self.not_a_number(expr, env)
             case ir.Neg(operand=operand):
                 return -self.number(operand, env)
             case ir.BinOp(op=op, left=left, right=right):
                 a, b = self.number(left, env), self.number(right, env)
-                if op == "/" and b == 0:
-                    self.error("E601", "division by zero", expr, "check the divisor")
+                if op == "/":
+                    self.check_divisor(right, b)
                 result = {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[op]
                 return int(result) if op != "/" and isinstance(a, int) and isinstance(b, int) else result
             case ir.Call():
                 self.error("E204", f"'{expr.func}(…)' is not a constant", expr, "use a number, a list or a parameter")
         raise TypeError(expr)
+
+    def check_divisor(self, divisor: ir.Expr, value: float) -> None:
+        if value == 0:
+            self.error("E601", "division by zero", divisor, "this divisor evaluates to 0")
 
     def number(self, expr: ir.Expr, env: dict[str, object]) -> int | float:
         value = self.constant(expr, env)
@@ -123,7 +147,9 @@ class _Checker:
     def check_params(self) -> None:
         for param in self.model.params:
             value = self.attempt(lambda: self.constant(param.default, dict(self.settings)))
-            if value is not None:
+            if value is None:
+                self.failed.add(param.name)
+            else:
                 self.settings[param.name] = value
 
     def check_inputs(self) -> tuple[P.InputValue, ...]:
@@ -168,7 +194,7 @@ class _Checker:
             match layer:
                 case ir.Dense(units=units, activation=activation):
                     if activation not in ir.ACTIVATIONS:
-                        self.error("E206", f"unknown activation '{activation}'", layer,
+                        self.error("E206", f"unknown activation '{activation}'", _trailing(layer, activation),
                                    did_you_mean(activation, ir.ACTIVATIONS)
                                    or f"use one of: {', '.join(ir.ACTIVATIONS)}")
                     plan.append(("dense", self.size(units, env, "a layer width"), activation))
@@ -177,7 +203,7 @@ class _Checker:
                                       required=("lambda",))
                     plan.append(("reverse", self.reversal_lambda(bound["lambda"], env)))
                 case ir.LayerCall(kind=kind):
-                    self.error("E206", f"unknown layer '{kind}'", layer,
+                    self.error("E206", f"unknown layer '{kind}'", _leading(layer, kind),
                                did_you_mean(kind, [*LAYER_CALLS, "dense"])
                                or "layers are `dense N activation` and `reverse(lambda = …)`")
                 case ir.ForLayers(var=var, iterable=iterable, body=body):
@@ -189,16 +215,17 @@ class _Checker:
                         plan += self.unroll(body, {**env, var: item})
         return plan
 
-    def apply_stack(self, name: str, arg: P.Value, call: ir.Call) -> P.Applied:
+    def apply_stack(self, name: str, arg_expr: ir.Expr, call: ir.Call) -> P.Applied:
+        arg = self.value(arg_expr)
         plan = self.stack_plans.get(name)
         if plan is None:
             raise _Abort  # the stack's own error is already reported
         if arg.type.dtype != "float":
-            self.error("E401", f"stack '{name}' needs a float input, got {arg.type}", call.args[0],
+            self.error("E401", f"stack '{name}' needs a float input, got {arg.type}", arg_expr,
                        "stacks take float features; integer inputs are labels")
         width = arg.type.shape[-1]
         if width is None or len(arg.type.shape) != 2:
-            self.error("E301", f"stack '{name}' needs a [batch, features] input, got {arg.type}", call.args[0],
+            self.error("E301", f"stack '{name}' needs a [batch, features] input, got {arg.type}", arg_expr,
                        "give the input a known feature width, e.g. float[batch, 2]")
         if name not in self.stack_inputs:
             self.stack_inputs[name] = (width, call.span)
@@ -207,7 +234,7 @@ class _Checker:
         if width != first_width:
             where = f" at line {first_span.line}" if first_span else ""
             self.error("E301", f"stack '{name}' takes inputs of width {first_width}, but this one has width {width}",
-                       call.args[0], "a stack shares its weights across applications, so every input needs the "
+                       arg_expr, "a stack shares its weights across applications, so every input needs the "
                                      "same width", (f"'{name}' was first applied to width {first_width}{where}",))
         stack = self.stacks[name]
         dense = [l for l in stack.layers if isinstance(l, P.DenseLayer)]
@@ -241,14 +268,19 @@ class _Checker:
                 self.used.add(name)
                 self.hypers[name] = float(value)
                 return P.Hyper(name)
+            case ir.Ref(name=name) if name in env:  # a loop variable
+                return P.Const(float(self.number(expr, env)))
             case ir.Neg(operand=operand):
                 return P.Arith("neg", self.scalar(operand, env, losses))
             case ir.BinOp(op=op, left=left, right=right):
-                return P.Arith(op, self.scalar(left, env, losses), self.scalar(right, env, losses))
+                result = P.Arith(op, self.scalar(left, env, losses), self.scalar(right, env, losses))
+                if op == "/" and _is_constant(result.right):
+                    self.check_divisor(right, _evaluate(result.right, self.hypers))
+                return result
         if losses is not None:
             return losses(expr)
         if isinstance(expr, ir.Ref):
-            self.unknown(expr, "parameter", list(self.settings))
+            self.not_a_number(expr, env)
         self.error("E204", "expected a number or a numeric parameter", expr, "e.g. `lambda = 0.5` or a parameter")
 
     def reversal_lambda(self, expr: ir.Expr, env: dict[str, object]) -> P.Scalar:
@@ -294,18 +326,19 @@ class _Checker:
                 return P.Reversed(arg, lam, arg.type, arg.activation, expr.span)
             case ir.Call(func=func) if func in self.stack_plans or self.named.get(func, ("",))[0] == "stack":
                 self.used.add(func)
-                if len(expr.args) != 1 or expr.kwargs:
-                    self.error("E207", f"stack '{func}' takes exactly one value", expr, f"write {func}(x)")
-                return self.apply_stack(func, self.value(expr.args[0]), expr)
+                bound = self.bind(expr, expr, ("value",), (), required=("value",))
+                return self.apply_stack(func, bound["value"], expr)
             case ir.Call(func=func) if func in LOSS_FUNCTIONS:
                 self.error("E204", f"{func}(…) is a loss, not a tensor", expr, "use it in a `loss` statement")
             case ir.Call(func=func):
-                self.error("E201", f"unknown stack or function '{func}'", expr,
+                self.error("E201", f"unknown stack or function '{func}'", _leading(expr, func),
                            did_you_mean(func, [*self.stack_plans, "reverse"]) or "define it with `stack`")
         self.error("E204", "expected a tensor (an input, a value, or a stack applied to one)", expr,
                    "arithmetic on tensors is not part of the language; use stacks and losses")
 
     def define(self, node: ir.Let | ir.Head) -> P.Value:
+        if node.name in self.failed:
+            raise _Abort  # its error is already reported
         if node.name in self.resolving:
             cycle = " → ".join(self.resolving[self.resolving.index(node.name):] + [node.name])
             self.error("E205", f"'{node.name}' is defined in terms of itself ({cycle})", node,
@@ -313,6 +346,9 @@ class _Checker:
         self.resolving.append(node.name)
         try:
             result = self.value(node.value)
+        except _Abort:
+            self.failed.add(node.name)
+            raise
         finally:
             self.resolving.pop()
         self.values[node.name] = result
@@ -327,11 +363,11 @@ class _Checker:
             self.error("E204", f"a loss cannot refer to the loss '{expr.name}'", expr,
                        "combine losses in `optimize … minimize`")
         if not isinstance(expr, ir.Call) or expr.func not in LOSS_FUNCTIONS:
-            if isinstance(expr, ir.Call):
-                self.error("E201", f"unknown loss function '{expr.func}'", expr,
+            if isinstance(expr, ir.Call) and expr.func not in self.named and expr.func != "reverse":
+                self.error("E201", f"unknown loss function '{expr.func}'", _leading(expr, expr.func),
                            did_you_mean(expr.func, LOSS_FUNCTIONS) or f"use one of: {', '.join(LOSS_FUNCTIONS)}")
             if isinstance(expr, ir.Ref):
-                self.unknown(expr, "parameter", list(self.settings))
+                self.not_a_number(expr, self.settings)
             self.error("E204", "expected a loss function, a number or a parameter", expr,
                        f"loss functions: {', '.join(LOSS_FUNCTIONS)}")
         if expr.func in ("l1", "l2"):
@@ -406,8 +442,9 @@ class _Checker:
              required: tuple[str, ...]) -> dict[str, ir.Expr]:
         """Match a call's arguments to parameter names: too many, unknown, duplicate and missing ones are errors."""
         if len(call.args) > len(positional):
+            signature = ", ".join([*positional, *(f"{k} = …" for k in keywords)])
             self.error("E207", f"{call.func} takes {len(positional)} positional argument(s), got {len(call.args)}",
-                       call.args[len(positional)], f"{call.func} takes: {', '.join(positional + keywords) or 'nothing'}")
+                       call.args[len(positional)], f"write {call.func}({signature})")
         bound: dict[str, ir.Expr] = dict(zip(positional, call.args))
         for kw in call.kwargs:
             if kw.name not in positional + keywords:
@@ -427,10 +464,11 @@ class _Checker:
         if expr is None:
             return default
         call = ir.Call(expr.name, span=expr.span) if isinstance(expr, ir.Ref) else expr
-        if not isinstance(call, ir.Call) or call.func not in INITIALIZERS:
-            name = call.func if isinstance(call, ir.Call) else "?"
-            self.error("E206", f"unknown initialiser '{name}'", expr,
-                       did_you_mean(name, INITIALIZERS) or f"use one of: {', '.join(INITIALIZERS)}")
+        if not isinstance(call, ir.Call):
+            self.error("E204", "expected an initialiser", expr, "e.g. `zeros`, `glorot_uniform` or `normal(std = 0.1)`")
+        if call.func not in INITIALIZERS:
+            self.error("E206", f"unknown initialiser '{call.func}'", _leading(call, call.func),
+                       did_you_mean(call.func, INITIALIZERS) or f"use one of: {', '.join(INITIALIZERS)}")
         names = INITIALIZERS[call.func]
         bound = self.bind(call, call, names, (), required=names)
         args = tuple((name, float(self.number(bound[name], self.settings))) for name in names)
@@ -445,7 +483,7 @@ class _Checker:
                        "add e.g. `optimize sgd(lr = 0.01) minimize my_loss`")
         call = opt.optimizer
         if call.func not in OPTIMIZERS:
-            self.error("E206", f"unknown optimiser '{call.func}'", call,
+            self.error("E206", f"unknown optimiser '{call.func}'", _leading(call, call.func),
                        did_you_mean(call.func, OPTIMIZERS) or f"use one of: {', '.join(OPTIMIZERS)}")
         bound = self.bind(call, call, (), OPTIMIZERS[call.func], required=("lr",))
         lr = self.scalar(bound["lr"], self.settings, None)
@@ -455,9 +493,11 @@ class _Checker:
 
     def objective(self, losses: dict[str, P.Scalar]) -> P.Scalar:
         opt = self.model.optimize
-        if not losses:
+        if not self.model.losses:
             self.error("E203", "the model has no `loss` statement", opt or self.model.span,
                        "add e.g. `loss xent = crossentropy(net(x), y)`")
+        if not losses:
+            raise _Abort  # every loss has an error, already reported
         if opt is None or opt.objective is None:
             total: P.Scalar = P.LossRef(next(iter(losses)))
             for name in list(losses)[1:]:
@@ -468,11 +508,19 @@ class _Checker:
             if isinstance(expr, ir.Ref) and expr.name in losses:
                 return P.LossRef(expr.name)
             if isinstance(expr, ir.Ref):
-                self.unknown(expr, "loss", list(losses))
+                kind = self.named.get(expr.name, ("",))[0]
+                if kind == "loss":
+                    raise _Abort  # the loss's own error is already reported
+                if kind:
+                    self.error("E204", f"'{expr.name}' is {_a(kind)}, not a loss", expr,
+                               "`minimize` combines the names of `loss` statements")
+                self.unknown(expr, "loss", [l.name for l in self.model.losses])
             self.error("E204", "the objective combines loss names, numbers and parameters", expr,
                        "declare the term as a `loss` and use its name")
 
         objective = self.scalar(opt.objective, self.settings, loss_ref)
+        if not _loss_names(objective):
+            self.error("E204", "the objective names no loss", opt.objective, f"e.g. minimize {' + '.join(losses)}")
         for name in losses:
             if name not in _loss_names(objective):
                 node = next(l for l in self.model.losses if l.name == name)
@@ -544,13 +592,31 @@ class _Checker:
         for name, loss in program.losses.items():
             for term in _loss_functions(loss):
                 if not isinstance(term, P.Penalty) and isinstance(term.predictions, P.Reversed):
-                    node = next(l for l in self.model.losses if l.name == name)
-                    self.warn("W703", f"loss '{name}' reads a reversed value directly, so no classifier "
-                                      "learns to minimise it", node, "put a stack between reverse(…) and the loss")
+                    self.warn("W705", f"loss '{name}' reads a reversed value directly, so no classifier "
+                                      "learns to minimise it", term.predictions.span,
+                              "put a stack between reverse(…) and the loss")
 
 
 def _where(node: ir.Node | Span | None) -> Span | None:
     return node if isinstance(node, Span) or node is None else node.span
+
+
+def _leading(node: ir.Node, word: str) -> Span | None:
+    """The span of the word a node's text begins with, e.g. a call's function name."""
+    if node.span is None:
+        return None
+    return Span(node.span.line, node.span.column, node.span.line, node.span.column + len(word))
+
+
+def _trailing(node: ir.Node, word: str) -> Span | None:
+    """The span of the word a node's text ends with, e.g. a dense layer's activation."""
+    if node.span is None:
+        return None
+    return Span(node.span.end_line, node.span.end_column - len(word), node.span.end_line, node.span.end_column)
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
 
 
 def _show(value: object) -> str:
@@ -573,6 +639,16 @@ def _evaluate(scalar: P.Scalar, hypers: dict[str, float]) -> float:
             a, b = _evaluate(left, hypers), _evaluate(right, hypers)
             return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else math.inf}[op]
     raise TypeError(scalar)
+
+
+def _is_constant(scalar: P.Scalar) -> bool:
+    """Whether a scalar is made of numbers and parameters only, so its value is known now."""
+    match scalar:
+        case P.Const() | P.Hyper():
+            return True
+        case P.Arith(left=left, right=right):
+            return _is_constant(left) and (right is None or _is_constant(right))
+    return False
 
 
 def _loss_functions(scalar: P.Scalar) -> list[P.LossFunction]:

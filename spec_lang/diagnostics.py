@@ -64,7 +64,9 @@ class Diagnostic:
                 end = self.span.end_column if self.span.end_line == self.span.line else len(text) + 1
                 width = max(1, min(end, len(text) + 1) - self.span.column)
                 out.append(f"  {gutter} | {text.rstrip()}")
-                out.append(f"  {' ' * len(gutter)} | {' ' * (self.span.column - 1)}{'^' * width}")
+                # the caret line keeps the tabs before the span, so the caret lines up under a tab-indented line
+                indent = "".join("\t" if c == "\t" else " " for c in text[:self.span.column - 1])
+                out.append(f"  {' ' * len(gutter)} | {indent:<{self.span.column - 1}}{'^' * width}")
         out.extend(f"  note: {note}" for note in self.notes)
         if self.hint:
             out.append(f"  hint: {self.hint}")

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Callable, Union
 
 from .diagnostics import Span
 
@@ -179,3 +179,69 @@ class Program:
     def parameter_names(self) -> list[str]:
         """Trainable parameters in a fixed order: stacks in declaration order, layer by layer, W then b."""
         return [n for s in self.stacks for l in s.layers if isinstance(l, DenseLayer) for n in (l.weights, l.biases)]
+
+
+# Graph queries shared by the checker, the reports and the lowering ------------------------------
+
+
+def ancestors(value: Value) -> list[Value]:
+    """The value and every value it is computed from, nearest first, down to its input."""
+    chain = [value]
+    while not isinstance(chain[-1], InputValue):
+        chain.append(chain[-1].arg)
+    return chain
+
+
+def loss_functions(scalar: Scalar) -> list[LossFunction]:
+    """The loss functions inside a scalar expression, left to right."""
+    if isinstance(scalar, Arith):
+        return loss_functions(scalar.left) + (loss_functions(scalar.right) if scalar.right else [])
+    if isinstance(scalar, (CrossEntropy, BinaryCrossEntropy, MeanSquaredError, Penalty)):
+        return [scalar]
+    return []
+
+
+def tensors(scalar: Scalar) -> list[Value]:
+    """The tensor values a scalar expression reads."""
+    found: list[Value] = []
+    for term in loss_functions(scalar):
+        for attr in ("predictions", "labels", "target"):
+            value = getattr(term, attr, None)
+            if isinstance(value, (InputValue, Applied, Reversed)):
+                found.append(value)
+    return found
+
+
+@dataclass(frozen=True)
+class ReversalPoint:
+    """Where gradients are reversed, with which λ, for which losses, and which stacks feel it."""
+
+    description: str
+    lam: Scalar
+    losses: tuple[str, ...]
+    stacks: tuple[str, ...]
+    span: Span | None
+
+
+def reversal_points(program: Program, describe: Callable[[Value], str]) -> list[ReversalPoint]:
+    """Every reversal point: `reverse(...)` expressions and `reverse` layers inside applied stacks."""
+    reads = {name: [id(a) for v in tensors(loss) for a in ancestors(v)] for name, loss in program.losses.items()}
+    everything = [*program.values.values(), *program.heads.values()]
+    everything += [v for loss in program.losses.values() for v in tensors(loss)]
+    points: dict[tuple[int, int], ReversalPoint] = {}
+    for value in everything:
+        for node in ancestors(value):
+            upstream = [a.stack for a in ancestors(node)[1:] if isinstance(a, Applied)]
+            losses = tuple(n for n, ids in reads.items() if id(node) in ids)
+            if isinstance(node, Reversed):
+                points[(id(node), -1)] = ReversalPoint(f"reverse({describe(node.arg)})", node.lam, losses,
+                                                       tuple(dict.fromkeys(upstream)), node.span)
+            elif isinstance(node, Applied):
+                layers = program.stack(node.stack).layers
+                for index, layer in enumerate(layers):
+                    if isinstance(layer, ReverseLayer):
+                        inside = [f"{node.stack} (layers before {index})"] if index else []
+                        points[(id(node), index)] = ReversalPoint(
+                            f"{describe(node)}, layer {index} of {node.stack}", layer.lam, losses,
+                            tuple(dict.fromkeys(inside + upstream)), node.span)
+    return list(points.values())

@@ -57,7 +57,7 @@ def read_source(path: str | os.PathLike) -> Source:
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else "not UTF-8 text"
         raise SpecError([Diagnostic("error", "E001", f"cannot read {path}: {reason}", None,
-                                    "check the path")]) from None
+                                    "check the path")], Source(str(path), "")) from None
 
 
 def parse_source(source: Source) -> ir.Model:

@@ -1,0 +1,121 @@
+"""Human-readable views of a checked program: the `specc compile` summary and the `--emit ir` listing."""
+
+from __future__ import annotations
+
+from . import program as P
+
+
+def _namer(program: P.Program):
+    names = {id(v): n for n, v in (*program.values.items(), *program.heads.items())}
+
+    def describe(value: P.Value) -> str:
+        """A value's name if it has one, else the expression that computes it."""
+        if isinstance(value, P.InputValue):
+            return value.name
+        return names.get(id(value)) or expression(value)
+
+    def expression(value: P.Value) -> str:
+        if isinstance(value, P.Reversed):
+            return f"reverse({describe(value.arg)}, λ = {scalar(value.lam)})"
+        return f"{value.stack}({describe(value.arg)})"
+
+    def scalar(s: P.Scalar, context: int = 0) -> str:
+        match s:
+            case P.Const(value=v):
+                return f"{v:g}"
+            case P.Hyper(name=name):
+                return f"{name} ({program.hypers[name]:g})"
+            case P.LossRef(name=name):
+                return name
+            case P.Arith(op="neg", left=left):
+                return "-" + scalar(left, 3)
+            case P.Arith(op=op, left=left, right=right):
+                level = 1 if op in "+-" else 2
+                text = f"{scalar(left, level)} {op} {scalar(right, level + 1)}"
+                return f"({text})" if level < context else text
+            case P.CrossEntropy(predictions=p, labels=y):
+                return f"crossentropy({describe(p)}, {describe(y)})"
+            case P.BinaryCrossEntropy(predictions=p, target=t):
+                return f"bce({describe(p)}, {t:g})" if isinstance(t, float) else f"bce({describe(p)}, {describe(t)})"
+            case P.MeanSquaredError(predictions=p, target=t):
+                return f"mse({describe(p)}, {describe(t)})"
+            case P.Penalty(norm=norm, stacks=stacks, biases=biases):
+                return f"{norm}({', '.join(stacks)}{'' if biases else ', biases = false'})"
+        raise TypeError(s)
+
+    return describe, expression, scalar
+
+
+def _type(program: P.Program, value: P.Value) -> str:
+    dtype = program.precision if value.type.dtype == "float" else "int32"
+    return f"{dtype}[{', '.join('batch' if d is None else str(d) for d in value.type.shape)}]"
+
+
+def _layer(layer: P.Layer, scalar) -> str:
+    if isinstance(layer, P.DenseLayer):
+        return f"dense {layer.fan_in}→{layer.units} {layer.activation}"
+    return f"reverse(λ = {scalar(layer.lam)})"
+
+
+def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def summary(program: P.Program, source_name: str, compile_seconds: float | None, mode: str) -> str:
+    """What `specc compile` prints: inputs, stacks with parameter counts, heads, reversal points, losses,
+    optimiser and compile time."""
+    describe, expression, scalar = _namer(program)
+    out = [f"model {program.name}  ({source_name})  precision {program.precision}, seed {program.seed}"]
+    out += ["", "inputs"]
+    out += _table([(i.name, _type(program, i) + (f" < {i.bound}" if i.bound else "")) for i in program.inputs])
+    out += ["", "stacks"]
+    rows = [(s.name, ", ".join(_layer(l, scalar) for l in s.layers), f"{s.parameter_count:,} parameters")
+            for s in program.stacks]
+    rows.append(("total", "", f"{sum(s.parameter_count for s in program.stacks):,} parameters"))
+    out += _table(rows)
+    out += ["", "heads"]
+    out += _table([(n, "= " + expression(v), _type(program, v)) for n, v in program.heads.items()] or [("(none)",)])
+    out += ["", "reversal points"]
+    points = P.reversal_points(program, describe)
+    for point in points:
+        where = f" (line {point.span.line})" if point.span else ""
+        out.append(f"  {point.description}{where}: λ = {scalar(point.lam)}")
+        out.append(f"    reversed gradients of {', '.join(point.losses) or 'no loss'} "
+                   f"reach {', '.join(point.stacks) or 'no stack'}")
+    if not points:
+        out.append("  (none)")
+    out += ["", "losses"]
+    out += _table([(n, "= " + scalar(s)) for n, s in program.losses.items()])
+    out += ["", "optimiser", f"  {program.optimizer}(lr = {scalar(program.learning_rate)}) "
+                             f"minimize {scalar(program.objective)}"]
+    if compile_seconds is not None:
+        out += ["", f"compiled the update function in {compile_seconds:.2f} s (PyTensor mode {mode})"]
+    return "\n".join(out) + "\n"
+
+
+def listing(program: P.Program) -> str:
+    """The checked program as a flat listing (`specc compile --emit ir`): one line per value, every layer
+    with its parameter names and shapes, every loss and the objective."""
+    describe, expression, scalar = _namer(program)
+    out = [f"program {program.name} precision={program.precision} seed={program.seed}",
+           f"  init weights={_init(program.weights_init)} biases={_init(program.biases_init)}"]
+    out += [f"  hyper {n} = {v:g}" for n, v in program.hypers.items()]
+    out += [f"  input {i.name} : {_type(program, i)}" + (f" < {i.bound}" if i.bound else "") for i in program.inputs]
+    for stack in program.stacks:
+        out.append(f"  stack {stack.name}")
+        for layer in stack.layers:
+            if isinstance(layer, P.DenseLayer):
+                out.append(f"    {layer.weights} : [{layer.fan_in}, {layer.units}]  {layer.biases} : [{layer.units}]"
+                           f"  {layer.activation}")
+            else:
+                out.append(f"    {_layer(layer, scalar)}")
+    for kind, group in (("let", program.values), ("head", program.heads)):
+        out += [f"  {kind} {n} = {expression(v)} : {_type(program, v)}" for n, v in group.items()]
+    out += [f"  loss {n} = {scalar(s)}" for n, s in program.losses.items()]
+    out.append(f"  minimize {scalar(program.objective)} with {program.optimizer}(lr = {scalar(program.learning_rate)})")
+    return "\n".join(out) + "\n"
+
+
+def _init(init: P.Initializer) -> str:
+    return f"{init.scheme}({', '.join(f'{k}={v:g}' for k, v in init.args)})"
