@@ -31,7 +31,7 @@ class CompiledModel:
     >>> batch = {"xs": rng.normal(size=(9, 2)), "xt": rng.normal(size=(10, 2)), "ys": rng.integers(0, 8, 9)}
     >>> sorted(model.train_step(**batch))
     ['domain_loss', 'label_loss', 'objective']
-    >>> model.predict("label", batch["xs"]).shape
+    >>> model.predict("label_probabilities", batch["xs"]).shape
     (9, 8)
     """
 

@@ -73,7 +73,7 @@ def load(path: str | os.PathLike, **overrides: object) -> Spec:
     """Load and check a `.dann` or `.json` file; keyword arguments override the header's parameters.
 
     >>> load("examples/seed_l2_mlp.dann", hidden=[32, 32]).program.stack("net").parameter_count
-    2442
+    2464
     """
     source = read_source(path)
     return from_ir(parse_source(source), source, **overrides)
