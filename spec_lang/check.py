@@ -236,6 +236,8 @@ class _Checker:
             self.error("E301", f"stack '{name}' takes inputs of width {first_width}, but this one has width {width}",
                        arg_expr, "a stack shares its weights across applications, so every input needs the "
                                      "same width", (f"'{name}' was first applied to width {first_width}{where}",))
+        if plan[0][0] == "reverse":
+            self.check_reversal(arg, call, (f"the first layer of stack '{name}' is reverse(…)",))
         stack = self.stacks[name]
         dense = [l for l in stack.layers if isinstance(l, P.DenseLayer)]
         units = dense[-1].units if dense else width
@@ -283,6 +285,16 @@ class _Checker:
             self.not_a_number(expr, env)
         self.error("E204", "expected a number or a numeric parameter", expr, "e.g. `lambda = 0.5` or a parameter")
 
+    def check_reversal(self, arg: P.Value, where: ir.Node, notes: tuple[str, ...] = ()) -> None:
+        """Reject the reversals that cannot work: of a value that is already reversed, or of one with no parameters
+        upstream (an input), whose gradient reaches nothing trainable."""
+        if _ends_reversed(arg, self.stacks):
+            self.error("E501", "this value is reversed twice, which cancels the reversal", where,
+                       "reverse once, just before the domain classifier", notes)
+        if not _has_parameters(arg):
+            self.error("E501", "nothing before this reversal has parameters, so reversing has no effect", where,
+                       "reverse the output of the shared feature extractor, e.g. reverse(features(x), …)", notes)
+
     def reversal_lambda(self, expr: ir.Expr, env: dict[str, object]) -> P.Scalar:
         lam = self.scalar(expr, env, None)
         value = _evaluate(lam, self.hypers)
@@ -316,12 +328,7 @@ class _Checker:
                 if arg.type.dtype != "float":
                     self.error("E401", f"reverse needs a float tensor, got {arg.type}", bound["value"],
                                "gradient reversal applies to features, not to labels")
-                if isinstance(arg, P.Reversed):
-                    self.error("E501", "this value is reversed twice, which cancels the reversal", expr,
-                               "reverse once, just before the domain classifier")
-                if not _has_parameters(arg):
-                    self.error("E501", "nothing before this reversal has parameters, so reversing has no effect",
-                               expr, "reverse the output of the shared feature extractor, e.g. reverse(features(x), …)")
+                self.check_reversal(arg, expr)
                 lam = self.reversal_lambda(bound["lambda"], self.settings)
                 return P.Reversed(arg, lam, arg.type, arg.activation, expr.span)
             case ir.Call(func=func) if func in self.stack_plans or self.named.get(func, ("",))[0] == "stack":
@@ -342,7 +349,7 @@ class _Checker:
         if node.name in self.resolving:
             cycle = " → ".join(self.resolving[self.resolving.index(node.name):] + [node.name])
             self.error("E205", f"'{node.name}' is defined in terms of itself ({cycle})", node,
-                       "break the cycle")
+                       "a value may only use inputs and values that do not depend on it")
         self.resolving.append(node.name)
         try:
             result = self.value(node.value)
@@ -382,11 +389,13 @@ class _Checker:
             return self.crossentropy(expr, predictions, target_expr)
         if expr.func == "bce":
             self.need_activation(predictions, "sigmoid", bound["predictions"], "bce")
-            if isinstance(target_expr, ir.Number):
-                if target_expr.value not in (0, 1):
-                    self.error("E601", f"a constant bce target must be 0 or 1, got {target_expr.value}",
+            if isinstance(target_expr, (ir.Number, ir.Neg, ir.BinOp)) or (
+                    isinstance(target_expr, ir.Ref) and target_expr.name in self.settings):
+                target_value = self.number(target_expr, self.settings)
+                if target_value not in (0, 1):
+                    self.error("E601", f"a constant bce target must be 0 or 1, got {_show(target_value)}",
                                target_expr, "use 0 for the source domain and 1 for the target domain")
-                return P.BinaryCrossEntropy(predictions, float(target_expr.value))
+                return P.BinaryCrossEntropy(predictions, float(target_value))
             target = self.value(target_expr)
             self.same_shape(predictions, target, target_expr, "bce")
             return P.BinaryCrossEntropy(predictions, target)
@@ -443,7 +452,8 @@ class _Checker:
         """Match a call's arguments to parameter names: too many, unknown, duplicate and missing ones are errors."""
         if len(call.args) > len(positional):
             signature = ", ".join([*positional, *(f"{k} = …" for k in keywords)])
-            self.error("E207", f"{call.func} takes {len(positional)} positional argument(s), got {len(call.args)}",
+            self.error("E207", f"{call.func} takes {_count(len(positional), 'positional argument')}, "
+                               f"got {len(call.args)}",
                        call.args[len(positional)], f"write {call.func}({signature})")
         bound: dict[str, ir.Expr] = dict(zip(positional, call.args))
         for kw in call.kwargs:
@@ -465,7 +475,8 @@ class _Checker:
             return default
         call = ir.Call(expr.name, span=expr.span) if isinstance(expr, ir.Ref) else expr
         if not isinstance(call, ir.Call):
-            self.error("E204", "expected an initialiser", expr, "e.g. `zeros`, `glorot_uniform` or `normal(std = 0.1)`")
+            self.error("E204", "expected an initialiser", expr,
+                       "e.g. `zeros`, `constant(value = 0.1)` or `normal(std = 0.1)`")
         if call.func not in INITIALIZERS:
             self.error("E206", f"unknown initialiser '{call.func}'", _leading(call, call.func),
                        did_you_mean(call.func, INITIALIZERS) or f"use one of: {', '.join(INITIALIZERS)}")
@@ -487,8 +498,9 @@ class _Checker:
                        did_you_mean(call.func, OPTIMIZERS) or f"use one of: {', '.join(OPTIMIZERS)}")
         bound = self.bind(call, call, (), OPTIMIZERS[call.func], required=("lr",))
         lr = self.scalar(bound["lr"], self.settings, None)
-        if _evaluate(lr, self.hypers) <= 0:
-            self.error("E601", "the learning rate must be positive", bound["lr"], "use e.g. lr = 0.01")
+        rate = _evaluate(lr, self.hypers)
+        if rate <= 0:
+            self.error("E601", f"the learning rate must be positive, got {rate:g}", bound["lr"], "use e.g. lr = 0.01")
         return call.func, lr
 
     def objective(self, losses: dict[str, P.Scalar]) -> P.Scalar:
@@ -615,6 +627,10 @@ def _trailing(node: ir.Node, word: str) -> Span | None:
     return Span(node.span.end_line, node.span.end_column - len(word), node.span.end_line, node.span.end_column)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _a(noun: str) -> str:
     return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
 
@@ -696,6 +712,13 @@ def _reversals(values: list[P.Value]) -> list[P.Reversed]:
             if isinstance(a, P.Reversed):
                 seen[id(a)] = a
     return list(seen.values())
+
+
+def _ends_reversed(value: P.Value, stacks: dict[str, P.StackDef]) -> bool:
+    """Whether a value's last step is a gradient reversal: reverse(…), or a stack whose last layer is reverse(…)."""
+    if isinstance(value, P.Applied):
+        return isinstance(stacks[value.stack].layers[-1], P.ReverseLayer)
+    return isinstance(value, P.Reversed)
 
 
 def _has_parameters(value: P.Value) -> bool:

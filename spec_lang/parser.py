@@ -20,30 +20,36 @@ from .grammar_file import grammar_path
 # Terminal names as a user would read them.
 _TERMINAL_WORDS = {"NAME": "a name", "NUMBER": "a number", "$END": "end of file"}
 
-# Named syntax errors (Lark's match_examples): each label gets a message and a hint.
+# Named syntax errors: each label gets a message and a hint, and is recognised by examples that fail the
+# same way: in the same parser state, on the same kind of token (see `_named_error`).
 _NAMED_ERRORS: dict[str, tuple[str, str, list[str]]] = {
     "missing-activation": (
         "a dense layer needs a width and an activation",
         "write e.g. `dense 8 tanh`; activations: tanh, sigmoid, relu, softmax, linear",
         ["model m()\nstack s { dense 3 }", "model m()\nstack s { dense 3; dense 4 tanh }",
-         "model m()\nstack s { dense 3\nreverse(lambda = 1) }", "model m()\nstack s { dense }"],
+         "model m()\nstack s { dense 3, dense 4 tanh }", "model m()\nstack s { dense h }",
+         "model m()\nstack s { dense h; dense 4 tanh }", "model m()\nstack s { dense 3\nreverse(lambda = 1) }",
+         "model m()\nstack s { dense }"],
     ),
     "missing-header": (
         "a model file must start with its header",
         "begin with e.g. `model my_model(lr = 0.01)`; the parentheses may be empty",
-        ["input x : float[batch, 2]", "stack s { dense 3 tanh }", "model m\ninput"],
+        ["input x : float[batch, 2]", "stack s { dense 3 tanh }", "let a = x", "head h = x", "loss l = x",
+         "optimize sgd(lr = 1)", "init weights = zeros", "seed 1", "precision float32", "model m\ninput"],
     ),
     "input-type": (
         "an input needs a type and a shape",
         "write e.g. `input x : float[batch, 2]` or `input y : int[batch] < 10`",
         ["model m()\ninput x float[batch, 2]", "model m()\ninput x : float", "model m()\ninput x = float[batch]"],
     ),
-    "unclosed-stack": (
-        "this stack is not closed",
-        "end the list of layers with `}`",
-        ["model m()\nstack s { dense 3 tanh", "model m()\nstack s { dense 3 tanh\nlet a = s(x)"],
+    "width-expression": (
+        "a layer width that is an expression needs parentheses",
+        "write e.g. `dense (hidden / 2) tanh`",
+        ["model m()\nstack s { dense h / 2 tanh }", "model m()\nstack s { dense 2 * h tanh }",
+         "model m()\nstack s { dense h - 1 tanh }", "model m()\nstack s { dense h + 1 tanh }"],
     ),
 }
+_BRACKETS = {"{": "}", "[": "]", "(": ")"}
 
 
 @lru_cache(maxsize=1)
@@ -75,14 +81,16 @@ class _ToIR(Transformer):
         name, params, span = header
         fields: dict[str, list] = {"inputs": [], "stacks": [], "lets": [], "heads": [], "losses": []}
         single: dict[str, object] = {}
-        for kind, node in statements:
+        first: dict[str, Span | None] = {}
+        for kind, node, where in statements:
             if kind in fields:
                 fields[kind].append(node)
+            elif kind in single:
+                line = f"the first is at line {first[kind].line}" if first[kind] else "keep one"
+                raise SpecError([Diagnostic("error", "E105", f"`{kind}` is given twice", where,
+                                            f"keep one `{kind}` statement; {line}")])
             else:
-                if kind in single:
-                    raise SpecError([Diagnostic("error", "E105", f"`{kind}` is given twice", node.span,
-                                                f"keep one `{kind}` statement")])
-                single[kind] = node
+                single[kind], first[kind] = node, where
         return ir.Model(name, params, **{k: tuple(v) for k, v in fields.items()}, **single, span=span)
 
     def header(self, meta, children):
@@ -96,11 +104,11 @@ class _ToIR(Transformer):
     def input(self, meta, children):
         name, dtype, *rest = children
         *shape, bound = rest
-        return "inputs", ir.Input(_name(name), _name(dtype), _opt(shape), bound, span=_span(meta))
+        return "inputs", ir.Input(_name(name), _name(dtype), _opt(shape), bound, span=_span(meta)), _span(meta)
 
     def stack(self, meta, children):
         name, layers = children
-        return "stacks", ir.Stack(_name(name), layers, span=_span(meta))
+        return "stacks", ir.Stack(_name(name), layers, span=_span(meta)), _span(meta)
 
     def layers(self, meta, children):
         return tuple(children)
@@ -119,17 +127,17 @@ class _ToIR(Transformer):
         return ir.ForLayers(_name(var), iterable, body, span=_span(meta))
 
     def let(self, meta, children):
-        return "lets", ir.Let(_name(children[0]), children[1], span=_span(meta))
+        return "lets", ir.Let(_name(children[0]), children[1], span=_span(meta)), _span(meta)
 
     def head(self, meta, children):
-        return "heads", ir.Head(_name(children[0]), children[1], span=_span(meta))
+        return "heads", ir.Head(_name(children[0]), children[1], span=_span(meta)), _span(meta)
 
     def loss(self, meta, children):
-        return "losses", ir.Loss(_name(children[0]), children[1], span=_span(meta))
+        return "losses", ir.Loss(_name(children[0]), children[1], span=_span(meta)), _span(meta)
 
     def optimize(self, meta, children):
         optimizer, objective = children
-        return "optimize", ir.Optimize(optimizer, objective, span=_span(meta))
+        return "optimize", ir.Optimize(optimizer, objective, span=_span(meta)), _span(meta)
 
     def init(self, meta, children):
         roles: dict[str, ir.Expr] = {}
@@ -141,20 +149,20 @@ class _ToIR(Transformer):
                 raise SpecError([Diagnostic("error", "E105", f"`{name}` is initialised twice", _span(name),
                                             "give each role one initialiser")])
             roles[name.value] = value
-        return "init", ir.Init(**roles, span=_span(meta))
+        return "init", ir.Init(**roles, span=_span(meta)), _span(meta)
 
     def init_role(self, meta, children):
         return tuple(children)
 
     def seed(self, meta, children):
-        return "seed", children[0]
+        return "seed", children[0], _span(meta)
 
     def precision(self, meta, children):
         word = children[0]
         if word.value not in ir.PRECISIONS:
             raise SpecError([Diagnostic("error", "E106", f"unknown precision '{word}'", _span(word),
                                         did_you_mean(word.value, ir.PRECISIONS) or "use float32 or float64")])
-        return "precision", word.value
+        return "precision", word.value, _span(meta)
 
     # expressions
     def number(self, meta, children):
@@ -221,7 +229,9 @@ def parse(text: str, filename: str = "<string>") -> ir.Model:
 
 
 def _expected_words(error: UnexpectedInput) -> list[str]:
-    expected = getattr(error, "expected", None) or getattr(error, "allowed", None) or set()
+    # `accepts` (what the parser can really take next) is sharper than LALR's `expected` lookahead set
+    expected = (getattr(error, "accepts", None) or getattr(error, "expected", None)
+                or getattr(error, "allowed", None) or set())
     words = []
     for name in sorted(expected):
         if name in _TERMINAL_WORDS:
@@ -235,9 +245,103 @@ def _expected_words(error: UnexpectedInput) -> list[str]:
     return words
 
 
+Situation = tuple[object, frozenset[str] | None, str | None]
+
+
+def _situation(error: UnexpectedInput) -> Situation:
+    """How a parse failed: the LALR state and, for an unexpected token, what the parser could accept instead and
+    the kind of token it got. Unlike Lark's `match_examples`, the depth of the parse stack is left out, so an
+    example matches however many statements or layers come before the error."""
+    state = getattr(error, "state", None)
+    if isinstance(error, UnexpectedToken):
+        return getattr(state, "position", state), frozenset(error.accepts or ()), error.token.type
+    return getattr(state, "position", state), None, None
+
+
+@lru_cache(maxsize=1)
+def _example_errors() -> dict[Situation, str]:
+    """How each named error's examples fail, parsed once; the first label given for a situation keeps it."""
+    found: dict[Situation, str] = {}
+    for label, (_, _, examples) in _NAMED_ERRORS.items():
+        for example in examples:
+            try:
+                _parser().parse(example)
+            except UnexpectedInput as error:
+                found.setdefault(_situation(error), label)
+    return found
+
+
+def _named_error(error: UnexpectedInput) -> str | None:
+    return _example_errors().get(_situation(error))
+
+
+@lru_cache(maxsize=1)
+def _keywords() -> tuple[str, ...]:
+    """The grammar's words, e.g. `dense`, `input`, `minimize`."""
+    return tuple(sorted(t.pattern.value for t in _parser().terminals
+                        if t.pattern.type == "str" and t.pattern.value.isalpha()))
+
+
+@lru_cache(maxsize=1)
+def _statement_keywords() -> frozenset[str]:
+    """The words that begin a statement, read off the grammar: what may follow the header."""
+    interactive = _parser().parse_interactive("model m()")
+    interactive.exhaust_lexer()
+    return frozenset(_parser().get_terminal(name).pattern.value for name in interactive.accepts() if name != "$END")
+
+
+def _last_token(value: object) -> Token | None:
+    """The last token of a parse-stack entry: a token, or the rightmost token of a tree."""
+    if isinstance(value, Token):
+        return value
+    for child in reversed(getattr(value, "children", ())):
+        token = _last_token(child)
+        if token is not None:
+            return token
+    return None
+
+
+def _unclosed_bracket(error: UnexpectedInput) -> Diagnostic | None:
+    """When the file ends, or a new statement begins, while a bracket is still open, the missing closing bracket
+    is the error: point at the bracket that is never closed."""
+    stack = getattr(getattr(error, "state", None), "value_stack", None)
+    if not isinstance(error, UnexpectedToken) or not stack:
+        return None
+    if error.token.type == "$END":
+        note = "the file ends before it is closed"
+    else:
+        keyword = next((t for t in (_last_token(stack[-1]), error.token)
+                        if t is not None and str(t) in _statement_keywords()), None)
+        if keyword is None:
+            return None
+        note = f"`{keyword}` at line {keyword.line} begins a new statement before it is closed"
+    depth = 0
+    for value in reversed(stack):  # from the top: a closing bracket still on the stack pairs with an opening one
+        if isinstance(value, Token) and value.value in _BRACKETS.values():
+            depth += 1
+        elif isinstance(value, Token) and value.value in _BRACKETS:
+            if depth == 0:
+                return Diagnostic("error", "E102", f"this '{value}' is never closed", _span(value),
+                                  f"close it with '{_BRACKETS[value.value]}'", (note,))
+            depth -= 1
+    return None
+
+
+def _misspelt_keyword(error: UnexpectedInput) -> Diagnostic | None:
+    """A keyword misspelt where a call may stand, e.g. `dnese 3 tanh` among layers: the parser read the word as
+    the name of a call and stopped when no `(` followed it."""
+    if not isinstance(error, UnexpectedToken) or error.accepts != {"LPAR"}:
+        return None
+    name = _last_token(error.state.value_stack[-1])
+    hint = did_you_mean(str(name), _keywords())
+    return Diagnostic("error", "E100", f"unexpected '{name}'", _span(name), hint) if hint else None
+
+
 def _syntax_diagnostic(error: UnexpectedInput, text: str) -> Diagnostic:
-    label = error.match_examples(_parser().parse, {k: v[2] for k, v in _NAMED_ERRORS.items()},
-                                 use_accepts=True)
+    special = _unclosed_bracket(error) or _misspelt_keyword(error)
+    if special is not None:
+        return special
+    label = _named_error(error)
     line, column = max(error.line, 1), max(error.column, 1)
     width = 1
     if isinstance(error, UnexpectedToken) and error.token.type != "$END":
