@@ -167,8 +167,10 @@ class _Checker:
                        did_you_mean(node.dtype, ir.DTYPES) or "use float or int")
         if not node.shape:
             self.error("E301", f"input '{node.name}' has no dimensions", node, "write e.g. float[batch, 2]")
-        shape = tuple(None if isinstance(d, ir.Ref) and d.name not in self.settings
-                      else self.size(d, self.settings, "a dimension") for d in node.shape)
+        first, *rest = node.shape  # only the leading (batch) dimension may be symbolic
+        symbolic = isinstance(first, ir.Ref) and first.name not in self.settings
+        shape = (None if symbolic else self.size(first, self.settings, "a dimension"),
+                 *(self.size(d, self.settings, "a dimension") for d in rest))
         bound = None
         if node.bound is not None:
             if node.dtype != "int":

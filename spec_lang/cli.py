@@ -12,28 +12,26 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__, ir
+from . import __version__
 from .diagnostics import Diagnostic, SpecError
 from .spec import Spec, from_ir, parse_source, read_source
 
 MODES = {"numba": "NUMBA", "c": "CVM", "fast_compile": "FAST_COMPILE", "jax": "JAX"}
 
 
-def _overrides(pairs: list[str]) -> dict[str, ir.Expr]:
-    values: dict[str, ir.Expr] = {}
+def _overrides(pairs: list[str]) -> dict[str, object]:
+    """`--set NAME=VALUE` pairs; values are JSON (numbers, true/false, lists)."""
+    values: dict[str, object] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
-        problem = None
-        if not sep or not name.strip():
-            problem = f"--set takes NAME=VALUE, got '{pair}'"
-        else:
-            try:
-                values[name.strip()] = ir.literal(json.loads(text))
-            except (json.JSONDecodeError, TypeError):
-                problem = f"cannot read the value of --set {name.strip()}: '{text}'"
-        if problem:
-            raise SpecError([Diagnostic("error", "E603", problem, None,
-                                        "values are numbers, true/false or lists, e.g. --set hidden=[32,32]")])
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            values[name.strip()] = json.loads(text)
+        except ValueError:
+            raise SpecError([Diagnostic("error", "E603", f"cannot read --set {pair}", None,
+                                        "write NAME=VALUE with a number, true/false or a list, "
+                                        "e.g. --set hidden=[32,32]")]) from None
     return values
 
 

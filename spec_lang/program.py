@@ -83,7 +83,7 @@ class TensorType:
     shape: tuple[int | None, ...]  # None: a symbolic size such as the batch
 
     def __str__(self) -> str:
-        return f"{self.dtype}[{', '.join('?' if d is None else str(d) for d in self.shape)}]"
+        return f"{self.dtype}[{', '.join('batch' if d is None else str(d) for d in self.shape)}]"
 
 
 @dataclass(frozen=True, eq=False)

@@ -43,7 +43,15 @@ def from_ir(model: ir.Model, source: Source | None = None, **overrides: object) 
                 raise SpecError([Diagnostic("error", "E602", f"the model has no parameter '{name}'", None,
                                             did_you_mean(name, known) or f"parameters: {', '.join(known) or 'none'}")],
                                 source)
-        model = model.with_params({n: v if isinstance(v, ir.Node) else ir.literal(v) for n, v in overrides.items()})
+        values: dict[str, ir.Expr] = {}
+        for name, value in overrides.items():
+            try:
+                values[name] = value if isinstance(value, ir.Node) else ir.literal(value)
+            except TypeError:
+                raise SpecError([Diagnostic("error", "E603", f"cannot use {value!r} as the value of '{name}'", None,
+                                            "values are numbers, true/false or lists of them, e.g. [32, 32]")],
+                                source) from None
+        model = model.with_params(values)
     program, diagnostics = resolve(model)
     if program is None:
         raise SpecError(diagnostics, source)

@@ -81,7 +81,7 @@ def test_set_overrides_parameters(capsys) -> None:
     code, _, err = run(capsys, "check", "examples/seed_l2_mlp.dann", "--set", "hiden=[3]")
     assert code == 1 and "no parameter 'hiden'" in err and "did you mean 'hidden'?" in err
     code, _, err = run(capsys, "check", "examples/seed_l2_mlp.dann", "--set", "hidden=[3")
-    assert code == 1 and "cannot read the value of --set hidden" in err
+    assert code == 1 and "cannot read --set hidden=[3" in err
 
 
 def test_emit_ir_listing(capsys) -> None:
