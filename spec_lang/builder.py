@@ -88,7 +88,7 @@ class Expression:
     __truediv__, __rtruediv__ = _operator("/"), _operator("/", reflected=True)
 
     def __neg__(self) -> Expression:
-        return Expression(ir.Neg(self.node))
+        return Expression(ir.negate(self.node))
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,17 @@ class Model(Node):
         return replace(self, params=params)
 
 
+def negate(expr: Expr, span: Span | None = None) -> Expr:
+    """`-expr`; the negation of a number literal is a negative literal, in every door alike.
+
+    >>> negate(Number(2))
+    Number(value=-2)
+    """
+    if isinstance(expr, Number):
+        return Number(-expr.value, span=span or expr.span)
+    return Neg(expr, span=span)
+
+
 def literal(value: object) -> Expr:
     """The expression for a Python literal: int, float, bool or a (nested) list of them.
 

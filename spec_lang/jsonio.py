@@ -3,7 +3,8 @@
 Expressions are plain JSON where they can be: numbers, `true`/`false`, a string is a name and an array
 is a list; calls and arithmetic are objects: `{"call": "bce", "args": ["p", 0]}`,
 `{"op": "+", "left": "a", "right": 1}`, `{"op": "neg", "operand": "a"}`. Empty and absent parts are
-left out, and `load_json(dump_json(model)) == model` for every model.
+left out, and `load_json(dump_json(model)) == model` for every model (whose parameters, and the keyword
+arguments of each call, have distinct names: a JSON object holds a key once).
 
 >>> from spec_lang.parser import parse
 >>> model = parse("model m(width = 3)\\nstack s { dense width tanh; reverse(lambda = 0.5) }\\n")
@@ -32,8 +33,8 @@ from .diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
 VERSION = 1
 _ROLES = ("weights", "biases")
 _DEFINITIONS = ("lets", "heads", "losses")
-_JSON_TYPES = {"object": "an object", "array": "an array", "string": "a string", "number": "a number",
-               "integer": "an integer", "boolean": "true or false", "null": "null"}
+_JSON_TYPES = {"number": "a number", "boolean": "true or false", "string": "a string", "array": "an array",
+               "object": "an object"}
 
 
 # IR → JSON -------------------------------------------------------------------------------------
@@ -45,7 +46,7 @@ def dump_json(model: ir.Model) -> dict[str, Any]:
     data: dict[str, Any] = {"version": VERSION, "model": model.name}
     if model.params:
         data["params"] = _object([(p.name, _dump_expr(p.default)) for p in model.params], "parameter")
-    if model.init is not None:
+    if model.init is not None and (model.init.weights is not None or model.init.biases is not None):
         data["init"] = {role: _dump_expr(value) for role in _ROLES if (value := getattr(model.init, role)) is not None}
     if model.seed is not None:
         data["seed"] = _dump_expr(model.seed)
@@ -191,7 +192,7 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
         losses=tuple(ir.Loss(d["name"], _load_expr(d["value"])) for d in data.get("losses", [])),
         optimize=None if optimize is None else ir.Optimize(_load_expr(optimize["optimizer"]),
                                                            _load_optional(optimize.get("minimize"))),
-        init=None if init is None else ir.Init(**{role: _load_expr(value) for role, value in init.items()}),
+        init=None if not init else ir.Init(**{role: _load_expr(value) for role, value in init.items()}),
         seed=_load_optional(data.get("seed")),
         precision=data.get("precision"),
     )
@@ -213,7 +214,7 @@ def _load_expr(data: Any) -> ir.Expr:
     if "call" in data:
         return ir.Call(data["call"], *_load_arguments(data))
     if data["op"] == "neg":
-        return ir.Neg(_load_expr(data["operand"]))
+        return ir.negate(_load_expr(data["operand"]))
     return ir.BinOp(data["op"], _load_expr(data["left"]), _load_expr(data["right"]))
 
 
@@ -239,19 +240,19 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-Path = tuple[str | int, ...]
+_Path = tuple[str | int, ...]
 
 
-def _path_key(path: Path) -> tuple[tuple[bool, str | int], ...]:
+def _path_key(path: _Path) -> tuple[tuple[bool, str | int], ...]:
     return tuple((isinstance(part, str), part) for part in path)
 
 
-def _pointer(path: Path) -> str:
+def _pointer(path: _Path) -> str:
     """The JSON pointer (RFC 6901) of a path; `top level` for the document itself."""
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path) or "top level"
 
 
-def _problems(error: ValidationError) -> list[tuple[Path, str, str | None]]:
+def _problems(error: ValidationError) -> list[tuple[_Path, str, str | None]]:
     """(path, message, hint) of a schema error; each unknown and each missing key is its own problem."""
     path, value, expected = tuple(error.absolute_path), error.instance, error.validator_value
     hint = error.schema.get("description")
@@ -287,8 +288,7 @@ def _show(value: Any) -> str:
 
 
 def _json_type(value: Any) -> str:
-    for name, kind in (("boolean", bool), ("number", (int, float)), ("string", str), ("array", list),
-                       ("object", dict)):
-        if isinstance(value, kind):
-            return _JSON_TYPES[name]
-    return "null" if value is None else f"a Python {type(value).__name__}"
+    if value is None:
+        return "null"
+    found = [words for name, words in _JSON_TYPES.items() if _validator().is_type(value, name)]
+    return found[0] if found else f"a Python {type(value).__name__}"

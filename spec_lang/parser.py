@@ -183,7 +183,7 @@ class _ToIR(Transformer):
         return ir.ListExpr(_opt(children), span=_span(meta))
 
     def neg(self, meta, children):
-        return ir.Neg(children[0], span=_span(meta))
+        return ir.negate(children[0], _span(meta))
 
     def _binop(op):  # noqa: N805 - a factory used at class creation
         def build(self, meta, children):

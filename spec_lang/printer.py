@@ -127,7 +127,7 @@ def format_model(model: ir.Model, comments: Comments | None = None) -> str:
     header = [*c.lines_before(model.span, ""), f"model {model.name}({_params(model.params)}){c.after(model.span)}"]
     blocks.append(header)
     settings: list[str] = []
-    if model.init is not None:
+    if model.init is not None and (model.init.weights is not None or model.init.biases is not None):
         roles = [f"{role} = {format_expr(value)}" for role in ("weights", "biases")
                  if (value := getattr(model.init, role)) is not None]
         settings += c.lines_before(model.init.span, "") + ["init " + ", ".join(roles) + c.after(model.init.span)]
@@ -175,7 +175,7 @@ def _definition(keyword: str, node: ir.Let | ir.Head | ir.Loss, c: Comments) -> 
     if len(text) > LINE_WIDTH and len(terms) > 1:
         pad = " " * (len(lead) - 2)
         lines = [lead + format_expr(terms[0][1])]
-        lines += [f"{pad}{op} {_expr(term, 2 if op == '-' else 1)}" for op, term in terms[1:]]
+        lines += [f"{pad}{op} {_expr(term, 2)}" for op, term in terms[1:]]
         lines[-1] += c.after(node.span)
         return c.lines_before(node.span, "") + lines
     return c.lines_before(node.span, "") + [text + c.after(node.span)]
