@@ -567,7 +567,7 @@ class _Checker:
         for node in self.model.losses:
             loss = self.attempt(lambda: self.loss(node.value))
             if loss is not None:
-                if not _loss_functions(loss):
+                if not P.loss_functions(loss):
                     self.attempt(lambda: self.error("E204", f"loss '{node.name}' contains no loss function", node,
                                                     "use crossentropy, bce, mse, l2 or l1"))
                 losses[node.name] = loss
@@ -598,13 +598,12 @@ class _Checker:
             if node.name not in self.used and node.name not in program.heads:
                 kind = "input" if isinstance(node, ir.Input) else "value"
                 self.warn("W702", f"{kind} '{node.name}' is never used", node, "use it or remove it")
-        trained = {id(v) for loss in program.losses.values() for v in _tensors(loss)}
-        for reversal in _reversals([*program.values.values(), *program.heads.values()]):
-            if id(reversal) not in _closure(trained, program):
+        for point in P.reversal_points(program):
+            if not point.losses:
                 self.warn("W703", "this reversal reaches no loss, so it has no effect on training",
-                          reversal.span, "use the reversed value in a domain loss")
+                          point.span, "use the reversed value in a domain loss")
         for name, loss in program.losses.items():
-            for term in _loss_functions(loss):
+            for term in P.loss_functions(loss):
                 if not isinstance(term, P.Penalty) and isinstance(term.predictions, P.Reversed):
                     self.warn("W705", f"loss '{name}' reads a reversed value directly, so no classifier "
                                       "learns to minimise it", term.predictions.span,
@@ -669,51 +668,10 @@ def _is_constant(scalar: P.Scalar) -> bool:
     return False
 
 
-def _loss_functions(scalar: P.Scalar) -> list[P.LossFunction]:
-    if isinstance(scalar, P.Arith):
-        return _loss_functions(scalar.left) + (_loss_functions(scalar.right) if scalar.right else [])
-    if isinstance(scalar, (P.CrossEntropy, P.BinaryCrossEntropy, P.MeanSquaredError, P.Penalty)):
-        return [scalar]
-    return []
-
-
 def _loss_names(scalar: P.Scalar) -> set[str]:
     if isinstance(scalar, P.Arith):
         return _loss_names(scalar.left) | (_loss_names(scalar.right) if scalar.right else set())
     return {scalar.name} if isinstance(scalar, P.LossRef) else set()
-
-
-def _tensors(scalar: P.Scalar) -> list[P.Value]:
-    found = []
-    for term in _loss_functions(scalar):
-        for attr in ("predictions", "labels", "target"):
-            value = getattr(term, attr, None)
-            if isinstance(value, (P.InputValue, P.Applied, P.Reversed)):
-                found.append(value)
-    return found
-
-
-def _ancestors(value: P.Value) -> list[P.Value]:
-    chain = [value]
-    while not isinstance(chain[-1], P.InputValue):
-        chain.append(chain[-1].arg)
-    return chain
-
-
-def _closure(values: set[int], program: P.Program) -> set[int]:
-    everything = [*program.values.values(), *program.heads.values()]
-    for loss in program.losses.values():
-        everything += _tensors(loss)
-    return {id(a) for v in everything if id(v) in values for a in _ancestors(v)}
-
-
-def _reversals(values: list[P.Value]) -> list[P.Reversed]:
-    seen: dict[int, P.Reversed] = {}
-    for value in values:
-        for a in _ancestors(value):
-            if isinstance(a, P.Reversed):
-                seen[id(a)] = a
-    return list(seen.values())
 
 
 def _ends_reversed(value: P.Value, stacks: dict[str, P.StackDef]) -> bool:
@@ -724,7 +682,7 @@ def _ends_reversed(value: P.Value, stacks: dict[str, P.StackDef]) -> bool:
 
 
 def _has_parameters(value: P.Value) -> bool:
-    return any(isinstance(a, P.Applied) for a in _ancestors(value))
+    return any(isinstance(a, P.Applied) for a in P.ancestors(value))
 
 
 def resolve(model: ir.Model) -> tuple[P.Program | None, list[Diagnostic]]:

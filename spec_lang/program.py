@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Union
 
 from .diagnostics import Span
 
@@ -214,34 +214,37 @@ def tensors(scalar: Scalar) -> list[Value]:
 
 @dataclass(frozen=True)
 class ReversalPoint:
-    """Where gradients are reversed, with which λ, for which losses, and which stacks feel it."""
+    """Where gradients are reversed, with which λ, for which losses, and which stacks feel it.
 
-    description: str
+    `value` is the `Reversed` value, or the `Applied` stack whose layer `layer` is a `reverse` layer.
+    """
+
+    value: Value
+    layer: int | None
     lam: Scalar
     losses: tuple[str, ...]
     stacks: tuple[str, ...]
-    span: Span | None
+
+    @property
+    def span(self) -> Span | None:
+        return self.value.span
 
 
-def reversal_points(program: Program, describe: Callable[[Value], str]) -> list[ReversalPoint]:
+def reversal_points(program: Program) -> list[ReversalPoint]:
     """Every reversal point: `reverse(...)` expressions and `reverse` layers inside applied stacks."""
-    reads = {name: [id(a) for v in tensors(loss) for a in ancestors(v)] for name, loss in program.losses.items()}
+    reads = {name: {id(a) for v in tensors(loss) for a in ancestors(v)} for name, loss in program.losses.items()}
     everything = [*program.values.values(), *program.heads.values()]
     everything += [v for loss in program.losses.values() for v in tensors(loss)]
     points: dict[tuple[int, int], ReversalPoint] = {}
     for value in everything:
         for node in ancestors(value):
-            upstream = [a.stack for a in ancestors(node)[1:] if isinstance(a, Applied)]
+            upstream = tuple(dict.fromkeys(a.stack for a in ancestors(node)[1:] if isinstance(a, Applied)))
             losses = tuple(n for n, ids in reads.items() if id(node) in ids)
             if isinstance(node, Reversed):
-                points[(id(node), -1)] = ReversalPoint(f"reverse({describe(node.arg)})", node.lam, losses,
-                                                       tuple(dict.fromkeys(upstream)), node.span)
+                points[(id(node), -1)] = ReversalPoint(node, None, node.lam, losses, upstream)
             elif isinstance(node, Applied):
-                layers = program.stack(node.stack).layers
-                for index, layer in enumerate(layers):
+                for index, layer in enumerate(program.stack(node.stack).layers):
                     if isinstance(layer, ReverseLayer):
-                        inside = [f"{node.stack} (layers before {index})"] if index else []
-                        points[(id(node), index)] = ReversalPoint(
-                            f"{describe(node)}, layer {index} of {node.stack}", layer.lam, losses,
-                            tuple(dict.fromkeys(inside + upstream)), node.span)
+                        inside = (f"{node.stack} (layers before {index})",) if index else ()
+                        points[(id(node), index)] = ReversalPoint(node, index, layer.lam, losses, inside + upstream)
     return list(points.values())

@@ -77,10 +77,14 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
     out += ["", "heads"]
     out += _table([(n, "= " + expression(v), _type(program, v)) for n, v in program.heads.items()] or [("(none)",)])
     out += ["", "reversal points"]
-    points = P.reversal_points(program, describe)
+    points = P.reversal_points(program)
     for point in points:
         where = f" (line {point.span.line})" if point.span else ""
-        out.append(f"  {point.description}{where}: λ = {scalar(point.lam)}")
+        if point.layer is None:
+            place = f"reverse({describe(point.value.arg)})"
+        else:
+            place = f"{describe(point.value)}, layer {point.layer} of {point.value.stack}"
+        out.append(f"  {place}{where}: λ = {scalar(point.lam)}")
         out.append(f"    reversed gradients of {', '.join(point.losses) or 'no loss'} "
                    f"reach {', '.join(point.stacks) or 'no stack'}")
     if not points:
