@@ -12,7 +12,8 @@ keyword argument that is a Python keyword takes a trailing underscore (PEP 8): `
 >>> net = m.stack("net", dense(4, "tanh"), reverse_layer(lambda_=0.5), dense(3, "softmax"))
 >>> p = m.head("p", net(x))
 >>> xent = m.loss("xent", crossentropy(p, y))
->>> m.optimize(sgd(lr=m.param("lr")), minimize=xent + 0.01 * l2(net, biases=False))
+>>> reg = m.loss("reg", 0.01 * l2(net, biases=False))
+>>> m.optimize(sgd(lr=m.param("lr")), minimize=xent + reg)
 >>> print(format_model(m.build()), end="")
 model tiny(lr = 0.1)
 <BLANKLINE>
@@ -24,8 +25,12 @@ stack net { dense 4 tanh; reverse(lambda = 0.5); dense 3 softmax }
 head p = net(x)
 <BLANKLINE>
 loss xent = crossentropy(p, y)
+loss reg = 0.01 * l2(net, biases = false)
 <BLANKLINE>
-optimize sgd(lr = lr) minimize xent + 0.01 * l2(net, biases = false)
+optimize sgd(lr = lr) minimize xent + reg
+>>> import spec_lang
+>>> spec_lang.from_ir(m.build()).program.stack("net").parameter_count
+27
 """
 
 from __future__ import annotations
