@@ -41,10 +41,10 @@ class CompiledModel:
         self.mode = mode
         self._backend = PyTensorBackend(program, initial_values(program))
         self._graph = lower(program, self._backend)
-        outputs = [self._graph.objective, *self._graph.losses.values()]
-        self.train_inputs = self._needed(outputs)
+        self._outputs = [self._graph.objective, *self._graph.losses.values()]  # what train and evaluate return
+        self.train_inputs = self._needed(self._outputs)
         updates = ops.sgd_updates(self._graph.parameters, self._graph.objective, self._graph.learning_rate)
-        self._train = self._function(self.train_inputs, outputs, updates)
+        self._train = self._function(self.train_inputs, self._outputs, updates)
         self._evaluate: pytensor.compile.function.types.Function | None = None
         self._predict: dict[str, pytensor.compile.function.types.Function] = {}
         self.compile_seconds = time.perf_counter() - started
@@ -78,7 +78,7 @@ class CompiledModel:
     def evaluate(self, **batch: np.ndarray) -> dict[str, float]:
         """The objective and every loss term on a batch, without changing any parameter."""
         if self._evaluate is None:
-            self._evaluate = self._function(self.train_inputs, [self._graph.objective, *self._graph.losses.values()])
+            self._evaluate = self._function(self.train_inputs, self._outputs)
         return self._losses(self._evaluate(*self._arguments(self.train_inputs, batch, "evaluate")))
 
     def head_inputs(self, head: str) -> list[str]:
