@@ -18,11 +18,11 @@ from typing import Callable, NoReturn
 from . import ir
 from . import program as P
 from .diagnostics import Diagnostic, Span, did_you_mean
+from .layers import LAYERS, LayerKind
 
 LOSS_FUNCTIONS = ("crossentropy", "bce", "mse", "l2", "l1")
 INITIALIZERS = {"normal": ("std",), "uniform": ("scale",), "glorot_uniform": (), "zeros": (), "constant": ("value",)}
 OPTIMIZERS = {"sgd": ("lr",)}
-LAYER_CALLS = ("reverse",)
 # What to do about an unknown name when there is nothing close to suggest, by the kind of name expected.
 HOW_TO_DEFINE = {"parameter": "declare it in the model's header, e.g. `model m(width = 8)`",
                  "name": "declare it with `input`, `let` or `head`",
@@ -33,6 +33,15 @@ class _Abort(Exception):
     """Stops checking one declaration after its error was recorded; the checker moves to the next."""
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """A layer of a declared stack with its options checked; shapes come when the stack is first applied."""
+
+    kind: LayerKind
+    options: dict[str, object]
+    node: ir.Node
+
+
 @dataclass
 class _Checker:
     model: ir.Model
@@ -40,8 +49,8 @@ class _Checker:
     settings: dict[str, object] = field(default_factory=dict)
     hypers: dict[str, float] = field(default_factory=dict)
     stacks: dict[str, P.StackDef] = field(default_factory=dict)
-    stack_inputs: dict[str, tuple[int, Span | None]] = field(default_factory=dict)
-    stack_plans: dict[str, list[tuple]] = field(default_factory=dict)
+    stack_inputs: dict[str, tuple[tuple[int | None, ...], Span | None]] = field(default_factory=dict)
+    stack_plans: dict[str, list[_Planned]] = field(default_factory=dict)
     values: dict[str, P.Value] = field(default_factory=dict)
     resolving: list[str] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
@@ -190,24 +199,24 @@ class _Checker:
                     continue
                 self.stack_plans[stack.name] = plan
 
-    def unroll(self, layers: tuple[ir.Layer, ...], env: dict[str, object]) -> list[tuple]:
-        plan: list[tuple] = []
+    def unroll(self, layers: tuple[ir.Layer, ...], env: dict[str, object]) -> list[_Planned]:
+        plan: list[_Planned] = []
         for layer in layers:
             match layer:
                 case ir.Dense(units=units, activation=activation):
-                    if activation not in ir.ACTIVATIONS:
-                        self.error("E206", f"unknown activation '{activation}'", _trailing(layer, activation),
-                                   did_you_mean(activation, ir.ACTIVATIONS)
-                                   or f"use one of: {', '.join(ir.ACTIVATIONS)}")
-                    plan.append(("dense", self.size(units, env, "a layer width"), activation))
-                case ir.LayerCall(kind="reverse"):
-                    bound = self.bind(layer, ir.Call("reverse", layer.args, layer.kwargs), (), ("lambda",),
-                                      required=("lambda",))
-                    plan.append(("reverse", self.reversal_lambda(bound["lambda"], env)))
+                    word = ir.Ref(activation, span=_trailing(layer, activation))
+                    plan.append(_Planned(LAYERS["dense"], LAYERS["dense"].resolve(
+                        self, {"units": units, "activation": word}, env), layer))
+                case ir.LayerCall(kind=kind) if kind in LAYERS and kind != "dense":
+                    spec = LAYERS[kind]
+                    bound = self.bind(layer, ir.Call(kind, layer.args, layer.kwargs), spec.positional, spec.keywords,
+                                      required=spec.required)
+                    plan.append(_Planned(spec, spec.resolve(self, bound, env), layer))
                 case ir.LayerCall(kind=kind):
+                    calls = sorted(k for k in LAYERS if k != "dense")
                     self.error("E206", f"unknown layer '{kind}'", _leading(layer, kind),
-                               did_you_mean(kind, [*LAYER_CALLS, "dense"])
-                               or "layers are `dense N activation` and `reverse(lambda = …)`")
+                               did_you_mean(kind, [*calls, "dense"])
+                               or f"layers are `dense N activation` and {', '.join(f'{k}(…)' for k in calls)}")
                 case ir.ForLayers(var=var, iterable=iterable, body=body):
                     items = self.constant(iterable, env)
                     if not isinstance(items, list):
@@ -217,6 +226,15 @@ class _Checker:
                         plan += self.unroll(body, {**env, var: item})
         return plan
 
+    def symbol(self, expr: ir.Expr, choices: tuple[str, ...], what: str) -> str:
+        """A word from a fixed set, such as an activation."""
+        if not isinstance(expr, ir.Ref) or expr.name not in choices:
+            word = expr.name if isinstance(expr, ir.Ref) else "this"
+            self.error("E206", f"unknown {what} '{word}'", expr,
+                       (did_you_mean(word, choices) if isinstance(expr, ir.Ref) else None)
+                       or f"use one of: {', '.join(choices)}")
+        return expr.name
+
     def apply_stack(self, name: str, arg_expr: ir.Expr, call: ir.Call) -> P.Applied:
         arg = self.value(arg_expr)
         plan = self.stack_plans.get(name)
@@ -225,36 +243,40 @@ class _Checker:
         if arg.type.dtype != "float":
             self.error("E401", f"stack '{name}' needs a float input, got {arg.type}", arg_expr,
                        "stacks take float features; integer inputs are labels")
-        width = arg.type.shape[-1]
-        if width is None or len(arg.type.shape) != 2:
-            self.error("E301", f"stack '{name}' needs a [batch, features] input, got {arg.type}", arg_expr,
-                       "give the input a known feature width, e.g. float[batch, 2]")
+        shape = arg.type.shape
         if name not in self.stack_inputs:
-            self.stack_inputs[name] = (width, call.span)
-            self.stacks[name] = self.build_stack(name, width)
-        first_width, first_span = self.stack_inputs[name]
-        if width != first_width:
+            self.stack_inputs[name] = (shape, call.span)
+            self.stacks[name] = self.build_stack(name, shape, call)
+        first_shape, first_span = self.stack_inputs[name]
+        if shape != first_shape:
             where = f" at line {first_span.line}" if first_span else ""
-            self.error("E301", f"stack '{name}' takes inputs of width {first_width}, but this one has width {width}",
-                       arg_expr, "a stack shares its weights across applications, so every input needs the "
-                                     "same width", (f"'{name}' was first applied to width {first_width}{where}",))
-        if plan[0][0] == "reverse":
+            self.error("E301", f"stack '{name}' takes inputs of shape {P.TensorType('float', first_shape)}, "
+                               f"but this one is {arg.type}", arg_expr,
+                       "a stack shares its weights across applications, so every input needs the same shape",
+                       (f"'{name}' was first applied to {P.TensorType('float', first_shape)}{where}",))
+        if plan[0].kind.name == "reverse":
             self.check_reversal(arg, call, (f"the first layer of stack '{name}' is reverse(…)",))
         stack = self.stacks[name]
-        dense = [l for l in stack.layers if isinstance(l, P.DenseLayer)]
-        units = dense[-1].units if dense else width
-        activation = dense[-1].activation if dense else arg.activation
-        return P.Applied(name, arg, P.TensorType("float", (arg.type.shape[0], units)), activation, call.span)
+        activation = next((l.activation for l in reversed(stack.layers) if l.activation), arg.activation)
+        return P.Applied(name, arg, P.TensorType("float", stack.layers[-1].out_shape), activation, call.span)
 
-    def build_stack(self, name: str, width: int) -> P.StackDef:
-        layers: list[P.Layer] = []
-        for index, step in enumerate(self.stack_plans[name]):
-            if step[0] == "dense":
-                _, units, activation = step
-                layers.append(P.DenseLayer(f"{name}.{index}.W", f"{name}.{index}.b", width, units, activation))
-                width = units
-            else:
-                layers.append(P.ReverseLayer(step[1]))
+    def build_stack(self, name: str, shape: tuple[int | None, ...], call: ir.Call) -> P.StackDef:
+        """Shapes and parameters of every layer, from the shape of the stack's first input."""
+        layers: list[P.LayerInstance] = []
+        where = f"'{name}' is applied at line {call.span.line}" if call.span else f"'{name}' is applied here"
+        for index, planned in enumerate(self.stack_plans[name]):
+            try:
+                inferred = planned.kind.infer(self, planned.options, shape, planned.node)
+            except _Abort:
+                last = self.diagnostics[-1]
+                self.diagnostics[-1] = Diagnostic(last.severity, last.code, last.message, last.span, last.hint,
+                                                  last.notes + (where,))
+                raise
+            params = tuple(P.ParamSpec(f"{name}.{index}.{suffix}", p_shape, role, trainable)
+                           for suffix, p_shape, role, trainable in inferred.params)
+            layers.append(P.LayerInstance(planned.kind.name, tuple(planned.options.items()), params, shape,
+                                          inferred.out_shape, inferred.activation))
+            shape = inferred.out_shape
         node = next(s for s in self.model.stacks if s.name == name)
         return P.StackDef(name, tuple(layers), node.span)
 
@@ -677,7 +699,7 @@ def _loss_names(scalar: P.Scalar) -> set[str]:
 def _ends_reversed(value: P.Value, stacks: dict[str, P.StackDef]) -> bool:
     """Whether a value's last step is a gradient reversal: reverse(…), or a stack whose last layer is reverse(…)."""
     if isinstance(value, P.Applied):
-        return isinstance(stacks[value.stack].layers[-1], P.ReverseLayer)
+        return stacks[value.stack].layers[-1].kind == "reverse"
     return isinstance(value, P.Reversed)
 
 

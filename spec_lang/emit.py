@@ -12,7 +12,7 @@ import keyword
 
 from . import initializers, ops
 from . import program as P
-from .lower import input_dtype, lower
+from .lower import initializer_schemes, input_dtype, lower
 
 # Names the generated module defines itself; a user's name that collides gets a trailing underscore.
 _RESERVED = {"np", "pt", "pytensor", "grad_scale", "params", "hyper", "build", "compile_model", "inputs",
@@ -83,9 +83,11 @@ def emit_python(program: P.Program, source_name: str) -> str:
     backend = CodeBackend(program)
     graph = lower(program, backend)
     helpers = [*backend.used_ops, "sgd_updates"]
-    init_fns = list(dict.fromkeys([program.weights_init.scheme, program.biases_init.scheme, "initial_parameters"]))
-    layers = [(l.weights, l.biases, l.fan_in, l.units) for s in program.stacks for l in s.layers
-              if isinstance(l, P.DenseLayer)]
+    params = [(p.name, p.shape, p.role) for p in program.params()]
+    schemes = {role: scheme for role, scheme in initializer_schemes(program).items() if role in {p[2] for p in params}}
+    init_fns = list(dict.fromkeys([*(s for s, _ in schemes.values()), "initial_parameters"]))
+    if "glorot_uniform" in init_fns:
+        init_fns.insert(0, "fans")
     train_inputs = _needed(program, list(program.losses.values()))
     inputs = {i.name: (input_dtype(program, i.type.dtype), i.type.shape, i.bound) for i in program.inputs}
     head_inputs = {name: [v.name for v in P.ancestors(value)[-1:]] for name, value in program.heads.items()}
@@ -102,8 +104,11 @@ def emit_python(program: P.Program, source_name: str) -> str:
            "from pytensor.gradient import grad_scale", "",
            f"PRECISION = {program.precision!r}", f"SEED = {program.seed!r}",
            f"HYPERPARAMETERS = {dict(program.hypers)!r}",
-           "# (weights name, biases name, fan-in, units) of every dense layer, in parameter order",
-           "LAYERS = [", *[f"    {layer!r}," for layer in layers], "]",
+           "# (name, shape, role) of every parameter and state variable, in order",
+           "PARAMETERS = [", *[f"    {p!r}," for p in params], "]",
+           f"TRAINABLE = {program.parameter_names()!r}",
+           "# the initialiser (function name, keyword arguments) of each parameter role",
+           f"SCHEMES = {schemes!r}",
            "# name: (dtype, shape with None for the batch, label bound)",
            f"INPUTS = {inputs!r}",
            f"TRAIN_INPUTS = {train_inputs!r}",
@@ -112,17 +117,16 @@ def emit_python(program: P.Program, source_name: str) -> str:
     out += [inspect.getsource(getattr(ops, name)) + "\n" for name in helpers]
     out += ["# Initialisers (from spec_lang.initializers)", ""]
     out += [inspect.getsource(getattr(initializers, name)) + "\n" for name in init_fns]
-    weights, biases = program.weights_init, program.biases_init
-    out += [f"WEIGHTS_INIT = ({weights.scheme}, {dict(weights.args)!r})",
-            f"BIASES_INIT = ({biases.scheme}, {dict(biases.args)!r})", "", ""]
-    out += ["def build(params, hyper):",
-            '    """The graph: inputs, heads, named losses, the objective and the learning rate."""']
+    out += ["", "def build(params, hyper):",
+            '    """The training graph: inputs, heads, named losses, the objective, the learning rate and the new values',
+            '    of state variables (running statistics) after a step."""']
     out += ["    " + line for line in backend.lines]
     out += [f"    objective = {graph.objective}",
             f"    inputs = {dict_literal(graph.inputs)}",
             f"    heads = {dict_literal(graph.heads)}",
             f"    losses = {dict_literal(graph.losses)}",
-            f"    return inputs, heads, losses, objective, {graph.learning_rate}", "", ""]
+            f"    state_updates = [{', '.join(f'({a}, {b})' for a, b in graph.state_updates)}]",
+            f"    return inputs, heads, losses, objective, {graph.learning_rate}, state_updates", "", ""]
     out += [_COMPILE_MODEL]
     return "\n".join(out)
 
@@ -137,14 +141,13 @@ _COMPILE_MODEL = '''def compile_model(initial=None, mode=None):
 
     `initial` maps parameter names to starting values; by default they are drawn as the spec says.
     """
-    values = initial if initial is not None else initial_parameters(LAYERS, WEIGHTS_INIT, BIASES_INIT, SEED, PRECISION)
-    names = [name for layer in LAYERS for name in layer[:2]]
-    params = {name: pytensor.shared(np.asarray(values[name], dtype=PRECISION), name=name) for name in names}
+    values = initial if initial is not None else initial_parameters(PARAMETERS, SCHEMES, SEED, PRECISION)
+    params = {name: pytensor.shared(np.asarray(values[name], dtype=PRECISION), name=name) for name, _, _ in PARAMETERS}
     hyper = {name: pytensor.shared(np.asarray(value, dtype=PRECISION), name=name)
              for name, value in HYPERPARAMETERS.items()}
-    inputs, heads, losses, objective, learning_rate = build(params, hyper)
-    train = pytensor.function([inputs[name] for name in TRAIN_INPUTS], [objective, *losses.values()],
-                              updates=sgd_updates(list(params.values()), objective, learning_rate),
+    inputs, heads, losses, objective, learning_rate, state_updates = build(params, hyper)
+    updates = sgd_updates([params[name] for name in TRAINABLE], objective, learning_rate) + state_updates
+    train = pytensor.function([inputs[name] for name in TRAIN_INPUTS], [objective, *losses.values()], updates=updates,
                               mode=mode, on_unused_input="ignore")
     predict = {name: pytensor.function([inputs[n] for n in HEAD_INPUTS[name]], head, mode=mode)
                for name, head in heads.items()}

@@ -15,9 +15,19 @@ def uniform(rng, shape, scale):
 
 
 def glorot_uniform(rng, shape):
-    fan_in, fan_out = (shape[0], shape[-1]) if len(shape) > 1 else (shape[0], shape[0])
+    fan_in, fan_out = fans(shape)
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, shape)
+
+
+def fans(shape):
+    """(fan-in, fan-out): [in, out] for dense weights, [out, in, *kernel] for convolutions."""
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    if len(shape) > 2:
+        receptive = int(np.prod(shape[2:]))
+        return shape[1] * receptive, shape[0] * receptive
+    return shape[0], shape[0]
 
 
 def zeros(rng, shape):
@@ -28,12 +38,21 @@ def constant(rng, shape, value):
     return np.full(shape, value)
 
 
-def initial_parameters(layers, weights, biases, seed, dtype):
-    """Draw every parameter in order; `layers` is a list of (W name, b name, fan_in, units), and
-    `weights`/`biases` are (scheme function, keyword arguments)."""
+def ones(rng, shape):
+    return np.ones(shape)
+
+
+# Roles other than weights and biases start the same way whatever the spec says: a scale at 1, a shift at 0,
+# running statistics at mean 0 and variance 1.
+FIXED_STARTS = {"scale": ("ones", {}), "shift": ("zeros", {}), "mean": ("zeros", {}), "variance": ("ones", {})}
+
+
+def initial_parameters(params, schemes, seed, dtype):
+    """Draw every parameter in order from one seeded generator; `params` lists (name, shape, role) and
+    `schemes` maps each role to (initialiser name, keyword arguments)."""
     rng = np.random.default_rng(seed)
     values = {}
-    for weights_name, biases_name, fan_in, units in layers:
-        values[weights_name] = weights[0](rng, (fan_in, units), **weights[1]).astype(dtype)
-        values[biases_name] = biases[0](rng, (units,), **biases[1]).astype(dtype)
+    for name, shape, role in params:
+        scheme, arguments = schemes[role]
+        values[name] = globals()[scheme](rng, tuple(shape), **arguments).astype(dtype)
     return values

@@ -16,6 +16,7 @@ import pytensor.tensor as pt
 
 from . import initializers, ops
 from . import program as P
+from .layers import LAYERS, Lowering
 
 H = TypeVar("H")
 
@@ -39,10 +40,12 @@ class Lowered(Generic[H]):
     objective: H
     learning_rate: H
     parameters: list[H]
+    state_updates: list[tuple[H, H]]  # new values of state variables (running statistics) after a training step
 
 
-def lower(program: P.Program, backend: Backend[H]) -> Lowered[H]:
-    """Build the program's graph with `backend`: inputs, values, heads, losses, objective."""
+def lower(program: P.Program, backend: Backend[H], training: bool = True) -> Lowered[H]:
+    """Build the program's graph with `backend`: inputs, values, heads, losses, objective. The training graph
+    (dropout active, batch statistics) feeds the update function; the inference graph feeds evaluate and predict."""
     memo: dict[int, H] = {}
     names = {id(v): n for n, v in (*program.values.items(), *program.heads.items())}
     inputs = {i.name: backend.input(i.name, i.type.dtype, len(i.type.shape)) for i in program.inputs}
@@ -58,15 +61,10 @@ def lower(program: P.Program, backend: Backend[H]) -> Lowered[H]:
         h = tensor(value.arg)
         if isinstance(value, P.Reversed):
             return backend.op("reverse_gradient", h, scalar(value.lam), hint=hint)
-        layers = program.stack(value.stack).layers
-        for index, layer in enumerate(layers):
-            last = hint if index == len(layers) - 1 else None
-            if isinstance(layer, P.DenseLayer):
-                z = backend.op("affine", h, backend.parameter(layer.weights), backend.parameter(layer.biases))
-                h = backend.op(layer.activation, z, hint=last)
-            else:
-                h = backend.op("reverse_gradient", h, scalar(layer.lam), hint=last)
-        return h
+        for layer in program.stack(value.stack).layers:
+            params = {p.role: backend.parameter(p.name) for p in layer.params}
+            h = LAYERS[layer.kind].lower(context, h, params, dict(layer.options))
+        return backend.bind(hint, h) if hint else h
 
     losses: dict[str, H] = {}
 
@@ -88,18 +86,19 @@ def lower(program: P.Program, backend: Backend[H]) -> Lowered[H]:
             case P.MeanSquaredError(predictions=p, target=t):
                 return backend.op("mean_squared_error", tensor(p), tensor(t))
             case P.Penalty(norm=norm, stacks=stacks, biases=biases):
-                chosen = [backend.parameter(n) for s in stacks for l in program.stack(s).layers
-                          if isinstance(l, P.DenseLayer) for n in ((l.weights, l.biases) if biases else (l.weights,))]
+                chosen = [backend.parameter(p.name) for s in stacks for p in program.stack(s).params
+                          if p.trainable and (biases or p.role == "weights")]
                 return backend.op(f"{norm}_penalty", chosen)
         raise TypeError(s)
 
+    context = Lowering(backend, scalar, training)
     values = {name: tensor(v) for name, v in program.values.items()}
     heads = {name: tensor(v) for name, v in program.heads.items()}
     for name, loss in program.losses.items():
         losses[name] = backend.bind(name, scalar(loss))
     objective = scalar(program.objective)
     return Lowered(inputs, values, heads, losses, objective, scalar(program.learning_rate),
-                   [backend.parameter(n) for n in program.parameter_names()])
+                   [backend.parameter(n) for n in program.parameter_names()], context.state_updates)
 
 
 def input_dtype(program: P.Program, dtype: str) -> str:
@@ -108,15 +107,16 @@ def input_dtype(program: P.Program, dtype: str) -> str:
 
 
 def initial_values(program: P.Program) -> dict[str, np.ndarray]:
-    """The seeded initial value of every parameter."""
-    layers = [(l.weights, l.biases, l.fan_in, l.units) for s in program.stacks for l in s.layers
-              if isinstance(l, P.DenseLayer)]
+    """The seeded initial value of every parameter and state variable."""
+    params = [(p.name, p.shape, p.role) for p in program.params()]
+    return initializers.initial_parameters(params, initializer_schemes(program), program.seed, program.precision)
 
-    def scheme(init: P.Initializer):
-        return getattr(initializers, init.scheme), dict(init.args)
 
-    return initializers.initial_parameters(layers, scheme(program.weights_init), scheme(program.biases_init),
-                                           program.seed, program.precision)
+def initializer_schemes(program: P.Program) -> dict[str, tuple[str, dict[str, float]]]:
+    """The initialiser of each parameter role: the spec's `init` for weights and biases, fixed starts otherwise."""
+    return {"weights": (program.weights_init.scheme, dict(program.weights_init.args)),
+            "biases": (program.biases_init.scheme, dict(program.biases_init.args)),
+            **initializers.FIXED_STARTS}
 
 
 class PyTensorBackend:
@@ -124,7 +124,7 @@ class PyTensorBackend:
 
     def __init__(self, program: P.Program, values: dict[str, np.ndarray]):
         self.program = program
-        self.parameters = {n: pytensor.shared(values[n], name=n) for n in program.parameter_names()}
+        self.parameters = {p.name: pytensor.shared(values[p.name], name=p.name) for p in program.params()}
         self.hypers = {n: pytensor.shared(np.asarray(v, dtype=program.precision), name=n)
                        for n, v in program.hypers.items()}
 

@@ -16,7 +16,7 @@ from pytensor.graph.traversal import graph_inputs
 
 from . import ops
 from . import program as P
-from .lower import PyTensorBackend, initial_values, input_dtype, lower
+from .lower import Lowered, PyTensorBackend, initial_values, input_dtype, lower
 
 Arrays = Mapping[str, np.ndarray]
 
@@ -40,22 +40,25 @@ class CompiledModel:
         self.program = program
         self.mode = mode
         self._backend = PyTensorBackend(program, initial_values(program))
-        self._graph = lower(program, self._backend)
-        self._outputs = [self._graph.objective, *self._graph.losses.values()]  # what train and evaluate return
-        self.train_inputs = self._needed(self._outputs)
-        updates = ops.sgd_updates(self._graph.parameters, self._graph.objective, self._graph.learning_rate)
-        self._train = self._function(self.train_inputs, self._outputs, updates)
+        # Two graphs over the same shared variables: training (dropout on, batch statistics) and inference.
+        training = lower(program, self._backend, training=True)
+        self._graph = lower(program, self._backend, training=False)
+        outputs = [training.objective, *training.losses.values()]
+        self.train_inputs = self._needed(training, outputs)
+        updates = ops.sgd_updates(training.parameters, training.objective, training.learning_rate)
+        self._train = self._function(training, self.train_inputs, outputs, updates + training.state_updates)
         self._evaluate: pytensor.compile.function.types.Function | None = None
         self._predict: dict[str, pytensor.compile.function.types.Function] = {}
         self.compile_seconds = time.perf_counter() - started
 
     # functions
-    def _needed(self, outputs: list) -> list[str]:
+    @staticmethod
+    def _needed(graph: Lowered, outputs: list) -> list[str]:
         used = {id(v) for v in graph_inputs(outputs)}
-        return [name for name, var in self._graph.inputs.items() if id(var) in used]
+        return [name for name, var in graph.inputs.items() if id(var) in used]
 
-    def _function(self, names: list[str], outputs: list, updates=None):
-        return pytensor.function([self._graph.inputs[n] for n in names], outputs, updates=updates,
+    def _function(self, graph: Lowered, names: list[str], outputs: list, updates=None):
+        return pytensor.function([graph.inputs[n] for n in names], outputs, updates=updates,
                                  mode=self.mode, on_unused_input="ignore")
 
     def _arguments(self, names: list[str], batch: Arrays, what: str) -> list[np.ndarray]:
@@ -78,12 +81,13 @@ class CompiledModel:
     def evaluate(self, **batch: np.ndarray) -> dict[str, float]:
         """The objective and every loss term on a batch, without changing any parameter."""
         if self._evaluate is None:
-            self._evaluate = self._function(self.train_inputs, self._outputs)
+            outputs = [self._graph.objective, *self._graph.losses.values()]
+            self._evaluate = self._function(self._graph, self.train_inputs, outputs)
         return self._losses(self._evaluate(*self._arguments(self.train_inputs, batch, "evaluate")))
 
     def head_inputs(self, head: str) -> list[str]:
         """The inputs a head's prediction depends on."""
-        return self._needed([self._head(head)])
+        return self._needed(self._graph, [self._head(head)])
 
     def _head(self, head: str):
         if head not in self._graph.heads:
@@ -98,13 +102,14 @@ class CompiledModel:
                 raise ValueError(f"head '{head}' takes the inputs {', '.join(names)}; pass them by name")
             inputs = {names[0]: x, **inputs}
         if head not in self._predict:
-            self._predict[head] = self._function(names, self._head(head))
+            self._predict[head] = self._function(self._graph, names, self._head(head))
         return self._predict[head](*self._arguments(names, inputs, f"head '{head}'"))
 
     # parameters
     @property
     def parameters(self) -> dict[str, np.ndarray]:
-        """A copy of every trainable parameter, by name (e.g. 'features.0.W'), in a fixed order."""
+        """A copy of every parameter, by name (e.g. 'features.0.W'), in a fixed order; state variables such as
+        running statistics included."""
         return {n: v.get_value() for n, v in self._backend.parameters.items()}
 
     def set_parameters(self, values: Arrays) -> None:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -122,31 +123,56 @@ Value = Union[InputValue, Applied, Reversed]
 
 
 @dataclass(frozen=True)
-class DenseLayer:
-    weights: str  # parameter names, e.g. "features.0.W"
-    biases: str
-    fan_in: int
-    units: int
-    activation: str
+class ParamSpec:
+    """One parameter of a layer: its name (e.g. "features.0.W"), shape and role. The role picks the initialiser
+    (`weights`, `biases` follow the spec's `init`; other roles have fixed starts, e.g. a scale starts at 1);
+    a parameter that is not trainable is state the update function maintains itself (running statistics)."""
+
+    name: str
+    shape: tuple[int, ...]
+    role: str
+    trainable: bool = True
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
 
 
 @dataclass(frozen=True)
-class ReverseLayer:
-    lam: Scalar
+class LayerInstance:
+    """A layer of a stack with its options resolved and its shapes known (see `layers.py` for the kinds).
 
+    `activation` names what the output holds (e.g. "softmax" probabilities) for the loss checks; None
+    means the layer passes on whatever its input held (reverse, dropout)."""
 
-Layer = Union[DenseLayer, ReverseLayer]
+    kind: str
+    options: tuple[tuple[str, object], ...]
+    params: tuple[ParamSpec, ...]
+    in_shape: tuple[int | None, ...]
+    out_shape: tuple[int | None, ...]
+    activation: str | None = None
+
+    def option(self, name: str) -> object:
+        return dict(self.options)[name]
+
+    def param(self, role: str) -> ParamSpec:
+        return next(p for p in self.params if p.role == role)
 
 
 @dataclass(frozen=True)
 class StackDef:
     name: str
-    layers: tuple[Layer, ...]
+    layers: tuple[LayerInstance, ...]
     span: Span | None = None
 
     @property
     def parameter_count(self) -> int:
-        return sum(l.fan_in * l.units + l.units for l in self.layers if isinstance(l, DenseLayer))
+        """Trainable parameters, counted one per number."""
+        return sum(p.size for p in self.params if p.trainable)
+
+    @property
+    def params(self) -> list[ParamSpec]:
+        return [p for layer in self.layers for p in layer.params]
 
 
 @dataclass(frozen=True)
@@ -176,9 +202,13 @@ class Program:
     def stack(self, name: str) -> StackDef:
         return next(s for s in self.stacks if s.name == name)
 
+    def params(self) -> list[ParamSpec]:
+        """Every parameter and state variable in a fixed order: stacks in declaration order, layer by layer."""
+        return [p for s in self.stacks for p in s.params]
+
     def parameter_names(self) -> list[str]:
-        """Trainable parameters in a fixed order: stacks in declaration order, layer by layer, W then b."""
-        return [n for s in self.stacks for l in s.layers if isinstance(l, DenseLayer) for n in (l.weights, l.biases)]
+        """The trainable parameters' names, in the order of `params`."""
+        return [p.name for p in self.params() if p.trainable]
 
 
 # Graph queries shared by the checker, the reports and the lowering ------------------------------
@@ -244,7 +274,8 @@ def reversal_points(program: Program) -> list[ReversalPoint]:
                 points[(id(node), -1)] = ReversalPoint(node, None, node.lam, losses, upstream)
             elif isinstance(node, Applied):
                 for index, layer in enumerate(program.stack(node.stack).layers):
-                    if isinstance(layer, ReverseLayer):
+                    if layer.kind == "reverse":
                         inside = (f"{node.stack} (layers before {index})",) if index else ()
-                        points[(id(node), index)] = ReversalPoint(node, index, layer.lam, losses, inside + upstream)
+                        points[(id(node), index)] = ReversalPoint(node, index, layer.option("lambda"), losses,
+                                                                  inside + upstream)
     return list(points.values())

@@ -46,15 +46,24 @@ def _namer(program: P.Program):
     return describe, expression, scalar
 
 
-def _type(program: P.Program, value: P.Value) -> str:
-    dtype = program.precision if value.type.dtype == "float" else "int32"
-    return f"{dtype}[{', '.join('batch' if d is None else str(d) for d in value.type.shape)}]"
+def _type(program: P.Program, tensor: P.TensorType) -> str:
+    dtype = program.precision if tensor.dtype == "float" else "int32"
+    return f"{dtype}[{', '.join('batch' if d is None else str(d) for d in tensor.shape)}]"
 
 
-def _layer(layer: P.Layer, scalar) -> str:
-    if isinstance(layer, P.DenseLayer):
-        return f"dense {layer.fan_in}→{layer.units} {layer.activation}"
-    return f"reverse(λ = {scalar(layer.lam)})"
+def _layer(layer: P.LayerInstance, scalar) -> str:
+    if layer.kind == "dense":
+        return f"dense {layer.in_shape[-1]}→{layer.option('units')} {layer.option('activation')}"
+    options = [f"{'λ' if k == 'lambda' else k} = {_option(v, scalar)}" for k, v in layer.options]
+    return f"{layer.kind}({', '.join(options)})"
+
+
+def _option(value: object, scalar) -> str:
+    if isinstance(value, (P.Const, P.Hyper, P.Arith)):
+        return scalar(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
@@ -68,14 +77,14 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
     describe, expression, scalar = _namer(program)
     out = [f"model {program.name}  ({source_name})  precision {program.precision}, seed {program.seed}"]
     out += ["", "inputs"]
-    out += _table([(i.name, _type(program, i) + (f" < {i.bound}" if i.bound else "")) for i in program.inputs])
+    out += _table([(i.name, _type(program, i.type) + (f" < {i.bound}" if i.bound else "")) for i in program.inputs])
     out += ["", "stacks"]
     rows = [(s.name, ", ".join(_layer(l, scalar) for l in s.layers), f"{s.parameter_count:,} parameters")
             for s in program.stacks]
     rows.append(("total", "", f"{sum(s.parameter_count for s in program.stacks):,} parameters"))
     out += _table(rows)
     out += ["", "heads"]
-    out += _table([(n, "= " + expression(v), _type(program, v)) for n, v in program.heads.items()] or [("(none)",)])
+    out += _table([(n, "= " + expression(v), _type(program, v.type)) for n, v in program.heads.items()] or [("(none)",)])
     out += ["", "reversal points"]
     points = P.reversal_points(program)
     for point in points:
@@ -105,17 +114,15 @@ def listing(program: P.Program) -> str:
     out = [f"program {program.name} precision={program.precision} seed={program.seed}",
            f"  init weights={_init(program.weights_init)} biases={_init(program.biases_init)}"]
     out += [f"  hyper {n} = {v:g}" for n, v in program.hypers.items()]
-    out += [f"  input {i.name} : {_type(program, i)}" + (f" < {i.bound}" if i.bound else "") for i in program.inputs]
+    out += [f"  input {i.name} : {_type(program, i.type)}" + (f" < {i.bound}" if i.bound else "") for i in program.inputs]
     for stack in program.stacks:
         out.append(f"  stack {stack.name}")
         for layer in stack.layers:
-            if isinstance(layer, P.DenseLayer):
-                out.append(f"    {layer.weights} : [{layer.fan_in}, {layer.units}]  {layer.biases} : [{layer.units}]"
-                           f"  {layer.activation}")
-            else:
-                out.append(f"    {_layer(layer, scalar)}")
+            params = "  ".join(f"{p.name} : {list(p.shape)}{'' if p.trainable else ' (state)'}" for p in layer.params)
+            shape = _type(program, P.TensorType("float", layer.out_shape))
+            out.append(f"    {_layer(layer, scalar)} → {shape}" + (f"  {params}" if params else ""))
     for kind, group in (("let", program.values), ("head", program.heads)):
-        out += [f"  {kind} {n} = {expression(v)} : {_type(program, v)}" for n, v in group.items()]
+        out += [f"  {kind} {n} = {expression(v)} : {_type(program, v.type)}" for n, v in group.items()]
     out += [f"  loss {n} = {scalar(s)}" for n, s in program.losses.items()]
     out.append(f"  minimize {scalar(program.objective)} with {program.optimizer}(lr = {scalar(program.learning_rate)})")
     return "\n".join(out) + "\n"
