@@ -185,9 +185,9 @@ class ModelBuilder:
         self._inputs.append(ir.Input(name, dtype, tuple(map(_node, shape)), _optional(bound)))
         return ref(name)
 
-    def stack(self, name: str, *layers: ir.Layer) -> StackHandle:
-        """`stack NAME { layers }`; the handle applies the stack when called."""
-        self._stacks.append(ir.Stack(name, layers))
+    def stack(self, name: str, *layers: ir.Layer, **options: Operand) -> StackHandle:
+        """`stack NAME(options) { layers }`; the handle applies the stack when called."""
+        self._stacks.append(ir.Stack(name, layers, _keywords(options)))
         return StackHandle(ir.Ref(name))
 
     def let(self, name: str, value: Operand) -> Expression:

@@ -133,10 +133,12 @@ class Input(Node):
 
 @dataclass(frozen=True)
 class Stack(Node):
-    """A named sequence of layers; it owns its parameters, shared by every application."""
+    """A named sequence of layers; it owns its parameters, shared by every application. Options such as
+    `lr_mult = 0.1` or `frozen = true` say how the optimiser treats its parameters."""
 
     name: str
     layers: tuple[Layer, ...]
+    options: tuple[Keyword, ...] = ()
 
 
 @dataclass(frozen=True)

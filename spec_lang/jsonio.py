@@ -55,7 +55,7 @@ def dump_json(model: ir.Model) -> dict[str, Any]:
     if model.inputs:
         data["inputs"] = [_dump_input(i) for i in model.inputs]
     if model.stacks:
-        data["stacks"] = [{"name": s.name, "layers": [_dump_layer(layer) for layer in s.layers]} for s in model.stacks]
+        data["stacks"] = [_dump_stack(s) for s in model.stacks]
     for key in _DEFINITIONS:
         if group := getattr(model, key):
             data[key] = [{"name": d.name, "value": _dump_expr(d.value)} for d in group]
@@ -94,6 +94,14 @@ def _dump_call(key: str, name: str, args: tuple[ir.Expr, ...], kwargs: tuple[ir.
         data["args"] = [_dump_expr(a) for a in args]
     if kwargs:
         data["kwargs"] = _object([(k.name, _dump_expr(k.value)) for k in kwargs], "keyword argument")
+    return data
+
+
+def _dump_stack(stack: ir.Stack) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": stack.name}
+    if stack.options:
+        data["options"] = _object([(k.name, _dump_expr(k.value)) for k in stack.options], "stack option")
+    data["layers"] = [_dump_layer(layer) for layer in stack.layers]
     return data
 
 
@@ -186,7 +194,8 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
         params=tuple(ir.Param(name, _load_expr(value)) for name, value in data.get("params", {}).items()),
         inputs=tuple(ir.Input(i["name"], i["dtype"], tuple(map(_load_expr, i["shape"])), _load_optional(i.get("bound")))
                      for i in data.get("inputs", [])),
-        stacks=tuple(ir.Stack(s["name"], tuple(map(_load_layer, s["layers"]))) for s in data.get("stacks", [])),
+        stacks=tuple(ir.Stack(s["name"], tuple(map(_load_layer, s["layers"])),
+                              _load_arguments({"kwargs": s.get("options", {})})[1]) for s in data.get("stacks", [])),
         lets=tuple(ir.Let(d["name"], _load_expr(d["value"])) for d in data.get("lets", [])),
         heads=tuple(ir.Head(d["name"], _load_expr(d["value"])) for d in data.get("heads", [])),
         losses=tuple(ir.Loss(d["name"], _load_expr(d["value"])) for d in data.get("losses", [])),

@@ -107,8 +107,11 @@ class _ToIR(Transformer):
         return "inputs", ir.Input(_name(name), _name(dtype), _opt(shape), bound, span=_span(meta)), _span(meta)
 
     def stack(self, meta, children):
-        name, layers = children
-        return "stacks", ir.Stack(_name(name), layers, span=_span(meta)), _span(meta)
+        name, options, layers = children
+        if options and options[0]:
+            raise SpecError([Diagnostic("error", "E107", "stack options are keyword arguments", options[0][0].span,
+                                        "write e.g. `stack features(lr_mult = 0.1) { … }`")])
+        return "stacks", ir.Stack(_name(name), layers, options[1] if options else (), span=_span(meta)), _span(meta)
 
     def layers(self, meta, children):
         return tuple(children)

@@ -192,11 +192,12 @@ def _layer_line(layer: ir.Layer) -> str:
 
 def _stack(stack: ir.Stack, c: Comments) -> list[str]:
     lead = c.lines_before(stack.span, "")
+    name = f"{stack.name}({_arguments((), stack.options)})" if stack.options else stack.name
     if all(not isinstance(layer, ir.ForLayers) for layer in stack.layers) and not c.touches(stack.layers):
-        one_line = f"stack {stack.name} {{ {'; '.join(_layer_line(layer) for layer in stack.layers)} }}"
+        one_line = f"stack {name} {{ {'; '.join(_layer_line(layer) for layer in stack.layers)} }}"
         if len(one_line) <= LINE_WIDTH:
             return lead + [one_line + c.after(stack.span)]
-    return lead + [f"stack {stack.name} {{"] + _layers(stack.layers, "  ", c) + ["}" + c.after(stack.span)]
+    return lead + [f"stack {name} {{"] + _layers(stack.layers, "  ", c) + ["}" + c.after(stack.span)]
 
 
 def _layers(layers: tuple[ir.Layer, ...], indent: str, c: Comments) -> list[str]:

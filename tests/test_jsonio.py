@@ -97,7 +97,7 @@ def _edited(path: str, value: object) -> dict:
      "linear\n  hint: did you mean 'sigmoid'?"),
     ("/stacks/1/layers", ...,
      "bad.json: error[E120]: /stacks/1: missing key 'layers'\n"
-     '  hint: a stack: {"name": "net", "layers": [layers]}'),
+     '  hint: a stack: {"name": "net", "options": {"lr_mult": 0.1}, "layers": [layers]}'),
     ("/version", 7,
      "bad.json: error[E120]: this file is version 7; this specc reads version 1\n"
      "  hint: read it with the specc that wrote it"),

@@ -60,7 +60,7 @@ def models(names: st.SearchStrategy[str], numbers: st.SearchStrategy[int | float
         ir.Model, names,
         params=tuples(st.builds(ir.Param, names, exprs), 3, unique_by=lambda p: p.name),
         inputs=tuples(st.builds(ir.Input, names, st.sampled_from(ir.DTYPES), tuples(exprs, 3), st.none() | exprs)),
-        stacks=tuples(st.builds(ir.Stack, names, tuples(layers, 3))),
+        stacks=tuples(st.builds(ir.Stack, names, tuples(layers, 3), keywords(exprs))),
         lets=tuples(st.builds(ir.Let, names, exprs)),
         heads=tuples(st.builds(ir.Head, names, exprs)),
         losses=tuples(st.builds(ir.Loss, names, exprs)),
