@@ -106,6 +106,24 @@ class StackHandle(Expression):
         return Expression(ir.Call(self.node.name, (_node(value),)))
 
 
+@dataclass(frozen=True)
+class Instance:
+    """A template applied to arguments, e.g. `block(64, act="tanh")`: what a stack is made from."""
+
+    call: ir.Call
+
+
+@dataclass(frozen=True)
+class TemplateHandle:
+    """A template by name; calling it gives the `Instance` that a stack is made from. `ModelBuilder.template`
+    returns one; for a template of an included file, name it: `TemplateHandle("block")`."""
+
+    name: str
+
+    def __call__(self, *args: Operand, **kwargs: Operand) -> Instance:
+        return Instance(ir.Call(self.name, tuple(map(_node, args)), _keywords(kwargs)))
+
+
 def ref(name: str) -> Expression:
     """A name: a parameter, a loop variable, an input, a value, a stack or a built-in such as `zeros`."""
     return Expression(ir.Ref(name))
@@ -128,11 +146,14 @@ def _function(name: str) -> Callable[..., Expression]:
     return apply
 
 
-# losses, gradient reversal, initialisers and optimisers, as in the text
-crossentropy, bce, mse, l1, l2 = map(_function, ("crossentropy", "bce", "mse", "l1", "l2"))
-reverse = _function("reverse")
+# losses, gradient reversal and CDAN conditioning, initialisers and optimisers, as in the text
+crossentropy, bce, mse, entropy, l1, l2 = map(_function, ("crossentropy", "bce", "mse", "entropy", "l1", "l2"))
+reverse, outer = _function("reverse"), _function("outer")
 normal, uniform, constant = map(_function, ("normal", "uniform", "constant"))
-sgd = _function("sgd")
+sgd, adam, rmsprop = map(_function, ("sgd", "adam", "rmsprop"))
+# schedules of the training progress (`constant` above is also the constant schedule)
+dann_lambda, warmup, annealed, step_decay, cosine = map(
+    _function, ("dann_lambda", "warmup", "annealed", "step_decay", "cosine"))
 
 
 def dense(units: Operand, activation: str) -> ir.Dense:
@@ -165,7 +186,9 @@ class ModelBuilder:
     def __init__(self, name: str, /, **params: Operand):
         self.name = name
         self._params = tuple(ir.Param(n, _node(v)) for n, v in params.items())
+        self._includes: list[ir.Include] = []
         self._inputs: list[ir.Input] = []
+        self._templates: list[ir.Template] = []
         self._stacks: list[ir.Stack] = []
         self._lets: list[ir.Let] = []
         self._heads: list[ir.Head] = []
@@ -185,9 +208,45 @@ class ModelBuilder:
         self._inputs.append(ir.Input(name, dtype, tuple(map(_node, shape)), _optional(bound)))
         return ref(name)
 
-    def stack(self, name: str, *layers: ir.Layer, **options: Operand) -> StackHandle:
-        """`stack NAME(options) { layers }`; the handle applies the stack when called."""
-        self._stacks.append(ir.Stack(name, layers, _keywords(options)))
+    def include(self, path: str) -> None:
+        """`include "PATH"`: the templates of another file (name them with `TemplateHandle`); the path is relative to
+        the model file's folder, or to the current directory for a model that is not read from a file."""
+        self._includes.append(ir.Include(path))
+
+    def template(self, name: str, /, *layers: ir.Layer, **params: Operand | None) -> TemplateHandle:
+        """`template NAME(params) { layers }`; keyword arguments are its parameters and their defaults, in order,
+        `None` for a parameter without one. Each stack made from the handle's instances has weights of its own.
+
+        >>> from spec_lang.printer import format_model
+        >>> m = ModelBuilder("m", hidden=[8, 8])
+        >>> m.include("lib/blocks.dann")
+        >>> block = m.template("block", dense("width", "act"), dense("width", "act"), width=None, act="relu")
+        >>> enc = m.stack("enc", block(64, act="tanh"), lr_mult=0.1)
+        >>> deep = m.stack("deep", TemplateHandle("mlp")("hidden"))
+        >>> print(format_model(m.build()), end="")
+        model m(hidden = [8, 8])
+        <BLANKLINE>
+        include "lib/blocks.dann"
+        <BLANKLINE>
+        template block(width, act = relu) { dense width act; dense width act }
+        <BLANKLINE>
+        stack enc(lr_mult = 0.1) = block(64, act = tanh)
+        stack deep = mlp(hidden)
+        """
+        self._templates.append(ir.Template(name, tuple(ir.TemplateParam(_keyword_name(n), _optional(default))
+                                                       for n, default in params.items()), layers))
+        return TemplateHandle(name)
+
+    def stack(self, name: str, *layers: ir.Layer | Instance, **options: Operand) -> StackHandle:
+        """`stack NAME(options) { layers }`, or `stack NAME(options) = TEMPLATE(args)` when given one template
+        `Instance` instead of layers; the handle applies the stack when called."""
+        match layers:
+            case (Instance(call=instance),):
+                self._stacks.append(ir.Stack(name, (), _keywords(options), instance))
+            case _ if any(isinstance(layer, Instance) for layer in layers):
+                raise TypeError(f"stack '{name}' is made from one template instance or from layers, not both")
+            case _:
+                self._stacks.append(ir.Stack(name, layers, _keywords(options)))
         return StackHandle(ir.Ref(name))
 
     def let(self, name: str, value: Operand) -> Expression:
@@ -234,4 +293,5 @@ class ModelBuilder:
     def build(self) -> ir.Model:
         """The IR of the model declared so far."""
         return ir.Model(self.name, self._params, tuple(self._inputs), tuple(self._stacks), tuple(self._lets),
-                        tuple(self._heads), tuple(self._losses), **self._once)
+                        tuple(self._heads), tuple(self._losses), **self._once, includes=tuple(self._includes),
+                        templates=tuple(self._templates))

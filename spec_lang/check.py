@@ -19,10 +19,30 @@ from . import ir
 from . import program as P
 from .diagnostics import Diagnostic, Span, did_you_mean
 from .layers import LAYERS, LayerKind
+from .templates import instantiate
 
-LOSS_FUNCTIONS = ("crossentropy", "bce", "mse", "l2", "l1")
+LOSS_FUNCTIONS = ("crossentropy", "bce", "mse", "entropy", "l2", "l1")
+VALUE_FUNCTIONS = ("reverse", "outer")  # built-in functions of tensors; stacks are the others
 INITIALIZERS = {"normal": ("std",), "uniform": ("scale",), "glorot_uniform": (), "zeros": (), "constant": ("value",)}
-OPTIMIZERS = {"sgd": ("lr",)}
+# Schedules of the training progress: each argument with its default (None: required). `constant(v)` is v.
+SCHEDULES = {"constant": (("value", None),),
+             "dann_lambda": (("max", 1.0), ("gamma", 10.0)),
+             "warmup": (("max", None), ("until", 0.1)),
+             "annealed": (("lr0", None), ("alpha", 10.0), ("beta", 0.75)),
+             "step_decay": (("lr0", None), ("factor", 0.1), ("every", 0.3)),
+             "cosine": (("lr0", None), ("final", 0.0))}
+SCHEDULE_FRACTIONS = ("until", "every")  # schedule arguments that are fractions of training: above 0
+# Optimisers: the options of each besides `lr` (a run-time scalar) and `weight_decay`, `clip_norm` (every one's).
+OPTIMIZERS = {"sgd": ("momentum", "nesterov"), "adam": ("beta1", "beta2", "epsilon"), "rmsprop": ("rho", "epsilon")}
+DEFAULT_LEARNING_RATES = {"adam": 0.001, "rmsprop": 0.001}  # sgd has none: its lr is required
+# Every optimiser option but lr, fixed when the model is compiled: (default, kind of value, an example).
+OPTIMIZER_OPTIONS = {"momentum": (0.0, "fraction", "0.9"), "nesterov": (False, "flag", "true"),
+                     "beta1": (0.9, "fraction", "0.9"), "beta2": (0.999, "fraction", "0.999"),
+                     "rho": (0.9, "fraction", "0.9"), "epsilon": (1e-8, "positive", "1e-8"),
+                     "weight_decay": (0.0, "non-negative", "1e-4"), "clip_norm": (None, "positive", "1.0")}
+OPTION_RANGES = {"fraction": ("at least 0 and below 1", lambda v: 0 <= v < 1),
+                 "positive": ("positive", lambda v: v > 0), "non-negative": ("at least 0", lambda v: v >= 0)}
+STACK_OPTIONS = ("lr_mult", "frozen")
 # What to do about an unknown name when there is nothing close to suggest, by the kind of name expected.
 HOW_TO_DEFINE = {"parameter": "declare it in the model's header, e.g. `model m(width = 8)`",
                  "name": "declare it with `input`, `let` or `head`",
@@ -51,10 +71,11 @@ class _Checker:
     stacks: dict[str, P.StackDef] = field(default_factory=dict)
     stack_inputs: dict[str, tuple[tuple[int | None, ...], Span | None]] = field(default_factory=dict)
     stack_plans: dict[str, list[_Planned]] = field(default_factory=dict)
+    options: dict[str, dict[str, object]] = field(default_factory=dict)  # each stack's checked options
     values: dict[str, P.Value] = field(default_factory=dict)
     resolving: list[str] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
-    failed: set[str] = field(default_factory=set)  # parameters and values whose error is already reported
+    failed: set[str] = field(default_factory=set)  # parameters, values and stacks whose error is already reported
 
     # diagnostics
     def error(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None,
@@ -191,13 +212,18 @@ class _Checker:
     # stacks: unrolled when declared, sized when first applied
     def plan_stacks(self) -> None:
         for stack in self.model.stacks:
+            if stack.name in self.failed:
+                continue  # made from a template, with an error already reported
             plan = self.attempt(lambda: self.unroll(stack.layers, dict(self.settings)))
             if plan is not None:
                 if not plan:
                     self.attempt(lambda: self.error("E601", f"stack '{stack.name}' has no layers", stack,
                                                     "add e.g. `dense 8 tanh`"))
                     continue
-                self.stack_plans[stack.name] = plan
+                options = self.attempt(lambda: self.stack_options(stack))
+                if options is not None:
+                    self.stack_plans[stack.name] = plan
+                    self.options[stack.name] = options
 
     def unroll(self, layers: tuple[ir.Layer, ...], env: dict[str, object]) -> list[_Planned]:
         plan: list[_Planned] = []
@@ -278,7 +304,24 @@ class _Checker:
                                           inferred.out_shape, inferred.activation))
             shape = inferred.out_shape
         node = next(s for s in self.model.stacks if s.name == name)
-        return P.StackDef(name, tuple(layers), node.span)
+        return P.StackDef(name, tuple(layers), node.span, **self.options[name])
+
+    def stack_options(self, stack: ir.Stack) -> dict[str, object]:
+        """`lr_mult = m` (a number ≥ 0) and `frozen = true|false`."""
+        bound = self.bind(stack, ir.Call(f"stack {stack.name}", (), stack.options), (), STACK_OPTIONS, required=())
+        options: dict[str, object] = {}
+        if "lr_mult" in bound:
+            options["lr_mult"] = float(self.number(bound["lr_mult"], self.settings))
+            if options["lr_mult"] < 0:
+                self.error("E601", f"lr_mult must be at least 0, got {options['lr_mult']:g}", bound["lr_mult"],
+                           "use e.g. lr_mult = 0.1 to train this stack ten times slower, or frozen = true")
+        if "frozen" in bound:
+            frozen = self.constant(bound["frozen"], self.settings)
+            if not isinstance(frozen, bool):
+                self.error("E601", f"frozen is true or false, got {_show(frozen)}", bound["frozen"],
+                           "write frozen = true")
+            options["frozen"] = frozen
+        return options
 
     # run-time scalars
     def scalar(self, expr: ir.Expr, env: dict[str, object], losses: Callable[[ir.Expr], P.Scalar] | None) -> P.Scalar:
@@ -301,8 +344,15 @@ class _Checker:
             case ir.BinOp(op=op, left=left, right=right):
                 result = P.Arith(op, self.scalar(left, env, losses), self.scalar(right, env, losses))
                 if op == "/" and _is_constant(result.right):
-                    self.check_divisor(right, _evaluate(result.right, self.hypers))
+                    self.check_divisor(right, P.evaluate(result.right, self.hypers))
                 return result
+            case ir.Call(func=func) if func in SCHEDULES:
+                return self.schedule(expr, env)
+            case ir.Call(func=func) if func not in (*self.named, *LOSS_FUNCTIONS, *VALUE_FUNCTIONS) and (
+                    losses is None or did_you_mean(func, SCHEDULES)):
+                self.error("E206", f"unknown schedule '{func}'", _leading(expr, func),
+                           did_you_mean(func, SCHEDULES)
+                           or f"use a number, a parameter or a schedule: {', '.join(SCHEDULES)}")
         if losses is not None:
             return losses(expr)
         if isinstance(expr, ir.Ref):
@@ -319,11 +369,36 @@ class _Checker:
             self.error("E501", "nothing before this reversal has parameters, so reversing has no effect", where,
                        "reverse the output of the shared feature extractor, e.g. reverse(features(x), …)", notes)
 
+    def schedule(self, call: ir.Call, env: dict[str, object]) -> P.Scalar:
+        """A schedule of the training progress: arguments by position or name, defaults filled in, each a number
+        or a parameter and not negative; `constant(v)` is v itself."""
+        signature = SCHEDULES[call.func]
+        names = tuple(name for name, _ in signature)
+        bound = self.bind(call, call, names, (), required=tuple(n for n, default in signature if default is None))
+        args: list[tuple[str, P.Scalar]] = []
+        for name, default in signature:
+            if name not in bound:
+                args.append((name, P.Const(default)))
+                continue
+            value = self.scalar(bound[name], env, None)
+            if not _is_constant(value):
+                self.error("E204", f"{call.func}'s {name} must be a number or a parameter", bound[name],
+                           "schedules do not take schedules; e.g. annealed(lr0 = 0.01)")
+            number = P.evaluate(value, self.hypers)
+            if name in SCHEDULE_FRACTIONS and number <= 0:
+                self.error("E601", f"{call.func}'s {name} must be above 0, got {number:g}", bound[name],
+                           f"{name} is a fraction of training, e.g. {name} = {default:g}")
+            if number < 0:
+                self.error("E601", f"{call.func}'s {name} must be at least 0, got {number:g}", bound[name],
+                           "schedule arguments are values, rates and fractions of training: never negative")
+            args.append((name, value))
+        return args[0][1] if call.func == "constant" else P.Schedule(call.func, tuple(args))
+
     def reversal_lambda(self, expr: ir.Expr, env: dict[str, object]) -> P.Scalar:
         lam = self.scalar(expr, env, None)
-        value = _evaluate(lam, self.hypers)
-        if value < 0:
-            self.error("E501", f"the reversal's lambda is {value:g}; it must be at least 0", expr,
+        negative = next((shown for shown, value in _progression(lam, self.hypers) if value < 0), None)
+        if negative is not None:
+            self.error("E501", f"the reversal's lambda is {negative}; it must be at least 0", expr,
                        "reverse already flips the gradient's sign; a negative lambda would undo the reversal")
         return lam
 
@@ -355,6 +430,8 @@ class _Checker:
                 self.check_reversal(arg, expr)
                 lam = self.reversal_lambda(bound["lambda"], self.settings)
                 return P.Reversed(arg, lam, arg.type, arg.activation, expr.span)
+            case ir.Call(func="outer"):
+                return self.outer(expr)
             case ir.Call(func=func) if func in self.stack_plans or self.named.get(func, ("",))[0] == "stack":
                 self.used.add(func)
                 bound = self.bind(expr, expr, ("value",), (), required=("value",))
@@ -363,9 +440,28 @@ class _Checker:
                 self.error("E204", f"{func}(…) is a loss, not a tensor", expr, "use it in a `loss` statement")
             case ir.Call(func=func):
                 self.error("E201", f"unknown stack or function '{func}'", _leading(expr, func),
-                           did_you_mean(func, [*self.stack_plans, "reverse"]) or "define it with `stack`")
+                           did_you_mean(func, [*self.stack_plans, *VALUE_FUNCTIONS]) or "define it with `stack`")
         self.error("E204", "expected a tensor (an input, a value, or a stack applied to one)", expr,
                    "arithmetic on tensors is not part of the language; use stacks and losses")
+
+    def outer(self, expr: ir.Call) -> P.Outer:
+        """`outer(features, predictions)`: two [batch, n] float tensors computed from the same batch."""
+        bound = self.bind(expr, expr, ("features", "predictions"), (), required=("features", "predictions"))
+        features, predictions = self.value(bound["features"]), self.value(bound["predictions"])
+        for value, arg in ((features, bound["features"]), (predictions, bound["predictions"])):
+            if value.type.dtype != "float":
+                self.error("E401", f"outer needs float tensors, got {value.type}", arg,
+                           "outer conditions features on predictions, e.g. outer(fs, label(fs))")
+            if len(value.type.shape) != 2:
+                self.error("E301", f"outer needs [batch, n] tensors, got {value.type}", arg,
+                           "flatten image features first, or apply a stack that ends in a dense layer")
+        sources = [sorted(i.name for i in P.inputs_of(v)) for v in (features, predictions)]
+        if sources[0] != sources[1]:
+            self.error("E301", f"outer pairs the rows of one batch, but the features are computed from "
+                               f"{', '.join(sources[0])} and the predictions from {', '.join(sources[1])}", expr,
+                       "condition each batch's features on that batch's predictions, e.g. outer(ft, label(ft))")
+        width = features.type.shape[1] * predictions.type.shape[1]
+        return P.Outer(features, predictions, P.TensorType("float", (features.type.shape[0], width)), span=expr.span)
 
     def define(self, node: ir.Let | ir.Head) -> P.Value:
         if node.name in self.failed:
@@ -394,7 +490,7 @@ class _Checker:
             self.error("E204", f"a loss cannot refer to the loss '{expr.name}'", expr,
                        "combine losses in `optimize … minimize`")
         if not isinstance(expr, ir.Call) or expr.func not in LOSS_FUNCTIONS:
-            if isinstance(expr, ir.Call) and expr.func not in self.named and expr.func != "reverse":
+            if isinstance(expr, ir.Call) and expr.func not in self.named and expr.func not in VALUE_FUNCTIONS:
                 self.error("E201", f"unknown loss function '{expr.func}'", _leading(expr, expr.func),
                            did_you_mean(expr.func, LOSS_FUNCTIONS) or f"use one of: {', '.join(LOSS_FUNCTIONS)}")
             if isinstance(expr, ir.Ref):
@@ -403,6 +499,8 @@ class _Checker:
                        f"loss functions: {', '.join(LOSS_FUNCTIONS)}")
         if expr.func in ("l1", "l2"):
             return self.penalty(expr)
+        if expr.func == "entropy":
+            return self.entropy(expr)
         bound = self.bind(expr, expr, ("predictions", "target"), (), required=("predictions", "target"))
         predictions = self.value(bound["predictions"])
         target_expr = bound["target"]
@@ -413,8 +511,7 @@ class _Checker:
             return self.crossentropy(expr, predictions, target_expr)
         if expr.func == "bce":
             self.need_activation(predictions, "sigmoid", bound["predictions"], "bce")
-            if isinstance(target_expr, (ir.Number, ir.Neg, ir.BinOp)) or (
-                    isinstance(target_expr, ir.Ref) and target_expr.name in self.settings):
+            if self.is_number(target_expr):
                 target_value = self.number(target_expr, self.settings)
                 if target_value not in (0, 1):
                     self.error("E601", f"a constant bce target must be 0 or 1, got {_show(target_value)}",
@@ -430,18 +527,41 @@ class _Checker:
         self.same_shape(predictions, target, target_expr, "mse")
         return P.MeanSquaredError(predictions, target)
 
+    def is_number(self, expr: ir.Expr) -> bool:
+        """Whether a loss's second argument is written as a number (a constant label or target), not a tensor."""
+        return (isinstance(expr, (ir.Number, ir.Neg, ir.BinOp))
+                or (isinstance(expr, ir.Ref) and expr.name in self.settings))
+
     def crossentropy(self, expr: ir.Call, predictions: P.Value, labels_expr: ir.Expr) -> P.CrossEntropy:
         self.need_activation(predictions, "softmax", expr.args[0] if expr.args else expr, "crossentropy")
+        classes = predictions.type.shape[-1]
+        if self.is_number(labels_expr):
+            label = self.number(labels_expr, self.settings)
+            if not isinstance(label, int) or label < 0:
+                self.error("E601", f"a constant class label is a whole number ≥ 0, got {_show(label)}", labels_expr,
+                           "give the class of every row, e.g. 0 for the source domain")
+            if label >= classes:
+                self.error("E302", f"class {label} is out of range: the predictions have {classes} classes "
+                                   f"(0 to {classes - 1})", labels_expr,
+                           f"use a class below {classes}, or make the last layer `dense {label + 1} softmax`")
+            return P.CrossEntropy(predictions, label)
         labels = self.value(labels_expr)
         if labels.type.dtype != "int" or len(labels.type.shape) != 1:
             self.error("E401", f"crossentropy needs integer class labels int[batch], got {labels.type}",
-                       labels_expr, "declare the labels as e.g. `input y : int[batch] < 10`")
-        classes = predictions.type.shape[-1]
+                       labels_expr, "declare the labels as e.g. `input y : int[batch] < 10`, or give one class "
+                                    "for every row, e.g. 0")
         if isinstance(labels, P.InputValue) and labels.bound is not None and labels.bound != classes:
             self.error("E302", f"the predictions have {classes} classes, but '{labels.name}' holds labels "
                                f"below {labels.bound}", expr,
                        f"make the last layer `dense {labels.bound} softmax`, or change the bound of '{labels.name}'")
         return P.CrossEntropy(predictions, labels)
+
+    def entropy(self, expr: ir.Call) -> P.Entropy:
+        """`entropy(p)`: one argument, probabilities from a softmax layer."""
+        bound = self.bind(expr, expr, ("predictions",), (), required=("predictions",))
+        predictions = self.value(bound["predictions"])
+        self.need_activation(predictions, "softmax", bound["predictions"], "entropy")
+        return P.Entropy(predictions)
 
     def need_activation(self, value: P.Value, activation: str, where: ir.Expr | ir.Node, func: str) -> None:
         if value.activation != activation:
@@ -511,7 +631,9 @@ class _Checker:
             self.error("E601", f"{call.func}'s {args[0][0]} must not be negative", expr, "use e.g. 0.1")
         return P.Initializer(call.func, args)
 
-    def optimizer(self) -> tuple[str, P.Scalar]:
+    def optimizer(self) -> tuple[str, P.Scalar, dict[str, object]]:
+        """The optimiser's name, its learning rate (a run-time scalar, positive during training and never negative)
+        and its other options, every one with its value."""
         opt = self.model.optimize
         if opt is None:
             self.error("E203", "the model has no `optimize` statement", self.model.span,
@@ -520,12 +642,38 @@ class _Checker:
         if call.func not in OPTIMIZERS:
             self.error("E206", f"unknown optimiser '{call.func}'", _leading(call, call.func),
                        did_you_mean(call.func, OPTIMIZERS) or f"use one of: {', '.join(OPTIMIZERS)}")
-        bound = self.bind(call, call, (), OPTIMIZERS[call.func], required=("lr",))
-        lr = self.scalar(bound["lr"], self.settings, None)
-        rate = _evaluate(lr, self.hypers)
-        if rate <= 0:
-            self.error("E601", f"the learning rate must be positive, got {rate:g}", bound["lr"], "use e.g. lr = 0.01")
-        return call.func, lr
+        names = (*OPTIMIZERS[call.func], "weight_decay", "clip_norm")
+        bound = self.bind(call, call, (), ("lr", *names),
+                          required=() if call.func in DEFAULT_LEARNING_RATES else ("lr",))
+        if "lr" not in bound:
+            lr: P.Scalar = P.Const(DEFAULT_LEARNING_RATES[call.func])
+        else:
+            lr = self.scalar(bound["lr"], self.settings, None)
+            values = _progression(lr, self.hypers)
+            bad = next((shown for shown, rate in values if rate < 0), None)
+            if bad is not None or all(rate <= 0 for _, rate in values):
+                self.error("E601", f"the learning rate must be positive, got {bad or values[0][0]}", bound["lr"],
+                           "use e.g. lr = 0.01")
+        options = {name: self.optimizer_option(call.func, name, bound.get(name)) for name in names}
+        if options.get("nesterov") and not options["momentum"]:
+            self.error("E601", "nesterov needs momentum above 0", bound["nesterov"], "add e.g. momentum = 0.9")
+        return call.func, lr, options
+
+    def optimizer_option(self, optimizer: str, name: str, expr: ir.Expr | None) -> object:
+        """An optimiser option's value (a number, a parameter or true/false), or its default when not given."""
+        default, kind, example = OPTIMIZER_OPTIONS[name]
+        if expr is None:
+            return default
+        if kind == "flag":
+            flag = self.constant(expr, self.settings)
+            if not isinstance(flag, bool):
+                self.error("E601", f"{name} is true or false, got {_show(flag)}", expr, f"write {name} = {example}")
+            return flag
+        value = float(self.number(expr, self.settings))
+        need, fits = OPTION_RANGES[kind]
+        if not fits(value):
+            self.error("E601", f"{optimizer}'s {name} must be {need}, got {value:g}", expr, f"e.g. {name} = {example}")
+        return value
 
     def objective(self, losses: dict[str, P.Scalar]) -> P.Scalar:
         opt = self.model.optimize
@@ -591,7 +739,7 @@ class _Checker:
             if loss is not None:
                 if not P.loss_functions(loss):
                     self.attempt(lambda: self.error("E204", f"loss '{node.name}' contains no loss function", node,
-                                                    "use crossentropy, bce, mse, l2 or l1"))
+                                                    f"use one of: {', '.join(LOSS_FUNCTIONS)}"))
                 losses[node.name] = loss
         optimizer = self.attempt(self.optimizer)
         objective = self.attempt(lambda: self.objective(losses))
@@ -607,7 +755,7 @@ class _Checker:
             weights_init=weights_init, biases_init=biases_init, hypers=self.hypers, inputs=inputs,
             stacks=tuple(self.stacks[s.name] for s in self.model.stacks if s.name in self.stacks),
             values=values, heads=heads, losses=losses, objective=objective, optimizer=optimizer[0],
-            learning_rate=optimizer[1], settings=self.settings)
+            learning_rate=optimizer[1], settings=self.settings, optimizer_options=optimizer[2])
         self.warn_unused(program)
         return program
 
@@ -640,14 +788,14 @@ def _leading(node: ir.Node, word: str) -> Span | None:
     """The span of the word a node's text begins with, e.g. a call's function name."""
     if node.span is None:
         return None
-    return Span(node.span.line, node.span.column, node.span.line, node.span.column + len(word))
+    return node.span.head(len(word))
 
 
 def _trailing(node: ir.Node, word: str) -> Span | None:
     """The span of the word a node's text ends with, e.g. a dense layer's activation."""
     if node.span is None:
         return None
-    return Span(node.span.end_line, node.span.end_column - len(word), node.span.end_line, node.span.end_column)
+    return node.span.tail(len(word))
 
 
 def _count(n: int, noun: str) -> str:
@@ -666,18 +814,12 @@ def _show(value: object) -> str:
     return repr(value)
 
 
-def _evaluate(scalar: P.Scalar, hypers: dict[str, float]) -> float:
-    match scalar:
-        case P.Const(value=v):
-            return v
-        case P.Hyper(name=name):
-            return hypers[name]
-        case P.Arith(op="neg", left=left):
-            return -_evaluate(left, hypers)
-        case P.Arith(op=op, left=left, right=right):
-            a, b = _evaluate(left, hypers), _evaluate(right, hypers)
-            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else math.inf}[op]
-    raise TypeError(scalar)
+def _progression(scalar: P.Scalar, hypers: dict[str, float]) -> list[tuple[str, float]]:
+    """A run-time scalar's values at the progress points, each with how a message shows it: "-0.5", or
+    "-0.5 at progress 1" when the value changes with progress."""
+    values = [(p, P.evaluate(scalar, hypers, p)) for p in P.PROGRESS_POINTS]
+    changes = len({v for _, v in values}) > 1
+    return [(f"{v:g} at progress {p:g}" if changes else f"{v:g}", v) for p, v in values]
 
 
 def _is_constant(scalar: P.Scalar) -> bool:
@@ -700,14 +842,18 @@ def _ends_reversed(value: P.Value, stacks: dict[str, P.StackDef]) -> bool:
     """Whether a value's last step is a gradient reversal: reverse(…), or a stack whose last layer is reverse(…)."""
     if isinstance(value, P.Applied):
         return stacks[value.stack].layers[-1].kind == "reverse"
+    if isinstance(value, P.Outer):  # outer is linear in its features: outer(reverse(f), p) is reversed
+        return _ends_reversed(value.features, stacks)
     return isinstance(value, P.Reversed)
 
 
 def _has_parameters(value: P.Value) -> bool:
-    return any(isinstance(a, P.Applied) for a in P.ancestors(value))
+    return any(isinstance(a, P.Applied) for a in P.ancestors(value, gradient=True))
 
 
-def resolve(model: ir.Model) -> tuple[P.Program | None, list[Diagnostic]]:
-    """Check a model; returns the program (None when there are errors) and every diagnostic found."""
+def resolve(model: ir.Model, included: tuple[ir.Template, ...] = ()) -> tuple[P.Program | None, list[Diagnostic]]:
+    """Check a model, with the templates of the files it includes; returns the program (None when there are errors)
+    and every diagnostic found."""
     checker = _Checker(model)
+    checker.model = instantiate(checker, model, included)
     return checker.run(), checker.diagnostics

@@ -35,9 +35,9 @@ def _overrides(pairs: list[str]) -> dict[str, object]:
     return values
 
 
-def _load(path: str, sets: list[str]) -> Spec:
-    source = read_source(path)
-    return from_ir(parse_source(source), source, **_overrides(sets))
+def _load(args: argparse.Namespace) -> Spec:
+    source = read_source(args.file)
+    return from_ir(parse_source(source), source, allow_outside=args.allow_outside_includes, **_overrides(args.set))
 
 
 def _print_warnings(spec: Spec) -> None:
@@ -65,7 +65,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    spec = _load(args.file, args.set)
+    spec = _load(args)
     _print_warnings(spec)
     count = len(spec.warnings)
     print(f"{args.file}: ok" + (f" ({count} warning{'s' if count != 1 else ''})" if count else ""))
@@ -75,7 +75,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from .report import listing, summary
 
-    spec = _load(args.file, args.set)
+    spec = _load(args)
     _print_warnings(spec)
     if args.emit:
         if args.emit == "ir":
@@ -131,6 +131,8 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("file", help="a .dann or .json model spec")
         sub.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                          help="override a model parameter, e.g. --set hidden=[32,32] (repeatable)")
+        sub.add_argument("--allow-outside-includes", action="store_true",
+                         help="let `include` read files outside the including file's folder")
         return sub
 
     check = with_file("check", "check a spec and print its diagnostics")

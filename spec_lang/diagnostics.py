@@ -12,7 +12,7 @@ m.dann:2:11: error[E201]: unknown dtype 'flot'
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Literal
 
 Severity = Literal["error", "warning"]
@@ -20,12 +20,31 @@ Severity = Literal["error", "warning"]
 
 @dataclass(frozen=True)
 class Span:
-    """A region of source text; lines and columns count from 1, the end column is exclusive."""
+    """A region of source text; lines and columns count from 1, the end column is exclusive.
+
+    `source` is the text the span lies in when that is another file than the one being reported on (a file
+    brought in by `include`); `context` holds notes on how the text was reached (for the layers of a template,
+    the stack made from it). Both are shown with any message at the span.
+    """
 
     line: int
     column: int
     end_line: int
     end_column: int
+    source: Source | None = field(default=None, repr=False)
+    context: tuple[str, ...] = field(default=(), repr=False)
+
+    def head(self, width: int) -> Span:
+        """The first `width` columns of the span, e.g. the name a call begins with.
+
+        >>> Span(3, 5, 3, 20).head(4)
+        Span(line=3, column=5, end_line=3, end_column=9)
+        """
+        return replace(self, end_line=self.line, end_column=self.column + width)
+
+    def tail(self, width: int) -> Span:
+        """The last `width` columns of the span, e.g. the activation a dense layer ends with."""
+        return replace(self, line=self.end_line, column=self.end_column - width)
 
 
 @dataclass(frozen=True)
@@ -52,7 +71,10 @@ class Diagnostic:
     notes: tuple[str, ...] = field(default=())
 
     def render(self, source: Source | None) -> str:
-        """Format as `file:line:col: severity[code]: message`, the source line with a caret, and the hint."""
+        """Format as `file:line:col: severity[code]: message`, the source line with a caret, notes, and the hint.
+        The span's own source, if it has one, takes the place of `source`."""
+        if self.span is not None and self.span.source is not None:
+            source = self.span.source
         name = source.name if source else "<model>"
         if self.span is None:
             out = [f"{name}: {self.severity}[{self.code}]: {self.message}"]
@@ -67,7 +89,7 @@ class Diagnostic:
                 # the caret line keeps the tabs before the span, so the caret lines up under a tab-indented line
                 indent = "".join("\t" if c == "\t" else " " for c in text[:self.span.column - 1])
                 out.append(f"  {' ' * len(gutter)} | {indent:<{self.span.column - 1}}{'^' * width}")
-        out.extend(f"  note: {note}" for note in self.notes)
+        out.extend(f"  note: {note}" for note in (*(self.span.context if self.span else ()), *self.notes))
         if self.hint:
             out.append(f"  hint: {self.hint}")
         return "\n".join(out)

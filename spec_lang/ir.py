@@ -10,8 +10,8 @@ through different doors compares equal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Union
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Callable, TypeVar, Union
 
 from .diagnostics import Span
 
@@ -74,7 +74,7 @@ class Neg(Node):
 
 
 PRECISIONS = ("float32", "float64")
-ACTIVATIONS = ("tanh", "sigmoid", "relu", "softmax", "linear")
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "elu", "gelu", "softmax", "linear")
 DTYPES = ("float", "int")
 
 Expr = Union[Number, Bool, ListExpr, Ref, Call, BinOp, Neg]
@@ -134,11 +134,50 @@ class Input(Node):
 @dataclass(frozen=True)
 class Stack(Node):
     """A named sequence of layers; it owns its parameters, shared by every application. Options such as
-    `lr_mult = 0.1` or `frozen = true` say how the optimiser treats its parameters."""
+    `lr_mult = 0.1` or `frozen = true` say how the optimiser treats its parameters. A stack made from a
+    template (`stack enc = block(64)`) has no layers of its own but the call of the template."""
 
     name: str
     layers: tuple[Layer, ...]
     options: tuple[Keyword, ...] = ()
+    template: Call | None = None
+
+    def __post_init__(self) -> None:
+        if self.template is not None and self.layers:
+            raise ValueError(f"stack '{self.name}' has layers and a template; it takes one or the other")
+
+
+@dataclass(frozen=True)
+class TemplateParam(Node):
+    """A parameter of a template; every stack made from the template gives it, unless it has a default."""
+
+    name: str
+    default: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Template(Node):
+    """`template NAME(params) { layers }`: layers with parameters. A stack made from it (`stack enc = block(64)`)
+    gets these layers with the arguments in place of the parameters, and parameters (weights) of its own."""
+
+    name: str
+    params: tuple[TemplateParam, ...]
+    layers: tuple[Layer, ...]
+
+
+# An include path is written in double quotes, without escapes; `#` would start a comment.
+INCLUDE_PATH_FORBIDS = '"\\#\r\n'
+
+
+@dataclass(frozen=True)
+class Include(Node):
+    """`include "lib/blocks.dann"`: the templates of another file; the path is relative to this file's folder."""
+
+    path: str
+
+    def __post_init__(self) -> None:
+        if not self.path or any(c in INCLUDE_PATH_FORBIDS for c in self.path):
+            raise ValueError(f"include path {self.path!r} is empty or holds a quote, a backslash, # or a line break")
 
 
 @dataclass(frozen=True)
@@ -190,11 +229,54 @@ class Model(Node):
     init: Init | None = None
     seed: Expr | None = None
     precision: str | None = None
+    includes: tuple[Include, ...] = ()
+    templates: tuple[Template, ...] = ()
 
     def with_params(self, values: dict[str, Expr]) -> Model:
         """This model with the defaults of the named parameters replaced (names must exist)."""
         params = tuple(replace(p, default=values[p.name]) if p.name in values else p for p in self.params)
         return replace(self, params=params)
+
+
+T = TypeVar("T")
+
+
+def _parts(node: Node) -> dict[str, Any]:
+    return {f.name: getattr(node, f.name) for f in fields(node) if f.name != "span"}
+
+
+def children(node: Any) -> tuple:
+    """What a node holds but its span (its fields' values), or the items of a tuple; nothing for anything else.
+
+    >>> children(BinOp("+", Ref("a"), Number(1)))
+    ('+', Ref(name='a'), Number(value=1))
+    """
+    if isinstance(node, tuple):
+        return node
+    return tuple(_parts(node).values()) if isinstance(node, Node) else ()
+
+
+def rebuild(node: T, change: Callable[[Any], Any]) -> T:
+    """A node with `change` applied to each of its fields but the span, or a tuple with it applied to each item;
+    anything else as it is. The building block of walks over the IR (see `with_spans`)."""
+    if isinstance(node, tuple):
+        return tuple(change(item) for item in node)
+    if isinstance(node, Node):
+        return replace(node, **{name: change(value) for name, value in _parts(node).items()})
+    return node
+
+
+def with_spans(node: T, change: Callable[[Span], Span]) -> T:
+    """A node and everything in it with each span passed through `change`, e.g. to say which file it is from.
+
+    >>> ref = with_spans(Neg(Ref("a", span=Span(1, 2, 1, 3))), lambda s: s.head(0))
+    >>> ref.operand.span
+    Span(line=1, column=2, end_line=1, end_column=2)
+    """
+    rebuilt = rebuild(node, lambda child: with_spans(child, change))
+    if isinstance(rebuilt, Node) and rebuilt.span is not None:
+        return replace(rebuilt, span=change(rebuilt.span))
+    return rebuilt
 
 
 def negate(expr: Expr, span: Span | None = None) -> Expr:

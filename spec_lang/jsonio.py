@@ -46,6 +46,8 @@ def dump_json(model: ir.Model) -> dict[str, Any]:
     data: dict[str, Any] = {"version": VERSION, "model": model.name}
     if model.params:
         data["params"] = _object([(p.name, _dump_expr(p.default)) for p in model.params], "parameter")
+    if model.includes:
+        data["includes"] = [i.path for i in model.includes]
     if model.init is not None and (model.init.weights is not None or model.init.biases is not None):
         data["init"] = {role: _dump_expr(value) for role in _ROLES if (value := getattr(model.init, role)) is not None}
     if model.seed is not None:
@@ -54,6 +56,8 @@ def dump_json(model: ir.Model) -> dict[str, Any]:
         data["precision"] = model.precision
     if model.inputs:
         data["inputs"] = [_dump_input(i) for i in model.inputs]
+    if model.templates:
+        data["templates"] = [_dump_template(t) for t in model.templates]
     if model.stacks:
         data["stacks"] = [_dump_stack(s) for s in model.stacks]
     for key in _DEFINITIONS:
@@ -101,7 +105,19 @@ def _dump_stack(stack: ir.Stack) -> dict[str, Any]:
     data: dict[str, Any] = {"name": stack.name}
     if stack.options:
         data["options"] = _object([(k.name, _dump_expr(k.value)) for k in stack.options], "stack option")
-    data["layers"] = [_dump_layer(layer) for layer in stack.layers]
+    if stack.template is not None:
+        data["template"] = _dump_expr(stack.template)
+    else:
+        data["layers"] = [_dump_layer(layer) for layer in stack.layers]
+    return data
+
+
+def _dump_template(template: ir.Template) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": template.name}
+    if template.params:
+        data["params"] = _object([(p.name, None if p.default is None else _dump_expr(p.default))
+                                  for p in template.params], "template parameter")
+    data["layers"] = [_dump_layer(layer) for layer in template.layers]
     return data
 
 
@@ -194,8 +210,9 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
         params=tuple(ir.Param(name, _load_expr(value)) for name, value in data.get("params", {}).items()),
         inputs=tuple(ir.Input(i["name"], i["dtype"], tuple(map(_load_expr, i["shape"])), _load_optional(i.get("bound")))
                      for i in data.get("inputs", [])),
-        stacks=tuple(ir.Stack(s["name"], tuple(map(_load_layer, s["layers"])),
-                              _load_arguments({"kwargs": s.get("options", {})})[1]) for s in data.get("stacks", [])),
+        stacks=tuple(ir.Stack(s["name"], tuple(map(_load_layer, s.get("layers", []))),
+                              _load_arguments({"kwargs": s.get("options", {})})[1], _load_optional(s.get("template")))
+                     for s in data.get("stacks", [])),
         lets=tuple(ir.Let(d["name"], _load_expr(d["value"])) for d in data.get("lets", [])),
         heads=tuple(ir.Head(d["name"], _load_expr(d["value"])) for d in data.get("heads", [])),
         losses=tuple(ir.Loss(d["name"], _load_expr(d["value"])) for d in data.get("losses", [])),
@@ -204,6 +221,10 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
         init=None if not init else ir.Init(**{role: _load_expr(value) for role, value in init.items()}),
         seed=_load_optional(data.get("seed")),
         precision=data.get("precision"),
+        includes=tuple(ir.Include(path) for path in data.get("includes", [])),
+        templates=tuple(ir.Template(t["name"], tuple(ir.TemplateParam(name, _load_optional(default))
+                                                     for name, default in t.get("params", {}).items()),
+                                    tuple(map(_load_layer, t["layers"]))) for t in data.get("templates", [])),
     )
 
 
@@ -274,6 +295,8 @@ def _problems(error: ValidationError) -> list[tuple[_Path, str, str | None]]:
             return [(path, f"missing key '{key}'", hint) for key in expected if key not in value]
         case "anyOf":  # each anyOf in the schema lists keys of which an object needs one
             return [(path, f"missing key: one of {_either([repr(b['required'][0]) for b in expected])}", hint)]
+        case "not":  # each `not` in the schema lists keys that exclude each other
+            return [(path, f"give {_either([repr(key) for key in expected['required']])}, not both", hint)]
         case "type":
             words = [_JSON_TYPES[t] for t in (expected if isinstance(expected, list) else [expected])]
             return [(path, f"expected {_either(words)}, got {_json_type(value)}", hint)]
@@ -283,6 +306,8 @@ def _problems(error: ValidationError) -> list[tuple[_Path, str, str | None]]:
                      did_you_mean(str(value), choices) or hint)]
         case "const":
             return [(path, f"expected {_show(expected)}, got {_show(value)}", hint)]
+        case "pattern" if "title" in error.schema:
+            return [(path, f"{_show(value)} is not {error.schema['title']}", hint)]
         case "pattern":
             return [(path, f"{_show(value)} is not a name", "a name is letters, digits and _, not led by a digit")]
     return [(path, error.message, hint)]

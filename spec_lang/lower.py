@@ -25,9 +25,15 @@ class Backend(Protocol[H]):
     def input(self, name: str, dtype: str, ndim: int) -> H: ...
     def parameter(self, name: str) -> H: ...
     def hyper(self, name: str) -> H: ...
+    def progress(self) -> H: ...
     def const(self, value: float) -> H: ...
+    def label(self, value: int) -> H: ...
     def arith(self, op: str, left: H, right: H | None) -> H: ...
-    def op(self, name: str, *args: H | list[H], hint: str | None = None) -> H: ...
+    def generator(self, index: int) -> H: ...  # a new shared random generator, the `index`-th of its graph
+    # `args` are values, lists of values, or sizes fixed when the graph is built (ints, tuples of ints); an op
+    # that returns several values (`outputs` > 1) gives a tuple
+    def op(self, name: str, *args: H | list[H] | int | tuple[int, ...], hint: str | None = None,
+           outputs: int = 1) -> H | tuple[H, ...]: ...
     def bind(self, name: str, value: H) -> H: ...
 
 
@@ -39,7 +45,7 @@ class Lowered(Generic[H]):
     losses: dict[str, H]
     objective: H
     learning_rate: H
-    parameters: list[H]
+    parameters: list[H]  # those the optimiser updates, in the order of `Program.optimized_parameters`
     state_updates: list[tuple[H, H]]  # new values of state variables (running statistics) after a training step
 
 
@@ -47,6 +53,7 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True) -> Low
     """Build the program's graph with `backend`: inputs, values, heads, losses, objective. The training graph
     (dropout active, batch statistics) feeds the update function; the inference graph feeds evaluate and predict."""
     memo: dict[int, H] = {}
+    logits: dict[int, H] = {}  # the pre-activation of each value that comes straight out of an activation
     names = {id(v): n for n, v in (*program.values.items(), *program.heads.items())}
     inputs = {i.name: backend.input(i.name, i.type.dtype, len(i.type.shape)) for i in program.inputs}
     for value in program.inputs:
@@ -58,13 +65,25 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True) -> Low
         return memo[id(value)]
 
     def build(value: P.Value, hint: str | None) -> H:
+        if isinstance(value, P.Outer):
+            return backend.op("outer", tensor(value.features), tensor(value.predictions), hint=hint)
         h = tensor(value.arg)
         if isinstance(value, P.Reversed):
             return backend.op("reverse_gradient", h, scalar(value.lam), hint=hint)
         for layer in program.stack(value.stack).layers:
             params = {p.role: backend.parameter(p.name) for p in layer.params}
             h = LAYERS[layer.kind].lower(context, h, params, dict(layer.options))
+        if (z := context.logits(h)) is not None:
+            logits[id(value)] = z
         return backend.bind(hint, h) if hint else h
+
+    def loss_of_probabilities(loss: str, predictions: P.Value, *args: H) -> H:
+        """`loss` of the predictions, computed from their logits (`{loss}_from_logits`, finite for any logits)
+        when the predictions come straight out of their softmax or sigmoid, else from the probabilities."""
+        probabilities = tensor(predictions)  # lowering the predictions records their logits, if any
+        if id(predictions) in logits:
+            return backend.op(f"{loss}_from_logits", logits[id(predictions)], *args)
+        return backend.op(loss, probabilities, *args)
 
     losses: dict[str, H] = {}
 
@@ -76,13 +95,17 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True) -> Low
                 return backend.hyper(name)
             case P.Arith(op=op, left=left, right=right):
                 return backend.arith(op, scalar(left), None if right is None else scalar(right))
+            case P.Schedule(name=name, args=args):
+                return backend.op(name, backend.progress(), *[scalar(a) for _, a in args])
             case P.LossRef(name=name):
                 return losses[name]
             case P.CrossEntropy(predictions=p, labels=y):
-                return backend.op("crossentropy", tensor(p), tensor(y))
+                return loss_of_probabilities("crossentropy", p, backend.label(y) if isinstance(y, int) else tensor(y))
             case P.BinaryCrossEntropy(predictions=p, target=t):
                 target = backend.const(t) if isinstance(t, float) else tensor(t)
-                return backend.op("binary_crossentropy", tensor(p), target)
+                return loss_of_probabilities("binary_crossentropy", p, target)
+            case P.Entropy(predictions=p):
+                return loss_of_probabilities("entropy", p)
             case P.MeanSquaredError(predictions=p, target=t):
                 return backend.op("mean_squared_error", tensor(p), tensor(t))
             case P.Penalty(norm=norm, stacks=stacks, biases=biases):
@@ -98,7 +121,7 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True) -> Low
         losses[name] = backend.bind(name, scalar(loss))
     objective = scalar(program.objective)
     return Lowered(inputs, values, heads, losses, objective, scalar(program.learning_rate),
-                   [backend.parameter(n) for n in program.parameter_names()], context.state_updates)
+                   [backend.parameter(n) for n in program.optimized_parameters()], context.state_updates)
 
 
 def input_dtype(program: P.Program, dtype: str) -> str:
@@ -120,13 +143,15 @@ def initializer_schemes(program: P.Program) -> dict[str, tuple[str, dict[str, fl
 
 
 class PyTensorBackend:
-    """Builds PyTensor variables; parameters and hyperparameters are shared variables it creates."""
+    """Builds PyTensor variables; parameters, hyperparameters and the training progress are shared variables it
+    creates."""
 
     def __init__(self, program: P.Program, values: dict[str, np.ndarray]):
         self.program = program
         self.parameters = {p.name: pytensor.shared(values[p.name], name=p.name) for p in program.params()}
         self.hypers = {n: pytensor.shared(np.asarray(v, dtype=program.precision), name=n)
                        for n, v in program.hypers.items()}
+        self.training_progress = pytensor.shared(np.asarray(0.0, dtype=program.precision), name="progress")
 
     def input(self, name: str, dtype: str, ndim: int):
         return pt.tensor(name, dtype=input_dtype(self.program, dtype), shape=(None,) * ndim)
@@ -137,15 +162,24 @@ class PyTensorBackend:
     def hyper(self, name: str):
         return self.hypers[name]
 
+    def progress(self):
+        return self.training_progress
+
     def const(self, value: float):
         return pt.constant(value, dtype=self.program.precision)
+
+    def label(self, value: int):
+        return pt.constant(value, dtype="int32")
 
     def arith(self, op: str, left, right):
         if op == "neg":
             return -left
         return {"+": left + right, "-": left - right, "*": left * right, "/": left / right}[op]
 
-    def op(self, name: str, *args, hint: str | None = None):
+    def generator(self, index: int):
+        return ops.random_generator(self.program.seed, index)
+
+    def op(self, name: str, *args, hint: str | None = None, outputs: int = 1):
         return self.bind(hint, getattr(ops, name)(*args)) if hint else getattr(ops, name)(*args)
 
     def bind(self, name: str, value):

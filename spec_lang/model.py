@@ -1,5 +1,6 @@
-"""A compiled model: the PyTensor update function with SGD `updates`, an evaluate function returning every
-loss term, one predict function per head, and access to parameters and hyperparameters.
+"""A compiled model: the PyTensor update function with the optimiser's `updates`, an evaluate function returning
+every loss term, one predict function per head, and access to parameters, hyperparameters, the training progress
+and the optimiser's state.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ class CompiledModel:
         self._graph = lower(program, self._backend, training=False)
         outputs = [training.objective, *training.losses.values()]
         self.train_inputs = self._needed(training, outputs)
-        updates = ops.sgd_updates(training.parameters, training.objective, training.learning_rate)
+        rule = getattr(ops, f"{program.optimizer}_updates")
+        updates, self._optimizer_state = ops.training_updates(
+            rule, training.parameters, list(program.optimized_parameters().values()), training.objective,
+            training.learning_rate, **program.optimizer_options)
         self._train = self._function(training, self.train_inputs, outputs, updates + training.state_updates)
         self._evaluate: pytensor.compile.function.types.Function | None = None
         self._predict: dict[str, pytensor.compile.function.types.Function] = {}
@@ -75,7 +79,8 @@ class CompiledModel:
         return {"objective": float(values[0]), **{n: float(v) for n, v in zip(self._graph.losses, values[1:])}}
 
     def train_step(self, **batch: np.ndarray) -> dict[str, float]:
-        """One SGD step on a batch (inputs by name); returns the objective and every loss term, before the step."""
+        """One optimiser step on a batch (inputs by name); returns the objective and every loss term, before the
+        step."""
         return self._losses(self._train(*self._arguments(self.train_inputs, batch, "train_step")))
 
     def evaluate(self, **batch: np.ndarray) -> dict[str, float]:
@@ -114,15 +119,29 @@ class CompiledModel:
 
     def set_parameters(self, values: Arrays) -> None:
         """Replace parameters by name; names and shapes must match."""
-        shared = self._backend.parameters
-        unknown = [n for n in values if n not in shared]
-        if unknown:
-            raise KeyError(f"not parameters of this model: {', '.join(unknown)}")
-        for name, value in values.items():
-            current = shared[name].get_value()
-            if np.shape(value) != current.shape:
-                raise ValueError(f"parameter '{name}' has shape {current.shape}, got {np.shape(value)}")
-            shared[name].set_value(np.asarray(value, dtype=current.dtype))
+        _assign(self._backend.parameters, values, "parameter")
+
+    @property
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """A copy of the optimiser's state, by name: momentum velocities (`features.0.W.velocity`), Adam's moments
+        (`….m`, `….v`) and step count (`step`), RMSprop's mean squares (`….mean_square`); empty for plain SGD."""
+        return {n: v.get_value() for n, v in self._optimizer_state.items()}
+
+    def set_optimizer_state(self, values: Arrays) -> None:
+        """Replace optimiser state by name (as `optimizer_state` gives it); names and shapes must match."""
+        _assign(self._optimizer_state, values, "optimiser state variable")
+
+    @property
+    def progress(self) -> float:
+        """The training progress p ∈ [0, 1] that schedules follow."""
+        return float(self._backend.training_progress.get_value())
+
+    def set_progress(self, progress: float) -> None:
+        """Set the training progress p ∈ [0, 1] (e.g. step / total steps); schedules follow it from the next
+        step, without recompiling."""
+        if not 0 <= progress <= 1:
+            raise ValueError(f"the training progress is between 0 and 1, got {progress}")
+        self._backend.training_progress.set_value(np.asarray(progress, dtype=self.program.precision))
 
     @property
     def hyperparameters(self) -> dict[str, float]:
@@ -156,3 +175,15 @@ class CompiledModel:
         if missing:
             raise ValueError(f"{path} lacks parameters of this model: {', '.join(missing)}")
         self.set_parameters(stored)
+
+
+def _assign(shared: dict[str, pytensor.compile.SharedVariable], values: Arrays, what: str) -> None:
+    """Set shared variables by name; every name must be known and every shape must match."""
+    unknown = [n for n in values if n not in shared]
+    if unknown:
+        raise KeyError(f"not {what}s of this model: {', '.join(unknown)}")
+    for name, value in values.items():
+        current = shared[name].get_value()
+        if np.shape(value) != current.shape:
+            raise ValueError(f"{what} '{name}' has shape {current.shape}, got {np.shape(value)}")
+        shared[name].set_value(np.asarray(value, dtype=current.dtype))

@@ -4,6 +4,7 @@ The lowering calls these functions to build the graph, and `specc compile --emit
 source into the module it writes, so the generated code and the compiled model are built by the same code.
 """
 
+import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.gradient import grad_scale
@@ -44,8 +45,9 @@ def reverse_gradient(x, lam):
 
 
 def crossentropy(probabilities, labels):
-    """Mean categorical cross-entropy of row-wise probabilities against integer class labels."""
-    return -pt.log(probabilities[pt.arange(labels.shape[0]), labels]).mean()
+    """Mean categorical cross-entropy of row-wise probabilities against integer class labels (int[batch], or one
+    class for every row)."""
+    return -pt.log(probabilities[pt.arange(probabilities.shape[0]), labels]).mean()
 
 
 def binary_crossentropy(probabilities, target):
@@ -67,7 +69,253 @@ def l1_penalty(parameters):
     return pt.add(*[pt.sum(pt.abs(p)) for p in parameters])
 
 
-def sgd_updates(parameters, cost, learning_rate):
-    """Plain SGD: p ← p - lr · ∂cost/∂p for every parameter."""
+# Numerically stable losses, entropy and CDAN conditioning ------------------------------------------------
+# The lowering uses the `*_from_logits` forms when the predictions come straight out of a softmax or sigmoid
+# layer (it keeps that layer's pre-activation); they equal the forms above on probabilities, but stay finite,
+# with finite gradients, for logits of any size.
+
+
+def crossentropy_from_logits(logits, labels):
+    """`crossentropy(softmax(logits), labels)` as a log-softmax; `labels` is int[batch] or one class for all rows."""
+    log_probabilities = pt.special.log_softmax(logits, axis=-1)
+    return -log_probabilities[pt.arange(logits.shape[0]), labels].mean()
+
+
+def binary_crossentropy_from_logits(logits, target):
+    """`binary_crossentropy(sigmoid(logits), target)` as softplus(z) - t·z."""
+    return (pt.softplus(logits) - target * logits).mean()
+
+
+def entropy(probabilities):
+    """Mean over rows of -Σ p log p, with 0 log 0 = 0."""
+    return -pt.special.xlogy(probabilities, probabilities).sum(axis=-1).mean()
+
+
+def entropy_from_logits(logits):
+    """`entropy(softmax(logits))` from the log-softmax."""
+    log_probabilities = pt.special.log_softmax(logits, axis=-1)
+    return -(pt.exp(log_probabilities) * log_probabilities).sum(axis=-1).mean()
+
+
+def outer(features, predictions):
+    """CDAN's multilinear conditioning (Long et al. 2018): per row, the outer product of [batch, f] features and
+    [batch, c] predictions, flattened to [batch, f * c] (entry i * c + j is f_i · p_j). No gradient flows into the
+    predictions: they only condition the domain classifier, as in the authors' code."""
+    conditioning = pytensor.gradient.zero_grad(predictions)
+    return (features[:, :, None] * conditioning[:, None, :]).reshape((features.shape[0], -1))
+
+
+# Training: schedules and update rules ----------------------------------------------------------------------
+# A schedule is a function of the training progress p ∈ [0, 1], a shared variable set between steps
+# (`model.set_progress`), so a value that follows it needs no recompilation. With `xp=np` a schedule computes
+# the same formula on numbers, for the checks and the `specc compile` summary.
+
+
+def dann_lambda(progress, peak, gamma, xp=pt):
+    """Ganin & Lempitsky's λ schedule: peak · (2 / (1 + exp(-gamma · p)) - 1), rising from 0 towards `peak`."""
+    return peak * (2 / (1 + xp.exp(-gamma * progress)) - 1)
+
+
+def warmup(progress, peak, until, xp=pt):
+    """Linear from 0 at p = 0 to `peak` at p = `until`, then `peak`."""
+    return peak * xp.minimum(progress / until, 1)
+
+
+def annealed(progress, lr0, alpha, beta, xp=pt):
+    """Ganin & Lempitsky's learning-rate annealing: lr0 / (1 + alpha · p)^beta."""
+    return lr0 / (1 + alpha * progress) ** beta
+
+
+def step_decay(progress, lr0, factor, every, xp=pt):
+    """lr0 multiplied by `factor` after each `every` of training: lr0 · factor^floor(p / every)."""
+    return lr0 * factor ** xp.floor(progress / every)
+
+
+def cosine(progress, lr0, final, xp=pt):
+    """Cosine annealing from lr0 at p = 0 to `final` at p = 1: final + (lr0 - final) · (1 + cos(π · p)) / 2."""
+    half_turns = progress * np.asarray(np.pi, dtype=progress.dtype)  # π in the progress's float type
+    return final + (lr0 - final) * (1 + xp.cos(half_turns)) / 2
+
+
+def training_updates(rule, parameters, multipliers, cost, learning_rate, clip_norm=None, **options):
+    """The updates of one training step, and the optimiser's state variables by name.
+
+    The gradients of `cost` are scaled down to global norm `clip_norm` when theirs is larger; each parameter's
+    learning rate is `learning_rate` times its multiplier (its stack's `lr_mult`); `rule` (`sgd_updates`,
+    `adam_updates` or `rmsprop_updates`) makes the updates, with `options`.
+    """
     gradients = pytensor.grad(cost, parameters)
-    return [(p, p - learning_rate * g) for p, g in zip(parameters, gradients)]
+    if clip_norm is not None:
+        norm = pt.sqrt(sum(pt.sum(pt.sqr(g)) for g in gradients))
+        gradients = [g * pt.minimum(1, clip_norm / norm) for g in gradients]
+    rates = [learning_rate if m == 1 else learning_rate * m for m in multipliers]
+    return rule(parameters, gradients, rates, **options)
+
+
+def sgd_updates(parameters, gradients, rates, momentum, nesterov, weight_decay):
+    """SGD: p ← p - lr · d with the gradient g as the direction d; with momentum μ, a velocity v ← μ · v + g
+    (zero at the start) is the direction, or g + μ · v with Nesterov's correction (PyTorch's formulation)."""
+    updates, state = [], {}
+    for p, g, rate in zip(parameters, gradients, rates):
+        direction = g
+        if momentum:
+            velocity = state_variable(p, "velocity", state)
+            new_velocity = momentum * velocity + g
+            updates.append(assign(velocity, new_velocity))
+            direction = g + momentum * new_velocity if nesterov else new_velocity
+        updates.append(assign(p, descend(p, direction, rate, weight_decay)))
+    return updates, state
+
+
+def adam_updates(parameters, gradients, rates, beta1, beta2, epsilon, weight_decay):
+    """Adam (Kingma & Ba 2015): with the step count t ← t + 1 and the moments m ← β1 · m + (1 - β1) · g and
+    v ← β2 · v + (1 - β2) · g² (zero at the start), the direction is m̂ / (√v̂ + ε) for the bias-corrected
+    m̂ = m / (1 - β1^t) and v̂ = v / (1 - β2^t)."""
+    step = pytensor.shared(np.asarray(0, dtype="int64"), name="step")
+    t = step + 1
+    updates, state = [(step, t)], {"step": step}
+    for p, g, rate in zip(parameters, gradients, rates):
+        m, v = state_variable(p, "m", state), state_variable(p, "v", state)
+        new_m = beta1 * m + (1 - beta1) * g
+        new_v = beta2 * v + (1 - beta2) * pt.sqr(g)
+        direction = new_m / (1 - beta1 ** t) / (pt.sqrt(new_v / (1 - beta2 ** t)) + epsilon)
+        updates += [assign(m, new_m), assign(v, new_v), assign(p, descend(p, direction, rate, weight_decay))]
+    return updates, state
+
+
+def rmsprop_updates(parameters, gradients, rates, rho, epsilon, weight_decay):
+    """RMSprop (Hinton 2012): with a running mean of squared gradients s ← ρ · s + (1 - ρ) · g² (zero at the
+    start), the direction is g / (√s + ε)."""
+    updates, state = [], {}
+    for p, g, rate in zip(parameters, gradients, rates):
+        square = state_variable(p, "mean_square", state)
+        new_square = rho * square + (1 - rho) * pt.sqr(g)
+        direction = g / (pt.sqrt(new_square) + epsilon)
+        updates += [assign(square, new_square), assign(p, descend(p, direction, rate, weight_decay))]
+    return updates, state
+
+
+def descend(parameter, direction, rate, weight_decay):
+    """p - lr · (d + weight_decay · p): a step against the direction d, with decoupled weight decay
+    (Loshchilov & Hutter 2019: the decay does not pass through momentum or Adam's moments)."""
+    if weight_decay:
+        direction = direction + weight_decay * parameter
+    return parameter - rate * direction
+
+
+def assign(variable, value):
+    """The update (variable, value), with the value cast to the variable's type: Python numbers in the formulas
+    compute in float64, and a float32 model keeps float32 variables."""
+    return variable, pt.cast(value, variable.dtype)
+
+
+def state_variable(parameter, name, state):
+    """A new optimiser state variable for a parameter: zeros of its shape, named `PARAMETER.NAME`, recorded in
+    `state` by that name."""
+    variable = pytensor.shared(np.zeros_like(parameter.get_value()), name=f"{parameter.name}.{name}")
+    state[variable.name] = variable
+    return variable
+
+
+# Layers: more activations, dropout, batch normalisation, images ----------------------------------------------
+# Constants and scalar arguments (which may be Python numbers) take the input's float type, so a float32 model
+# computes in float32. Images are NCHW:
+# [batch, channels, height, width]. PyTensor 3 has no multi-channel convolution or pooling Op (Theano's `conv2d`
+# and `pool_2d` are gone; `pytensor.tensor.signal.convolve2d` convolves single 2-D planes, by SciPy in Python,
+# with no Numba implementation), so convolution and pooling are built from strided slices of the input
+# ("im2col"): plain slicing, stacking and a tensordot, which every backend mode compiles and differentiates.
+
+
+def leaky_relu(x):
+    """x for x > 0, else 0.01 · x."""
+    return pt.switch(x > 0, x, np.asarray(0.01, dtype=x.dtype) * x)
+
+
+def elu(x):
+    """x for x > 0, else exp(x) - 1 (Clevert et al. 2016); the exponential only sees x ≤ 0, so its gradient
+    stays finite for large x."""
+    return pt.switch(x > 0, x, pt.expm1(pt.minimum(x, 0)))
+
+
+def gelu(x):
+    """x · Φ(x) with Φ the standard normal CDF: 0.5 · x · (1 + erf(x / √2)) (Hendrycks & Gimpel 2016, exact form)."""
+    half = np.asarray(0.5, dtype=x.dtype)
+    return half * x * (1 + pt.erf(x * np.sqrt(half)))
+
+
+def random_generator(seed, index):
+    """A shared random generator for one application of a random layer, seeded from the spec's seed and the
+    application's index, so that every run draws the same numbers."""
+    return pt.random.shared_rng(seed=[seed, index], name=f"generator_{index}")
+
+
+def dropout(x, rate, generator):
+    """Inverted dropout: each element is zeroed with probability `rate` and the others are divided by 1 - rate,
+    so the expected output is x. Returns the output and the generator's next state, which the update function
+    must store so that the next step draws new numbers."""
+    rate = pt.cast(rate, x.dtype)
+    next_generator, draw = generator.uniform(size=x.shape, dtype=x.dtype)
+    return pt.switch(draw < rate, 0, x / (1 - rate)), next_generator
+
+
+def batch_statistics(x):
+    """The mean and the (biased) variance of each feature or channel (axis 1), over the batch and image axes."""
+    axes = [0, *range(2, x.ndim)]
+    return x.mean(axis=axes), x.var(axis=axes)
+
+
+def normalize(x, mean, variance, scale, shift, epsilon):
+    """Batch normalisation (Ioffe & Szegedy 2015): (x - mean) / √(variance + ε) · scale + shift, with one mean,
+    variance, scale and shift per feature or channel (axis 1)."""
+    per_feature = ("x", 0, *["x"] * (x.ndim - 2))
+    factor = scale / pt.sqrt(variance + pt.cast(epsilon, x.dtype))
+    return (x - mean.dimshuffle(per_feature)) * factor.dimshuffle(per_feature) + shift.dimshuffle(per_feature)
+
+
+def moving_average(average, value, momentum):
+    """A running statistic after one more batch: momentum · average + (1 - momentum) · value."""
+    momentum = pt.cast(momentum, average.dtype)
+    return momentum * average + (1 - momentum) * value
+
+
+def pad_images(x, padding):
+    """NCHW images with `padding` rows and columns of zeros added on every side."""
+    return pt.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+
+
+def windows(x, size, stride):
+    """The size × size windows of NCHW images, `stride` apart: [batch, channels, size, size, rows, columns] with
+    rows = (height - size) / stride + 1 and columns likewise; window (r, c) starts at (r · stride, c · stride).
+    One gather of the input, so the graph stays small however large the windows."""
+    def offsets(length):  # [size, windows]: offset i of window r is at r · stride + i
+        return pt.arange(size)[:, None] + stride * pt.arange((length - size) // stride + 1)[None, :]
+
+    rows, columns = offsets(x.shape[2]), offsets(x.shape[3])
+    return x[:, :, rows[:, None, :, None], columns[None, :, None, :]]
+
+
+def convolve(patches, weights, biases):
+    """Each window (of `windows`) times [filters, channels, size, size] weights, summed, plus a bias per filter (a
+    cross-correlation, as in every deep-learning library): NCHW images with one channel per filter."""
+    products = pt.tensordot(patches, weights, axes=[[1, 2, 3], [1, 2, 3]])  # [batch, rows, columns, filters]
+    return products.dimshuffle(0, 3, 1, 2) + biases.dimshuffle("x", 0, "x", "x")
+
+
+def window_max(patches):
+    """Max pooling: the largest value of each window (of `windows`)."""
+    return patches.max(axis=(2, 3))
+
+
+def window_mean(patches):
+    """Average pooling: the mean of each window (of `windows`)."""
+    return patches.mean(axis=(2, 3))
+
+
+def flatten(x):
+    """Each example as one row of features: [batch, everything else]."""
+    return x.reshape((x.shape[0], -1))
+
+
+def reshape(x, shape):
+    """Each example reshaped to `shape`, the batch dimension kept: [batch, *shape]."""
+    return x.reshape((x.shape[0], *shape))

@@ -18,14 +18,14 @@ from .diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
 from .grammar_file import grammar_path
 
 # Terminal names as a user would read them.
-_TERMINAL_WORDS = {"NAME": "a name", "NUMBER": "a number", "$END": "end of file"}
+_TERMINAL_WORDS = {"NAME": "a name", "NUMBER": "a number", "PATH": "a path in double quotes", "$END": "end of file"}
 
 # Named syntax errors: each label gets a message and a hint, and is recognised by examples that fail the
 # same way: in the same parser state, on the same kind of token (see `_named_error`).
 _NAMED_ERRORS: dict[str, tuple[str, str, list[str]]] = {
     "missing-activation": (
         "a dense layer needs a width and an activation",
-        "write e.g. `dense 8 tanh`; activations: tanh, sigmoid, relu, softmax, linear",
+        f"write e.g. `dense 8 tanh`; activations: {', '.join(ir.ACTIVATIONS)}",
         ["model m()\nstack s { dense 3 }", "model m()\nstack s { dense 3; dense 4 tanh }",
          "model m()\nstack s { dense 3, dense 4 tanh }", "model m()\nstack s { dense h }",
          "model m()\nstack s { dense h; dense 4 tanh }", "model m()\nstack s { dense 3\nreverse(lambda = 1) }",
@@ -35,7 +35,13 @@ _NAMED_ERRORS: dict[str, tuple[str, str, list[str]]] = {
         "a model file must start with its header",
         "begin with e.g. `model my_model(lr = 0.01)`; the parentheses may be empty",
         ["input x : float[batch, 2]", "stack s { dense 3 tanh }", "let a = x", "head h = x", "loss l = x",
-         "optimize sgd(lr = 1)", "init weights = zeros", "seed 1", "precision float32", "model m\ninput"],
+         "optimize sgd(lr = 1)", "init weights = zeros", "seed 1", "precision float32", "model m\ninput",
+         'include "lib.dann"', "template t() { dense 3 tanh }"],
+    ),
+    "include-path": (
+        "an include path is a file name in double quotes",
+        'write e.g. `include "lib/blocks.dann"`: `/` between folders, and no `"`, `\\` or `#` in the path',
+        ["model m()\ninclude lib", "model m()\ninclude 'lib.dann'", "model m()\ninclude"],
     ),
     "input-type": (
         "an input needs a type and a shape",
@@ -79,7 +85,8 @@ class _ToIR(Transformer):
     def start(self, meta, children):
         header, *statements = children
         name, params, span = header
-        fields: dict[str, list] = {"inputs": [], "stacks": [], "lets": [], "heads": [], "losses": []}
+        fields: dict[str, list] = {"inputs": [], "stacks": [], "lets": [], "heads": [], "losses": [], "includes": [],
+                                   "templates": []}
         single: dict[str, object] = {}
         first: dict[str, Span | None] = {}
         for kind, node, where in statements:
@@ -106,12 +113,26 @@ class _ToIR(Transformer):
         *shape, bound = rest
         return "inputs", ir.Input(_name(name), _name(dtype), _opt(shape), bound, span=_span(meta)), _span(meta)
 
+    def include(self, meta, children):
+        return "includes", ir.Include(str(children[0])[1:-1], span=_span(meta)), _span(meta)
+
+    def template(self, meta, children):
+        name, *params, layers = children
+        return "templates", ir.Template(_name(name), _opt(params), layers, span=_span(meta)), _span(meta)
+
+    def template_param(self, meta, children):
+        name, default = children
+        return ir.TemplateParam(_name(name), default, span=_span(name))
+
     def stack(self, meta, children):
-        name, options, layers = children
+        name, options, body = children  # body: the layers, or the call of a template
         if options and options[0]:
             raise SpecError([Diagnostic("error", "E107", "stack options are keyword arguments", options[0][0].span,
                                         "write e.g. `stack features(lr_mult = 0.1) { … }`")])
-        return "stacks", ir.Stack(_name(name), layers, options[1] if options else (), span=_span(meta)), _span(meta)
+        kwargs = options[1] if options else ()
+        stack = (ir.Stack(_name(name), (), kwargs, body, span=_span(meta)) if isinstance(body, ir.Call)
+                 else ir.Stack(_name(name), body, kwargs, span=_span(meta)))
+        return "stacks", stack, _span(meta)
 
     def layers(self, meta, children):
         return tuple(children)

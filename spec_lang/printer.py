@@ -104,7 +104,7 @@ def _key(span: ir.Span) -> tuple[int, int]:
 
 def _anchors(model: ir.Model) -> list[ir.Span]:
     spans: list[ir.Span | None] = [model.span]
-    spans += [n.span for group in (model.params, model.inputs, model.lets, model.heads, model.losses)
+    spans += [n.span for group in (model.params, model.includes, model.inputs, model.lets, model.heads, model.losses)
               for n in group]
     spans += [model.optimize.span if model.optimize else None, model.init.span if model.init else None]
 
@@ -114,18 +114,21 @@ def _anchors(model: ir.Model) -> list[ir.Span]:
             if isinstance(layer, ir.ForLayers):
                 layers(layer.body)
 
-    for stack in model.stacks:
-        spans.append(stack.span)
-        layers(stack.layers)
+    for block in (*model.templates, *model.stacks):
+        spans.append(block.span)
+        layers(block.layers)
     return [s for s in spans if s is not None]
 
 
 def format_model(model: ir.Model, comments: Comments | None = None) -> str:
-    """The canonical text of a model: header, settings, inputs, stacks, values, heads, losses, optimiser."""
+    """The canonical text of a model: header, includes, settings, inputs, templates, stacks, values, heads, losses,
+    optimiser."""
     c = comments or Comments()
     blocks: list[list[str]] = []
     header = [*c.lines_before(model.span, ""), f"model {model.name}({_params(model.params)}){c.after(model.span)}"]
     blocks.append(header)
+    blocks.append([line for i in model.includes
+                   for line in c.lines_before(i.span, "") + [f'include "{i.path}"{c.after(i.span)}']])
     settings: list[str] = []
     if model.init is not None and (model.init.weights is not None or model.init.biases is not None):
         roles = [f"{role} = {format_expr(value)}" for role in ("weights", "biases")
@@ -137,14 +140,8 @@ def format_model(model: ir.Model, comments: Comments | None = None) -> str:
         settings.append(f"precision {model.precision}")
     blocks.append(settings)
     blocks.append([line for i in model.inputs for line in _input(i, c)])
-    one_line_stacks: list[str] | None = None  # consecutive one-line stacks stand together in one block
-    for stack in model.stacks:
-        lines = _stack(stack, c)
-        if len(lines) == 1 and one_line_stacks is not None:
-            one_line_stacks.extend(lines)
-        else:
-            blocks.append(lines)
-            one_line_stacks = lines if len(lines) == 1 else None
+    blocks += _together([_template(t, c) for t in model.templates])
+    blocks += _together([_stack(s, c) for s in model.stacks])
     for keyword, group in (("let", model.lets), ("head", model.heads), ("loss", model.losses)):
         blocks.append([line for d in group for line in _definition(keyword, d, c)])
     if model.optimize is not None:
@@ -157,8 +154,25 @@ def format_model(model: ir.Model, comments: Comments | None = None) -> str:
     return "\n\n".join("\n".join(b) for b in blocks if b) + "\n"
 
 
+def _together(entries: list[list[str]]) -> list[list[str]]:
+    """Blocks of lines: consecutive one-line entries (e.g. stacks) stand together in one block, longer ones alone."""
+    blocks: list[list[str]] = []
+    grouping = False  # whether the last block holds one-line entries
+    for lines in entries:
+        if len(lines) == 1 and grouping:
+            blocks[-1].extend(lines)
+        else:
+            blocks.append(list(lines))
+            grouping = len(lines) == 1
+    return blocks
+
+
 def _params(params: tuple[ir.Param, ...]) -> str:
     return ", ".join(f"{p.name} = {format_expr(p.default)}" for p in params)
+
+
+def _template_params(params: tuple[ir.TemplateParam, ...]) -> str:
+    return ", ".join(p.name if p.default is None else f"{p.name} = {format_expr(p.default)}" for p in params)
 
 
 def _input(node: ir.Input, c: Comments) -> list[str]:
@@ -191,13 +205,24 @@ def _layer_line(layer: ir.Layer) -> str:
 
 
 def _stack(stack: ir.Stack, c: Comments) -> list[str]:
-    lead = c.lines_before(stack.span, "")
     name = f"{stack.name}({_arguments((), stack.options)})" if stack.options else stack.name
-    if all(not isinstance(layer, ir.ForLayers) for layer in stack.layers) and not c.touches(stack.layers):
-        one_line = f"stack {name} {{ {'; '.join(_layer_line(layer) for layer in stack.layers)} }}"
+    if stack.template is not None:
+        return c.lines_before(stack.span, "") + [f"stack {name} = {format_expr(stack.template)}{c.after(stack.span)}"]
+    return _block(f"stack {name}", stack.layers, stack.span, c)
+
+
+def _template(template: ir.Template, c: Comments) -> list[str]:
+    return _block(f"template {template.name}({_template_params(template.params)})", template.layers, template.span, c)
+
+
+def _block(lead: str, layers: tuple[ir.Layer, ...], span: ir.Span | None, c: Comments) -> list[str]:
+    """A stack's or template's layers in braces after `lead`: on one line when they fit and hold no loop or comment."""
+    before = c.lines_before(span, "")
+    if all(not isinstance(layer, ir.ForLayers) for layer in layers) and not c.touches(layers):
+        one_line = f"{lead} {{ {'; '.join(_layer_line(layer) for layer in layers)} }}"
         if len(one_line) <= LINE_WIDTH:
-            return lead + [one_line + c.after(stack.span)]
-    return lead + [f"stack {name} {{"] + _layers(stack.layers, "  ", c) + ["}" + c.after(stack.span)]
+            return before + [one_line + c.after(span)]
+    return before + [f"{lead} {{"] + _layers(layers, "  ", c) + ["}" + c.after(span)]
 
 
 def _layers(layers: tuple[ir.Layer, ...], indent: str, c: Comments) -> list[str]:

@@ -2,7 +2,8 @@
 
 `check.resolve` builds it from the IR; lowering and code generation walk it. Tensor values form a DAG
 (identity matters: applying one stack twice gives two values that share weights); scalar expressions
-(losses, their weights, λ, the learning rate) are trees over constants, hyperparameters and loss functions.
+(losses, their weights, λ, the learning rate) are trees over constants, hyperparameters, schedules and loss
+functions.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Union
 
+import numpy as np
+
+from . import ops
 from .diagnostics import Span
 
 # Scalars -----------------------------------------------------------------------------------------
@@ -36,12 +40,23 @@ class Arith:
     right: Scalar | None = None
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """A value that follows the training progress p ∈ [0, 1] (`model.set_progress`), e.g. `dann_lambda(gamma = 10)`:
+    the schedule of that name in `ops.py` applied to p and the arguments (numbers and parameters), named and in
+    the order of the schedule's signature, defaults filled in."""
+
+    name: str
+    args: tuple[tuple[str, Scalar], ...]
+
+
 @dataclass(frozen=True, eq=False)
 class CrossEntropy:
-    """Mean categorical cross-entropy of softmax probabilities against integer labels."""
+    """Mean categorical cross-entropy of softmax probabilities against integer labels: a tensor int[batch], or
+    one class for every row (an int, e.g. the domain of a batch for a multi-class domain head)."""
 
     predictions: Value
-    labels: Value
+    labels: Value | int
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +73,13 @@ class MeanSquaredError:
     target: Value
 
 
+@dataclass(frozen=True, eq=False)
+class Entropy:
+    """Mean over rows of -Σ p log p of softmax probabilities (entropy minimisation on unlabelled data)."""
+
+    predictions: Value
+
+
 @dataclass(frozen=True)
 class Penalty:
     """`l2`/`l1`: the sum of squares / absolute values of the parameters of the named stacks."""
@@ -72,8 +94,9 @@ class LossRef:
     name: str
 
 
-LossFunction = Union[CrossEntropy, BinaryCrossEntropy, MeanSquaredError, Penalty]
-Scalar = Union[Const, Hyper, Arith, CrossEntropy, BinaryCrossEntropy, MeanSquaredError, Penalty, LossRef]
+LossFunction = Union[CrossEntropy, BinaryCrossEntropy, MeanSquaredError, Entropy, Penalty]
+Scalar = Union[Const, Hyper, Arith, Schedule, CrossEntropy, BinaryCrossEntropy, MeanSquaredError, Entropy, Penalty,
+               LossRef]
 
 # Tensors -----------------------------------------------------------------------------------------
 
@@ -117,7 +140,19 @@ class Reversed:
     span: Span | None = None
 
 
-Value = Union[InputValue, Applied, Reversed]
+@dataclass(frozen=True, eq=False)
+class Outer:
+    """`outer(features, predictions)`: per row, the outer product flattened to [batch, f * c] (CDAN's
+    conditioning). Gradients flow into `features` only; the predictions are conditioning."""
+
+    features: Value
+    predictions: Value
+    type: TensorType
+    activation: str | None = None
+    span: Span | None = None
+
+
+Value = Union[InputValue, Applied, Reversed, Outer]
 
 # Stacks ------------------------------------------------------------------------------------------
 
@@ -164,6 +199,8 @@ class StackDef:
     name: str
     layers: tuple[LayerInstance, ...]
     span: Span | None = None
+    lr_mult: float = 1.0  # the optimiser's learning rate for this stack's parameters is scaled by this
+    frozen: bool = False  # a frozen stack's parameters are never updated
 
     @property
     def parameter_count(self) -> int:
@@ -198,6 +235,8 @@ class Program:
     optimizer: str
     learning_rate: Scalar
     settings: dict[str, object] = field(default_factory=dict)  # every model parameter's value
+    # the optimiser's other options (momentum, betas, weight_decay, clip_norm, …), every one with its value
+    optimizer_options: dict[str, object] = field(default_factory=dict)
 
     def stack(self, name: str) -> StackDef:
         return next(s for s in self.stacks if s.name == name)
@@ -206,27 +245,77 @@ class Program:
         """Every parameter and state variable in a fixed order: stacks in declaration order, layer by layer."""
         return [p for s in self.stacks for p in s.params]
 
-    def parameter_names(self) -> list[str]:
-        """The trainable parameters' names, in the order of `params`."""
-        return [p.name for p in self.params() if p.trainable]
+    def optimized_parameters(self) -> dict[str, float]:
+        """The parameters the optimiser updates, with their learning-rate multipliers (their stack's `lr_mult`):
+        the trainable parameters of every stack that is not frozen, in the order of `params`."""
+        return {p.name: s.lr_mult for s in self.stacks if not s.frozen for p in s.params if p.trainable}
 
 
 # Graph queries shared by the checker, the reports and the lowering ------------------------------
 
+PROGRESS_POINTS = (0.0, 0.5, 1.0)  # where the checks and the summary evaluate run-time scalars
 
-def ancestors(value: Value) -> list[Value]:
-    """The value and every value it is computed from, nearest first, down to its input."""
-    chain = [value]
-    while not isinstance(chain[-1], InputValue):
-        chain.append(chain[-1].arg)
-    return chain
+
+def evaluate(scalar: Scalar, hypers: dict[str, float], progress: float = 0.0) -> float:
+    """The value of a run-time scalar made of numbers, parameters (valued by `hypers`), schedules and arithmetic,
+    at training progress `progress`; a division by zero gives infinity."""
+    match scalar:
+        case Const(value=v):
+            return v
+        case Hyper(name=name):
+            return hypers[name]
+        case Arith(op="neg", left=left):
+            return -evaluate(left, hypers, progress)
+        case Arith(op=op, left=left, right=right):
+            a, b = evaluate(left, hypers, progress), evaluate(right, hypers, progress)
+            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else math.inf}[op]
+        case Schedule(name=name, args=args):
+            values = [evaluate(a, hypers, progress) for _, a in args]
+            return float(getattr(ops, name)(np.float64(progress), *values, xp=np))
+    raise TypeError(scalar)
+
+
+def schedules(scalar: Scalar) -> list[Schedule]:
+    """The schedules inside a scalar expression, left to right."""
+    if isinstance(scalar, Arith):
+        return schedules(scalar.left) + (schedules(scalar.right) if scalar.right else [])
+    return [scalar] if isinstance(scalar, Schedule) else []
+
+
+def parents(value: Value, gradient: bool = False) -> tuple[Value, ...]:
+    """The values a value is computed from directly: none for an input, two for `outer`, else one. With
+    `gradient`, only those its gradient flows into (not `outer`'s predictions)."""
+    match value:
+        case InputValue():
+            return ()
+        case Outer(features=features, predictions=predictions):
+            return (features,) if gradient else (features, predictions)
+    return (value.arg,)
+
+
+def ancestors(value: Value, gradient: bool = False) -> list[Value]:
+    """The value and every value it is computed from, each once, nearest first, down to its inputs. With
+    `gradient`, only the values that the value's gradient reaches."""
+    found: dict[int, Value] = {}
+    pending = [value]
+    while pending:
+        node = pending.pop(0)
+        if id(node) not in found:
+            found[id(node)] = node
+            pending += parents(node, gradient)
+    return list(found.values())
+
+
+def inputs_of(value: Value) -> list[InputValue]:
+    """The inputs a value is computed from."""
+    return [a for a in ancestors(value) if isinstance(a, InputValue)]
 
 
 def loss_functions(scalar: Scalar) -> list[LossFunction]:
     """The loss functions inside a scalar expression, left to right."""
     if isinstance(scalar, Arith):
         return loss_functions(scalar.left) + (loss_functions(scalar.right) if scalar.right else [])
-    if isinstance(scalar, (CrossEntropy, BinaryCrossEntropy, MeanSquaredError, Penalty)):
+    if isinstance(scalar, LossFunction):
         return [scalar]
     return []
 
@@ -237,7 +326,7 @@ def tensors(scalar: Scalar) -> list[Value]:
     for term in loss_functions(scalar):
         for attr in ("predictions", "labels", "target"):
             value = getattr(term, attr, None)
-            if isinstance(value, (InputValue, Applied, Reversed)):
+            if isinstance(value, Value):
                 found.append(value)
     return found
 
@@ -262,13 +351,15 @@ class ReversalPoint:
 
 def reversal_points(program: Program) -> list[ReversalPoint]:
     """Every reversal point: `reverse(...)` expressions and `reverse` layers inside applied stacks."""
-    reads = {name: {id(a) for v in tensors(loss) for a in ancestors(v)} for name, loss in program.losses.items()}
+    reads = {name: {id(a) for v in tensors(loss) for a in ancestors(v, gradient=True)}
+             for name, loss in program.losses.items()}
     everything = [*program.values.values(), *program.heads.values()]
     everything += [v for loss in program.losses.values() for v in tensors(loss)]
     points: dict[tuple[int, int], ReversalPoint] = {}
     for value in everything:
         for node in ancestors(value):
-            upstream = tuple(dict.fromkeys(a.stack for a in ancestors(node)[1:] if isinstance(a, Applied)))
+            upstream = tuple(dict.fromkeys(a.stack for a in ancestors(node, gradient=True)[1:]
+                                           if isinstance(a, Applied)))
             losses = tuple(n for n, ids in reads.items() if id(node) in ids)
             if isinstance(node, Reversed):
                 points[(id(node), -1)] = ReversalPoint(node, None, node.lam, losses, upstream)

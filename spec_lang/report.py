@@ -17,6 +17,8 @@ def _namer(program: P.Program):
     def expression(value: P.Value) -> str:
         if isinstance(value, P.Reversed):
             return f"reverse({describe(value.arg)}, λ = {scalar(value.lam)})"
+        if isinstance(value, P.Outer):
+            return f"outer({describe(value.features)}, {describe(value.predictions)})"
         return f"{value.stack}({describe(value.arg)})"
 
     def scalar(s: P.Scalar, context: int = 0) -> str:
@@ -25,6 +27,8 @@ def _namer(program: P.Program):
                 return f"{v:g}"
             case P.Hyper(name=name):
                 return f"{name} ({program.hypers[name]:g})"
+            case P.Schedule(name=name, args=args):
+                return f"{name}({', '.join(f'{k} = {scalar(v)}' for k, v in args)})"
             case P.LossRef(name=name):
                 return name
             case P.Arith(op="neg", left=left):
@@ -34,7 +38,9 @@ def _namer(program: P.Program):
                 text = f"{scalar(left, level)} {op} {scalar(right, level + 1)}"
                 return f"({text})" if level < context else text
             case P.CrossEntropy(predictions=p, labels=y):
-                return f"crossentropy({describe(p)}, {describe(y)})"
+                return f"crossentropy({describe(p)}, {y if isinstance(y, int) else describe(y)})"
+            case P.Entropy(predictions=p):
+                return f"entropy({describe(p)})"
             case P.BinaryCrossEntropy(predictions=p, target=t):
                 return f"bce({describe(p)}, {t:g})" if isinstance(t, float) else f"bce({describe(p)}, {describe(t)})"
             case P.MeanSquaredError(predictions=p, target=t):
@@ -59,11 +65,34 @@ def _layer(layer: P.LayerInstance, scalar) -> str:
 
 
 def _option(value: object, scalar) -> str:
-    if isinstance(value, (P.Const, P.Hyper, P.Arith)):
+    if isinstance(value, (P.Const, P.Hyper, P.Arith, P.Schedule)):
         return scalar(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _stack_options(stack: P.StackDef) -> str:
+    """How the optimiser treats a stack, when not as usual: " (lr_mult = 0.1)", " (frozen = true)"."""
+    options = []
+    if stack.lr_mult != 1:
+        options.append(f"lr_mult = {stack.lr_mult:g}")
+    if stack.frozen:
+        options.append("frozen = true")
+    return f" ({', '.join(options)})" if options else ""
+
+
+def _optimizer(program: P.Program, scalar) -> str:
+    """The optimiser with every option's value, e.g. `sgd(lr = 0.01, momentum = 0.9, …)`; clip_norm when set."""
+    options = [("lr", program.learning_rate), *((k, v) for k, v in program.optimizer_options.items() if v is not None)]
+    return f"{program.optimizer}({', '.join(f'{k} = {_option(v, scalar)}' for k, v in options)})"
+
+
+def _schedules(program: P.Program) -> list[P.Schedule]:
+    """Every schedule in the program, once: those of reversal points, losses, the objective, the learning rate."""
+    scalars = [*(point.lam for point in P.reversal_points(program)), *program.losses.values(), program.objective,
+               program.learning_rate]
+    return list(dict.fromkeys(s for scalar in scalars for s in P.schedules(scalar)))
 
 
 def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
@@ -73,14 +102,14 @@ def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
 
 def summary(program: P.Program, source_name: str, compile_seconds: float | None, mode: str) -> str:
     """What `specc compile` prints: inputs, stacks with parameter counts, heads, reversal points, losses,
-    optimiser and compile time."""
+    optimiser, the values of schedules and compile time."""
     describe, expression, scalar = _namer(program)
     out = [f"model {program.name}  ({source_name})  precision {program.precision}, seed {program.seed}"]
     out += ["", "inputs"]
     out += _table([(i.name, _type(program, i.type) + (f" < {i.bound}" if i.bound else "")) for i in program.inputs])
     out += ["", "stacks"]
-    rows = [(s.name, ", ".join(_layer(l, scalar) for l in s.layers), f"{s.parameter_count:,} parameters")
-            for s in program.stacks]
+    rows = [(s.name, ", ".join(_layer(l, scalar) for l in s.layers),
+             f"{s.parameter_count:,} parameters{_stack_options(s)}") for s in program.stacks]
     rows.append(("total", "", f"{sum(s.parameter_count for s in program.stacks):,} parameters"))
     out += _table(rows)
     out += ["", "heads"]
@@ -100,8 +129,13 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
         out.append("  (none)")
     out += ["", "losses"]
     out += _table([(n, "= " + scalar(s)) for n, s in program.losses.items()])
-    out += ["", "optimiser", f"  {program.optimizer}(lr = {scalar(program.learning_rate)}) "
-                             f"minimize {scalar(program.objective)}"]
+    out += ["", "optimiser", f"  {_optimizer(program, scalar)} minimize {scalar(program.objective)}"]
+    schedules = _schedules(program)
+    if schedules:
+        points = ", ".join(f"{p:g}" for p in P.PROGRESS_POINTS)
+        out += ["", f"schedules (values at training progress {points})"]
+        out += _table([(scalar(s), *(f"{P.evaluate(s, program.hypers, p):.4g}" for p in P.PROGRESS_POINTS))
+                       for s in schedules])
     if compile_seconds is not None:
         out += ["", f"compiled the update function in {compile_seconds:.2f} s (PyTensor mode {mode})"]
     return "\n".join(out) + "\n"
@@ -116,7 +150,7 @@ def listing(program: P.Program) -> str:
     out += [f"  hyper {n} = {v:g}" for n, v in program.hypers.items()]
     out += [f"  input {i.name} : {_type(program, i.type)}" + (f" < {i.bound}" if i.bound else "") for i in program.inputs]
     for stack in program.stacks:
-        out.append(f"  stack {stack.name}")
+        out.append(f"  stack {stack.name}{_stack_options(stack)}")
         for layer in stack.layers:
             params = "  ".join(f"{p.name} : {list(p.shape)}{'' if p.trainable else ' (state)'}" for p in layer.params)
             shape = _type(program, P.TensorType("float", layer.out_shape))
@@ -124,7 +158,7 @@ def listing(program: P.Program) -> str:
     for kind, group in (("let", program.values), ("head", program.heads)):
         out += [f"  {kind} {n} = {expression(v)} : {_type(program, v.type)}" for n, v in group.items()]
     out += [f"  loss {n} = {scalar(s)}" for n, s in program.losses.items()]
-    out.append(f"  minimize {scalar(program.objective)} with {program.optimizer}(lr = {scalar(program.learning_rate)})")
+    out.append(f"  minimize {scalar(program.objective)} with {_optimizer(program, scalar)}")
     return "\n".join(out) + "\n"
 
 

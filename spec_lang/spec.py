@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 
 from . import ir
 from .check import resolve
@@ -34,8 +35,10 @@ class Spec:
         return CompiledModel(self.program, mode)
 
 
-def from_ir(model: ir.Model, source: Source | None = None, **overrides: object) -> Spec:
-    """Check an IR model (from any door) with parameter overrides; raises `SpecError` on errors."""
+def from_ir(model: ir.Model, source: Source | None = None, *, allow_outside: bool = False,
+            **overrides: object) -> Spec:
+    """Check an IR model (from any door) with parameter overrides; raises `SpecError` on errors. Its includes are
+    read relative to the folder of `source` (the current directory without one; see `included_templates`)."""
     if overrides:
         known = [p.name for p in model.params]
         for name in overrides:
@@ -52,7 +55,7 @@ def from_ir(model: ir.Model, source: Source | None = None, **overrides: object) 
                                             "values are numbers, true/false or lists of them, e.g. [32, 32]")],
                                 source) from None
         model = model.with_params(values)
-    program, diagnostics = resolve(model)
+    program, diagnostics = resolve(model, included_templates(model, source, allow_outside))
     if program is None:
         raise SpecError(diagnostics, source)
     return Spec(model, program, tuple(diagnostics), source)
@@ -77,17 +80,76 @@ def parse_source(source: Source) -> ir.Model:
     return parse(source.text, source.name)
 
 
-def load(path: str | os.PathLike, **overrides: object) -> Spec:
-    """Load and check a `.dann` or `.json` file; keyword arguments override the header's parameters.
+def included_templates(model: ir.Model, source: Source | None = None,
+                       allow_outside: bool = False) -> tuple[ir.Template, ...]:
+    """The templates of the files a model includes, directly or through those files, each file once, in the order
+    of the includes; spans in them carry their file. A path is relative to the folder of the file that includes it
+    and may not lead out of that folder unless `allow_outside`: such a path, a missing file and an include cycle
+    raise `SpecError`, located at the `include`.
+
+    >>> source = read_source("examples/include_main.dann")
+    >>> [template.name for template in included_templates(parse_source(source), source)]
+    ['adversary', 'mlp']
+    """
+    templates: list[ir.Template] = []
+    diagnostics: list[Diagnostic] = []
+    done: set[Path] = set()
+
+    def visit(model: ir.Model, name: str, chain: tuple[tuple[Path, str], ...]) -> None:
+        folder = Path(name).parent
+        for include in model.includes:
+            path = Path(os.path.normpath(folder / include.path))
+            resolved = path.resolve()
+            if not allow_outside and not resolved.is_relative_to(folder.resolve()):
+                diagnostics.append(Diagnostic(
+                    "error", "E903", f'"{include.path}" is outside the folder of the including file', include.span,
+                    "move it into this folder, or allow it: `specc --allow-outside-includes`, or in Python "
+                    "`spec_lang.load(…, allow_outside=True)`"))
+            elif resolved in (seen := [file for file, _ in chain]):
+                cycle = [shown for _, shown in chain[seen.index(resolved):]] + [str(path)]
+                diagnostics.append(Diagnostic("error", "E902", f"include cycle: {' → '.join(cycle)}", include.span,
+                                              "a file cannot include itself, directly or through other files"))
+            elif not path.is_file():
+                diagnostics.append(Diagnostic("error", "E901", f'cannot include "{include.path}": no such file',
+                                              include.span, _near(include.path, path, folder)))
+            elif resolved not in done:
+                done.add(resolved)
+                included_source = read_source(path)
+                included = ir.with_spans(parse_source(included_source),
+                                         lambda span: replace(span, source=included_source))
+                templates.extend(included.templates)
+                visit(included, str(path), (*chain, (resolved, str(path))))
+
+    root = source.name if source else "<model>"
+    visit(model, root, ((Path(root).resolve(), root),))
+    if diagnostics:
+        raise SpecError(diagnostics, source)
+    return tuple(templates)
+
+
+def _near(written: str, path: Path, folder: Path) -> str:
+    """A hint for an include path that names no file: the spec file in its folder with the closest name, or where
+    paths start from."""
+    folder_files = path.parent.glob("*") if path.parent.is_dir() else []
+    files = sorted(p.name for p in folder_files if p.suffix in (".dann", ".json"))
+    close = difflib.get_close_matches(path.name, files, n=1, cutoff=0.6)  # by name: the folders are the same
+    if close:
+        return f"did you mean '{PurePosixPath(written).with_name(close[0])}'?"
+    return f"the path is relative to the folder of the including file ({folder.as_posix()})"
+
+
+def load(path: str | os.PathLike, *, allow_outside: bool = False, **overrides: object) -> Spec:
+    """Load and check a `.dann` or `.json` file; keyword arguments override the header's parameters. Its includes may
+    only name files in its own folder or below, unless `allow_outside`.
 
     >>> load("examples/seed_l2_mlp.dann", hidden=[32, 32]).program.stack("net").parameter_count
     2464
     """
     source = read_source(path)
-    return from_ir(parse_source(source), source, **overrides)
+    return from_ir(parse_source(source), source, allow_outside=allow_outside, **overrides)
 
 
-def loads(text: str, filename: str = "<string>", **overrides: object) -> Spec:
-    """Load and check `.dann` text."""
+def loads(text: str, filename: str = "<string>", *, allow_outside: bool = False, **overrides: object) -> Spec:
+    """Load and check `.dann` text; includes are read relative to the folder of `filename`."""
     source = Source(filename, text)
-    return from_ir(parse(text, filename), source, **overrides)
+    return from_ir(parse(text, filename), source, allow_outside=allow_outside, **overrides)

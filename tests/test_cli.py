@@ -106,7 +106,8 @@ def test_output_files_are_never_overwritten_without_force(tmp_path, capsys) -> N
     assert code == 0 and target.read_text().startswith('"""Model')
 
 
-@pytest.mark.parametrize("example", ["seed_dann.dann", "dann_reverse_layer.dann", "seed_l2_mlp.dann"])
+@pytest.mark.parametrize("example", ["seed_dann.dann", "dann_reverse_layer.dann", "seed_l2_mlp.dann", "cdan.dann",
+                                     "multi_target_dann.dann"])
 def test_emitted_python_computes_the_same_numbers(example: str, tmp_path, capsys) -> None:
     target = tmp_path / "generated.py"
     assert run(capsys, "compile", f"examples/{example}", "--emit", "python", "-o", str(target))[0] == 0
@@ -118,7 +119,7 @@ def test_emitted_python_computes_the_same_numbers(example: str, tmp_path, capsys
                                            generated.PRECISION)
     for name, value in model.parameters.items():  # the module draws the same initial values by itself
         np.testing.assert_array_equal(initial[name], value)
-    train, predict, params, _ = generated.compile_model(mode="FAST_COMPILE")
+    train, predict, params, *_ = generated.compile_model(mode="FAST_COMPILE")
     rng = np.random.default_rng(0)
     for _ in range(5):
         batch = generated.random_batch(rng)

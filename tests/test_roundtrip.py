@@ -1,5 +1,6 @@
 """Round trips: text → IR → text → IR and IR → JSON → IR give the same model, for the examples and for
-random IR models; the printer leaves the (canonical) examples unchanged."""
+random IR models; the printer leaves the (canonical) examples unchanged. The examples include the files in
+examples/lib/, which are only meant to be included (they hold templates, not complete models)."""
 
 from __future__ import annotations
 
@@ -16,16 +17,20 @@ from spec_lang.parser import parse
 from spec_lang.printer import format_model, format_source
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DANN_FILES = sorted(EXAMPLES.glob("*.dann"), key=lambda p: p.name)
+DANN_FILES = sorted(EXAMPLES.rglob("*.dann"))
 
 
-@pytest.mark.parametrize("path", DANN_FILES, ids=lambda p: p.name)
+def example_id(path: Path) -> str:
+    return path.relative_to(EXAMPLES).as_posix()
+
+
+@pytest.mark.parametrize("path", DANN_FILES, ids=example_id)
 def test_example_survives_print_and_parse(path: Path) -> None:
     model = parse(path.read_text(encoding="utf-8"), str(path))
     assert parse(format_model(model)) == model
 
 
-@pytest.mark.parametrize("path", DANN_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", DANN_FILES, ids=example_id)
 def test_examples_are_canonical(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert format_source(text, str(path)) == text
@@ -53,14 +58,18 @@ def models(names: st.SearchStrategy[str], numbers: st.SearchStrategy[int | float
     ), max_leaves=6)
     calls = st.builds(ir.Call, names, tuples(exprs), keywords(exprs))
     layers = st.recursive(
-        st.builds(ir.Dense, exprs, st.sampled_from(ir.ACTIVATIONS))
+        st.builds(ir.Dense, exprs, st.sampled_from(ir.ACTIVATIONS) | names)  # in a template, a parameter
         | st.builds(ir.LayerCall, layer_kinds, tuples(exprs), keywords(exprs)),
         lambda body: st.builds(ir.ForLayers, names, exprs, tuples(body, 3)), max_leaves=4)
+    template_params = tuples(st.builds(ir.TemplateParam, names, st.none() | exprs), 3, unique_by=lambda p: p.name)
     return st.builds(
         ir.Model, names,
         params=tuples(st.builds(ir.Param, names, exprs), 3, unique_by=lambda p: p.name),
+        includes=tuples(st.builds(ir.Include, PATHS)),
         inputs=tuples(st.builds(ir.Input, names, st.sampled_from(ir.DTYPES), tuples(exprs, 3), st.none() | exprs)),
-        stacks=tuples(st.builds(ir.Stack, names, tuples(layers, 3), keywords(exprs))),
+        templates=tuples(st.builds(ir.Template, names, template_params, tuples(layers, 3))),
+        stacks=tuples(st.builds(ir.Stack, names, tuples(layers, 3), keywords(exprs))
+                      | st.builds(ir.Stack, names, st.just(()), keywords(exprs), calls)),  # made from a template
         lets=tuples(st.builds(ir.Let, names, exprs)),
         heads=tuples(st.builds(ir.Head, names, exprs)),
         losses=tuples(st.builds(ir.Loss, names, exprs)),
@@ -72,6 +81,9 @@ def models(names: st.SearchStrategy[str], numbers: st.SearchStrategy[int | float
 
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]{0,5}"
+# What every door can say as an include path (see ir.Include); control characters and line separators are left out.
+PATHS = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
+                              blacklist_characters=ir.INCLUDE_PATH_FORBIDS), min_size=1, max_size=12)
 any_init = st.builds(ir.Init, st.none() | st.just(ir.Ref("zeros")), st.none() | st.just(ir.Ref("zeros")))
 
 # What the text can say: no name `true`/`false`, no layer call named `dense`/`for`, no non-finite number
