@@ -760,10 +760,17 @@ class _Checker:
         return program
 
     def warn_unused(self, program: P.Program) -> None:
+        trained = {a.stack for loss in program.losses.values() for v in P.tensors(loss)
+                    for a in P.ancestors(v, gradient=True) if isinstance(a, P.Applied)}
+        trained |= {s for loss in program.losses.values() for term in P.loss_functions(loss)
+                    if isinstance(term, P.Penalty) for s in term.stacks}
         for stack in self.model.stacks:
             if stack.name not in self.used:
                 self.warn("W701", f"stack '{stack.name}' is never used", stack,
                           f"apply it, e.g. {stack.name}(x), or remove it")
+            elif stack.name in self.stacks and stack.name not in trained and not self.stacks[stack.name].frozen:
+                self.warn("W706", f"no loss depends on stack '{stack.name}', so training never changes it", stack,
+                          "use its output in a loss, or mark it `frozen = true`")
         for node in (*self.model.inputs, *self.model.lets):
             if node.name not in self.used and node.name not in program.heads:
                 kind = "input" if isinstance(node, ir.Input) else "value"

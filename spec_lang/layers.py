@@ -32,7 +32,7 @@ class Checks(Protocol):
 @dataclass
 class Lowering:
     """What a layer's lowering may use: the backend, scalar lowering (for λ and rates), whether the graph is the
-    training graph, and a place to put updates of state variables (running statistics).
+    training graph, and a place to put updates of state variables (running statistics, random generators).
 
     A layer that ends in an activation applies it with `activate`, which keeps the activation's input: the
     walker gives a softmax or sigmoid output's logits to the losses, which use their numerically stable forms."""
@@ -51,9 +51,10 @@ class Lowering:
         return self.backend.generator(self.generators - 1)
 
     def current(self, variable: Any) -> Any:
-        """A state variable's value after the updates this graph already makes to it (a stack applied twice
-        updates its running statistics twice, in order), or the variable itself."""
-        return next((new for old, new in reversed(self.state_updates) if old == variable), variable)
+        """A state variable's value after the update this graph already makes to it (a stack applied twice
+        updates its running statistics twice, in order), or the variable itself. (PyTensor variables compare
+        by identity, the code backend's by their text.)"""
+        return next((new for old, new in self.state_updates if old == variable), variable)
 
     def update(self, variable: Any, value: Any) -> None:
         """Store `value` in a state variable after the training step, in place of an earlier update of it."""

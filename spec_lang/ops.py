@@ -144,7 +144,8 @@ def training_updates(rule, parameters, multipliers, cost, learning_rate, clip_no
     learning rate is `learning_rate` times its multiplier (its stack's `lr_mult`); `rule` (`sgd_updates`,
     `adam_updates` or `rmsprop_updates`) makes the updates, with `options`.
     """
-    gradients = pytensor.grad(cost, parameters)
+    # A parameter the cost does not depend on has a zero gradient (the checker warns about such stacks, W706).
+    gradients = pytensor.grad(cost, parameters, disconnected_inputs="ignore")
     if clip_norm is not None:
         norm = pt.sqrt(sum(pt.sum(pt.sqr(g)) for g in gradients))
         gradients = [g * pt.minimum(1, clip_norm / norm) for g in gradients]
@@ -219,11 +220,11 @@ def state_variable(parameter, name, state):
 
 # Layers: more activations, dropout, batch normalisation, images ----------------------------------------------
 # Constants and scalar arguments (which may be Python numbers) take the input's float type, so a float32 model
-# computes in float32. Images are NCHW:
-# [batch, channels, height, width]. PyTensor 3 has no multi-channel convolution or pooling Op (Theano's `conv2d`
-# and `pool_2d` are gone; `pytensor.tensor.signal.convolve2d` convolves single 2-D planes, by SciPy in Python,
-# with no Numba implementation), so convolution and pooling are built from strided slices of the input
-# ("im2col"): plain slicing, stacking and a tensordot, which every backend mode compiles and differentiates.
+# computes in float32. Images are NCHW: [batch, channels, height, width]. PyTensor 3 has no multi-channel
+# convolution or pooling Op (Theano's `conv2d` and `pool_2d` are gone; `pytensor.tensor.signal.convolve2d`
+# convolves single 2-D planes with SciPy and has no Numba implementation, so Numba runs it in object mode).
+# Convolution and pooling gather the input's windows into one tensor ("im2col") and reduce it with a tensordot,
+# a max or a mean: indexing and reductions, which every backend mode compiles and differentiates.
 
 
 def leaky_relu(x):
@@ -238,7 +239,8 @@ def elu(x):
 
 
 def gelu(x):
-    """x · Φ(x) with Φ the standard normal CDF: 0.5 · x · (1 + erf(x / √2)) (Hendrycks & Gimpel 2016, exact form)."""
+    """x · Φ(x) with Φ the standard normal CDF: 0.5 · x · (1 + erf(x / √2)) (Hendrycks & Gimpel 2016, the exact
+    form)."""
     half = np.asarray(0.5, dtype=x.dtype)
     return half * x * (1 + pt.erf(x * np.sqrt(half)))
 

@@ -69,6 +69,8 @@ def _option(value: object, scalar) -> str:
         return scalar(value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, tuple):  # sizes, such as reshape's shape, written as in the language
+        return f"[{', '.join(map(str, value))}]"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

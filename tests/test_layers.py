@@ -24,6 +24,7 @@ from spec_lang.layers import LAYERS, Lowering
 from spec_lang.lower import PyTensorBackend, initial_values
 from spec_lang.parser import parse
 from spec_lang.printer import format_model
+from spec_lang.report import listing
 
 MODE = "FAST_COMPILE"  # where the mode does not matter: it compiles fastest
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,13 +96,17 @@ def test_the_language_reference_example_has_the_shapes_its_comments_give() -> No
     assert shapes[:len(commented)] == commented
 
 
-def test_image_layers_survive_print_json_and_parse() -> None:
+def test_image_layers_survive_print_json_and_parse_and_are_listed() -> None:
     text = stack_model("conv2d(8, 3, stride = 2, padding = 1, activation = gelu); maxpool(2, stride = 1); "
-                       "batchnorm(momentum = 0.5); dropout(0.1); avgpool(2); reshape([8, 2, 2])", "1, 11, 11")
+                       "batchnorm(momentum = 0.5); dropout(0.1); avgpool(2); reshape([8, 9])", "1, 13, 13")
     model = parse(text)
     assert parse(format_model(model)) == model
     assert load_json(dump_json(model)) == model
     assert "conv2d(8, 3, stride = 2, padding = 1, activation = gelu)" in format_model(model)
+    text = listing(spec_lang.loads(text).program)
+    assert "conv2d(filters = 8, kernel = 3, stride = 2, padding = 1, activation = gelu) → float64[batch, 8, 7, 7]" \
+        in text
+    assert "reshape(shape = [8, 9]) → float64[batch, 8, 9]" in text
 
 
 # Located errors -------------------------------------------------------------------------------------------
