@@ -23,7 +23,8 @@ from .templates import instantiate
 
 LOSS_FUNCTIONS = ("crossentropy", "bce", "mse", "entropy", "l2", "l1")
 VALUE_FUNCTIONS = ("reverse", "outer")  # built-in functions of tensors; stacks are the others
-INITIALIZERS = {"normal": ("std",), "uniform": ("scale",), "glorot_uniform": (), "zeros": (), "constant": ("value",)}
+INITIALIZERS = {"normal": ("std",), "uniform": ("scale",), "glorot_uniform": (), "glorot_normal": (), "he_uniform": (),
+                "he_normal": (), "zeros": (), "constant": ("value",)}
 # Schedules of the training progress: each argument with its default (None: required). `constant(v)` is v.
 SCHEDULES = {"constant": (("value", None),),
              "dann_lambda": (("max", 1.0), ("gamma", 10.0)),

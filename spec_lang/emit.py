@@ -126,7 +126,7 @@ def emit_python(program: P.Program, source_name: str) -> str:
     params = [(p.name, p.shape, p.role) for p in program.params()]
     schemes = {role: scheme for role, scheme in initializer_schemes(program).items() if role in {p[2] for p in params}}
     init_fns = list(dict.fromkeys([*(s for s, _ in schemes.values()), "initial_parameters"]))
-    if "glorot_uniform" in init_fns:
+    if any(name.startswith(("glorot_", "he_")) for name in init_fns):  # they read fan-in and fan-out
         init_fns.insert(0, "fans")
     train_inputs = _needed(program, list(program.losses.values()))
     inputs = {i.name: (input_dtype(program, i.type.dtype), i.type.shape, i.bound) for i in program.inputs}

@@ -20,6 +20,22 @@ def glorot_uniform(rng, shape):
     return rng.uniform(-limit, limit, shape)
 
 
+def glorot_normal(rng, shape):
+    fan_in, fan_out = fans(shape)
+    return rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))
+
+
+def he_uniform(rng, shape):
+    """He et al. (2015), for ReLU layers: U(-√(6 / fan_in), √(6 / fan_in))."""
+    limit = np.sqrt(6.0 / fans(shape)[0])
+    return rng.uniform(-limit, limit, shape)
+
+
+def he_normal(rng, shape):
+    """He et al. (2015), for ReLU layers: N(0, 2 / fan_in)."""
+    return rng.standard_normal(shape) * np.sqrt(2.0 / fans(shape)[0])
+
+
 def fans(shape):
     """(fan-in, fan-out): [in, out] for dense weights, [out, in, *kernel] for convolutions."""
     if len(shape) == 2:
