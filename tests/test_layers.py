@@ -356,7 +356,9 @@ optimize sgd(lr = lr)
 """
 
 
-@pytest.mark.parametrize("mode", ["FAST_COMPILE", None])  # None: PyTensor's default, Numba
+# Not the default Numba mode: on a cold cache Numba's first compile of the window-gather graph takes many
+# minutes on 2 cores (an open performance problem, see the issue notes); CVM compiles it in under a minute.
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "CVM"])
 def test_a_small_convolutional_model_trains(mode: str | None) -> None:
     model = spec_lang.loads(CONV_MODEL).compile(mode)
     rng = np.random.default_rng(0)
