@@ -156,9 +156,9 @@ dann_lambda, warmup, annealed, step_decay, cosine = map(
     _function, ("dann_lambda", "warmup", "annealed", "step_decay", "cosine"))
 
 
-def dense(units: Operand, activation: str) -> ir.Dense:
-    """`dense UNITS ACTIVATION`."""
-    return ir.Dense(_node(units), activation)
+def dense(units: Operand, activation: str, **options: Operand) -> ir.Dense:
+    """`dense UNITS ACTIVATION (options)`, e.g. `dense(64, "relu", weights="he_normal")`."""
+    return ir.Dense(_node(units), activation, _keywords(options))
 
 
 def layer(kind: str, *args: Operand, **kwargs: Operand) -> ir.LayerCall:

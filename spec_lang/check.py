@@ -43,7 +43,12 @@ OPTIMIZER_OPTIONS = {"momentum": (0.0, "fraction", "0.9"), "nesterov": (False, "
                      "weight_decay": (0.0, "non-negative", "1e-4"), "clip_norm": (None, "positive", "1.0")}
 OPTION_RANGES = {"fraction": ("at least 0 and below 1", lambda v: 0 <= v < 1),
                  "positive": ("positive", lambda v: v > 0), "non-negative": ("at least 0", lambda v: v >= 0)}
-STACK_OPTIONS = ("lr_mult", "frozen")
+INIT_ROLES = ("weights", "biases")  # the parameter roles a spec initialises: in `init`, a stack's or a layer's options
+STACK_OPTIONS = ("lr_mult", "frozen", *INIT_ROLES)
+# Other roles start the same way whatever the spec says: a scale at 1, a shift at 0, running statistics at mean 0
+# and variance 1.
+FIXED_STARTS = {"scale": P.Initializer("ones"), "shift": P.Initializer("zeros"), "mean": P.Initializer("zeros"),
+                "variance": P.Initializer("ones")}
 # What to do about an unknown name when there is nothing close to suggest, by the kind of name expected.
 HOW_TO_DEFINE = {"parameter": "declare it in the model's header, e.g. `model m(width = 8)`",
                  "name": "declare it with `input`, `let` or `head`",
@@ -61,6 +66,7 @@ class _Planned:
     kind: LayerKind
     options: dict[str, object]
     node: ir.Node
+    inits: dict[str, P.Initializer]  # the initialisers the layer's options choose, by role
 
 
 @dataclass
@@ -73,6 +79,8 @@ class _Checker:
     stack_inputs: dict[str, tuple[tuple[int | None, ...], Span | None]] = field(default_factory=dict)
     stack_plans: dict[str, list[_Planned]] = field(default_factory=dict)
     options: dict[str, dict[str, object]] = field(default_factory=dict)  # each stack's checked options
+    stack_inits: dict[str, dict[str, P.Initializer]] = field(default_factory=dict)  # initialisers stacks choose
+    model_inits: dict[str, P.Initializer] = field(default_factory=dict)  # the model's `init`, with defaults
     values: dict[str, P.Value] = field(default_factory=dict)
     resolving: list[str] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
@@ -221,24 +229,33 @@ class _Checker:
                     self.attempt(lambda: self.error("E601", f"stack '{stack.name}' has no layers", stack,
                                                     "add e.g. `dense 8 tanh`"))
                     continue
-                options = self.attempt(lambda: self.stack_options(stack))
-                if options is not None:
+                checked = self.attempt(lambda: self.stack_options(stack))
+                if checked is not None:
                     self.stack_plans[stack.name] = plan
-                    self.options[stack.name] = options
+                    self.options[stack.name], self.stack_inits[stack.name] = checked
 
     def unroll(self, layers: tuple[ir.Layer, ...], env: dict[str, object]) -> list[_Planned]:
         plan: list[_Planned] = []
         for layer in layers:
             match layer:
-                case ir.Dense(units=units, activation=activation):
+                case ir.Dense(units=units, activation=activation, options=options):
                     word = ir.Ref(activation, span=_trailing(layer, activation))
-                    plan.append(_Planned(LAYERS["dense"], LAYERS["dense"].resolve(
-                        self, {"units": units, "activation": word}, env), layer))
+                    dense = LAYERS["dense"]
+                    inits = self.bind(layer, ir.Call("dense", (), options), (), dense.initialised, required=())
+                    plan.append(_Planned(dense, dense.resolve(self, {"units": units, "activation": word}, env), layer,
+                                         self.initializers(inits, env)))
                 case ir.LayerCall(kind=kind) if kind in LAYERS and kind != "dense":
                     spec = LAYERS[kind]
-                    bound = self.bind(layer, ir.Call(kind, layer.args, layer.kwargs), spec.positional, spec.keywords,
-                                      required=spec.required)
-                    plan.append(_Planned(spec, spec.resolve(self, bound, env), layer))
+                    stray = next((kw for kw in layer.kwargs
+                                  if kw.name in INIT_ROLES and kw.name not in spec.initialised), None)
+                    if stray is not None:
+                        self.error("E207", f"{kind} has no {stray.name} to initialise", stray,
+                                   "layers with weights and biases: "
+                                   + ", ".join(k for k, v in LAYERS.items() if v.initialised))
+                    bound = self.bind(layer, ir.Call(kind, layer.args, layer.kwargs), spec.positional,
+                                      spec.keywords + spec.initialised, required=spec.required)
+                    inits = {role: bound.pop(role) for role in spec.initialised if role in bound}
+                    plan.append(_Planned(spec, spec.resolve(self, bound, env), layer, self.initializers(inits, env)))
                 case ir.LayerCall(kind=kind):
                     calls = sorted(k for k in LAYERS if k != "dense")
                     self.error("E206", f"unknown layer '{kind}'", _leading(layer, kind),
@@ -299,7 +316,8 @@ class _Checker:
                 self.diagnostics[-1] = Diagnostic(last.severity, last.code, last.message, last.span, last.hint,
                                                   last.notes + (where,))
                 raise
-            params = tuple(P.ParamSpec(f"{name}.{index}.{suffix}", p_shape, role, trainable)
+            inits = {**FIXED_STARTS, **self.model_inits, **self.stack_inits[name], **planned.inits}
+            params = tuple(P.ParamSpec(f"{name}.{index}.{suffix}", p_shape, role, inits[role], trainable)
                            for suffix, p_shape, role, trainable in inferred.params)
             layers.append(P.LayerInstance(planned.kind.name, tuple(planned.options.items()), params, shape,
                                           inferred.out_shape, inferred.activation))
@@ -307,8 +325,9 @@ class _Checker:
         node = next(s for s in self.model.stacks if s.name == name)
         return P.StackDef(name, tuple(layers), node.span, **self.options[name])
 
-    def stack_options(self, stack: ir.Stack) -> dict[str, object]:
-        """`lr_mult = m` (a number ≥ 0) and `frozen = true|false`."""
+    def stack_options(self, stack: ir.Stack) -> tuple[dict[str, object], dict[str, P.Initializer]]:
+        """`lr_mult = m` (a number ≥ 0) and `frozen = true|false`; then the initialisers of the stack's weights
+        and biases, by role."""
         bound = self.bind(stack, ir.Call(f"stack {stack.name}", (), stack.options), (), STACK_OPTIONS, required=())
         options: dict[str, object] = {}
         if "lr_mult" in bound:
@@ -322,7 +341,7 @@ class _Checker:
                 self.error("E601", f"frozen is true or false, got {_show(frozen)}", bound["frozen"],
                            "write frozen = true")
             options["frozen"] = frozen
-        return options
+        return options, self.initializers({role: bound[role] for role in INIT_ROLES if role in bound}, self.settings)
 
     # run-time scalars
     def scalar(self, expr: ir.Expr, env: dict[str, object], losses: Callable[[ir.Expr], P.Scalar] | None) -> P.Scalar:
@@ -615,9 +634,12 @@ class _Checker:
                        f"write {call.func}({', '.join(f'{n} = …' if n in keywords else n for n in required)})")
         return bound
 
-    def initializer(self, expr: ir.Expr | None, default: P.Initializer) -> P.Initializer:
-        if expr is None:
-            return default
+    def initializers(self, exprs: dict[str, ir.Expr], env: dict[str, object]) -> dict[str, P.Initializer]:
+        """The initialiser each expression names, by role."""
+        return {role: self.initializer(expr, env) for role, expr in exprs.items()}
+
+    def initializer(self, expr: ir.Expr, env: dict[str, object]) -> P.Initializer:
+        """`zeros`, `glorot_uniform`, `normal(std = 0.1)`, `constant(value = 0.1)`, …"""
         call = ir.Call(expr.name, span=expr.span) if isinstance(expr, ir.Ref) else expr
         if not isinstance(call, ir.Call):
             self.error("E204", "expected an initialiser", expr,
@@ -627,7 +649,7 @@ class _Checker:
                        did_you_mean(call.func, INITIALIZERS) or f"use one of: {', '.join(INITIALIZERS)}")
         names = INITIALIZERS[call.func]
         bound = self.bind(call, call, names, (), required=names)
-        args = tuple((name, float(self.number(bound[name], self.settings))) for name in names)
+        args = tuple((name, float(self.number(bound[name], env))) for name in names)
         if any(v < 0 for name, v in args if name != "value"):
             self.error("E601", f"{call.func}'s {args[0][0]} must not be negative", expr, "use e.g. 0.1")
         return P.Initializer(call.func, args)
@@ -727,6 +749,11 @@ class _Checker:
         self.value_nodes = {n.name: n for n in (*self.model.lets, *self.model.heads)}
         self.check_params()
         inputs = self.check_inputs()
+        init = self.model.init or ir.Init()
+        for role, default in (("weights", P.Initializer("glorot_uniform")), ("biases", P.Initializer("zeros"))):
+            expr = getattr(init, role)
+            chosen = None if expr is None else self.attempt(lambda: self.initializer(expr, self.settings))
+            self.model_inits[role] = chosen or default
         self.plan_stacks()
         values: dict[str, P.Value] = {}
         heads: dict[str, P.Value] = {}
@@ -745,15 +772,12 @@ class _Checker:
         optimizer = self.attempt(self.optimizer)
         objective = self.attempt(lambda: self.objective(losses))
         seed = self.attempt(self.seed)
-        weights_init = self.attempt(lambda: self.initializer(
-            self.model.init.weights if self.model.init else None, P.Initializer("glorot_uniform")))
-        biases_init = self.attempt(lambda: self.initializer(
-            self.model.init.biases if self.model.init else None, P.Initializer("zeros")))
         if any(d.severity == "error" for d in self.diagnostics):
             return None
         program = P.Program(
             name=self.model.name, precision=self.model.precision or "float32", seed=seed,
-            weights_init=weights_init, biases_init=biases_init, hypers=self.hypers, inputs=inputs,
+            weights_init=self.model_inits["weights"], biases_init=self.model_inits["biases"], hypers=self.hypers,
+            inputs=inputs,
             stacks=tuple(self.stacks[s.name] for s in self.model.stacks if s.name in self.stacks),
             values=values, heads=heads, losses=losses, objective=objective, optimizer=optimizer[0],
             learning_rate=optimizer[1], settings=self.settings, optimizer_options=optimizer[2])

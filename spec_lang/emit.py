@@ -14,7 +14,7 @@ import re
 
 from . import initializers, ops
 from . import program as P
-from .lower import initializer_schemes, input_dtype, lower
+from .lower import initializer_table, input_dtype, lower
 
 # Names the generated module defines itself; a user's name that collides gets a trailing underscore.
 _RESERVED = {"np", "pt", "pytensor", "grad_scale", "params", "hyper", "progress", "build", "compile_model", "inputs",
@@ -123,9 +123,8 @@ def emit_python(program: P.Program, source_name: str) -> str:
                                                        *inference_graph.losses.values()])
     helpers = [*dict.fromkeys([*used_ops, *inference_ops]), "training_updates", f"{program.optimizer}_updates",
                "descend", "assign", "state_variable"]
-    params = [(p.name, p.shape, p.role) for p in program.params()]
-    schemes = {role: scheme for role, scheme in initializer_schemes(program).items() if role in {p[2] for p in params}}
-    init_fns = list(dict.fromkeys([*(s for s, _ in schemes.values()), "initial_parameters"]))
+    params = initializer_table(program)
+    init_fns = list(dict.fromkeys([*(scheme for _, _, scheme, _ in params), "initial_parameters"]))
     if any(name.startswith(("glorot_", "he_")) for name in init_fns):  # they read fan-in and fan-out
         init_fns.insert(0, "fans")
     train_inputs = _needed(program, list(program.losses.values()))
@@ -144,13 +143,11 @@ def emit_python(program: P.Program, source_name: str) -> str:
            "from pytensor.gradient import grad_scale", "",
            f"PRECISION = {program.precision!r}", f"SEED = {program.seed!r}",
            f"HYPERPARAMETERS = {dict(program.hypers)!r}",
-           "# (name, shape, role) of every parameter and state variable, in order",
+           "# (name, shape, initialiser, its keyword arguments) of every parameter and state variable, in order",
            "PARAMETERS = [", *[f"    {p!r}," for p in params], "]",
            "# the parameters the optimiser updates, with their learning-rate multipliers (frozen stacks left out)",
            f"OPTIMIZED = {program.optimized_parameters()!r}",
            f"OPTIMIZER_OPTIONS = {program.optimizer_options!r}",
-           "# the initialiser (function name, keyword arguments) of each parameter role",
-           f"SCHEMES = {schemes!r}",
            "# name: (dtype, shape with None for the batch, label bound)",
            f"INPUTS = {inputs!r}",
            f"TRAIN_INPUTS = {train_inputs!r}",
@@ -204,8 +201,8 @@ _COMPILE_MODEL = '''def compile_model(initial=None, mode=None):
     update function, the predict functions by head, and the shared variables: parameters and hyperparameters
     by name, the training progress (set it between steps, from 0 to 1) and the optimiser's state by name.
     """
-    values = initial if initial is not None else initial_parameters(PARAMETERS, SCHEMES, SEED, PRECISION)
-    params = {name: pytensor.shared(np.asarray(values[name], dtype=PRECISION), name=name) for name, _, _ in PARAMETERS}
+    values = initial if initial is not None else initial_parameters(PARAMETERS, SEED, PRECISION)
+    params = {name: pytensor.shared(np.asarray(values[name], dtype=PRECISION), name=name) for name, *_ in PARAMETERS}
     hyper = {name: pytensor.shared(np.asarray(value, dtype=PRECISION), name=name)
              for name, value in HYPERPARAMETERS.items()}
     progress = pytensor.shared(np.asarray(0.0, dtype=PRECISION), name="progress")

@@ -1,4 +1,4 @@
-"""Initial parameter values: seeded numpy draws, one scheme per role (weights, biases).
+"""Initial parameter values: seeded numpy draws, each parameter with its own initialiser.
 
 The generated Python module carries a copy of these functions, so both start from identical values.
 """
@@ -58,17 +58,11 @@ def ones(rng, shape):
     return np.ones(shape)
 
 
-# Roles other than weights and biases start the same way whatever the spec says: a scale at 1, a shift at 0,
-# running statistics at mean 0 and variance 1.
-FIXED_STARTS = {"scale": ("ones", {}), "shift": ("zeros", {}), "mean": ("zeros", {}), "variance": ("ones", {})}
-
-
-def initial_parameters(params, schemes, seed, dtype):
-    """Draw every parameter in order from one seeded generator; `params` lists (name, shape, role) and
-    `schemes` maps each role to (initialiser name, keyword arguments)."""
+def initial_parameters(params, seed, dtype):
+    """Draw every parameter in order from one seeded generator; `params` lists (name, shape, initialiser name,
+    its keyword arguments)."""
     rng = np.random.default_rng(seed)
     values = {}
-    for name, shape, role in params:
-        scheme, arguments = schemes[role]
+    for name, shape, scheme, arguments in params:
         values[name] = globals()[scheme](rng, tuple(shape), **arguments).astype(dtype)
     return values

@@ -84,10 +84,12 @@ Expr = Union[Number, Bool, ListExpr, Ref, Call, BinOp, Neg]
 
 @dataclass(frozen=True)
 class Dense(Node):
-    """`dense UNITS ACTIVATION`: a fully connected layer with weights W and biases b."""
+    """`dense UNITS ACTIVATION (options)`: a fully connected layer with weights W and biases b; the options
+    choose their initialisers, e.g. `dense 64 relu (weights = he_normal)`."""
 
     units: Expr
     activation: str
+    options: tuple[Keyword, ...] = ()
 
 
 @dataclass(frozen=True)

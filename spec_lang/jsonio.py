@@ -123,8 +123,11 @@ def _dump_template(template: ir.Template) -> dict[str, Any]:
 
 def _dump_layer(layer: ir.Layer) -> dict[str, Any]:
     match layer:
-        case ir.Dense(units=units, activation=activation):
-            return {"dense": _dump_expr(units), "activation": activation}
+        case ir.Dense(units=units, activation=activation, options=options):
+            data = {"dense": _dump_expr(units), "activation": activation}
+            if options:
+                data["options"] = _object([(k.name, _dump_expr(k.value)) for k in options], "layer option")
+            return data
         case ir.LayerCall(kind=kind, args=args, kwargs=kwargs):
             return _dump_call("layer", kind, args, kwargs)
         case ir.ForLayers(var=var, iterable=iterable, body=body):
@@ -255,7 +258,8 @@ def _load_arguments(data: dict[str, Any]) -> tuple[tuple[ir.Expr, ...], tuple[ir
 
 def _load_layer(data: dict[str, Any]) -> ir.Layer:
     if "dense" in data:
-        return ir.Dense(_load_expr(data["dense"]), data["activation"])
+        return ir.Dense(_load_expr(data["dense"]), data["activation"],
+                        _load_arguments({"kwargs": data.get("options", {})})[1])
     if "layer" in data:
         return ir.LayerCall(data["layer"], *_load_arguments(data))
     return ir.ForLayers(data["for"], _load_expr(data["in"]), tuple(map(_load_layer, data["body"])))

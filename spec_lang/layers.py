@@ -89,6 +89,7 @@ class LayerKind:
     resolve: Callable[[Checks, dict[str, ir.Expr], dict[str, object]], dict[str, object]]
     infer: Callable[[Checks, dict[str, object], Shape, ir.Node], Inferred]
     lower: Callable[[Lowering, Any, dict[str, Any], dict[str, object]], Any]
+    initialised: tuple[str, ...] = ()  # parameter roles whose initialiser the layer's options may choose
 
 
 def features(checks: Checks, in_shape: Shape, node: ir.Node, kind: str) -> int:
@@ -257,11 +258,16 @@ def _batchnorm_lower(ctx: Lowering, h: Any, params: dict[str, Any], options: dic
 
 
 def _conv2d_resolve(checks: Checks, args: dict[str, ir.Expr], env: dict[str, object]) -> dict[str, object]:
+    written = args.get("activation", ir.Ref("linear"))
+    activation = checks.symbol(written, ir.ACTIVATIONS, "activation")
+    if activation == "softmax":
+        checks.error("E601", "conv2d cannot end in softmax: a softmax turns one row of features into probabilities",
+                     written, "flatten() the feature maps, then classify with e.g. `dense 10 softmax`")
     return {"filters": checks.size(args["filters"], env, "the number of filters"),
             "kernel": checks.size(args["kernel"], env, "the kernel size"),
             "stride": checks.size(args.get("stride", ir.Number(1)), env, "the stride"),
             "padding": _whole(checks, args.get("padding", ir.Number(0)), env, "the padding"),
-            "activation": checks.symbol(args.get("activation", ir.Ref("linear")), ir.ACTIVATIONS, "activation")}
+            "activation": activation}
 
 
 def _conv2d_infer(checks: Checks, options: dict[str, object], in_shape: Shape, node: ir.Node) -> Inferred:
@@ -336,7 +342,7 @@ def _reshape_lower(ctx: Lowering, h: Any, params: dict[str, Any], options: dict[
 
 LAYERS: dict[str, LayerKind] = {kind.name: kind for kind in (
     LayerKind("dense", "`dense N ACTIVATION`: act(x @ W + b)", ("units", "activation"), (), ("units", "activation"),
-              _dense_resolve, _dense_infer, _dense_lower),
+              _dense_resolve, _dense_infer, _dense_lower, ("weights", "biases")),
     LayerKind("reverse", "`reverse(lambda = λ)`: gradient reversal, identity forward", (), ("lambda",), ("lambda",),
               _reverse_resolve, _unchanged, _reverse_lower),
     LayerKind("dropout", "`dropout(rate)`: zero each value with probability rate while training", ("rate",), (),
@@ -345,7 +351,7 @@ LAYERS: dict[str, LayerKind] = {kind.name: kind for kind in (
               (), ("momentum", "epsilon"), (), _batchnorm_resolve, _batchnorm_infer, _batchnorm_lower),
     LayerKind("conv2d", "`conv2d(filters, kernel, stride = 1, padding = 0, activation = linear)`: image convolution",
               ("filters", "kernel"), ("stride", "padding", "activation"), ("filters", "kernel"),
-              _conv2d_resolve, _conv2d_infer, _conv2d_lower),
+              _conv2d_resolve, _conv2d_infer, _conv2d_lower, ("weights", "biases")),
     _pool("maxpool", "window_max", "`maxpool(size, stride = size)`: the largest value of each window"),
     _pool("avgpool", "window_mean", "`avgpool(size, stride = size)`: the mean of each window"),
     LayerKind("flatten", "`flatten()`: each example as one row of features", (), (), (),

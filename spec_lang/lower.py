@@ -131,15 +131,12 @@ def input_dtype(program: P.Program, dtype: str) -> str:
 
 def initial_values(program: P.Program) -> dict[str, np.ndarray]:
     """The seeded initial value of every parameter and state variable."""
-    params = [(p.name, p.shape, p.role) for p in program.params()]
-    return initializers.initial_parameters(params, initializer_schemes(program), program.seed, program.precision)
+    return initializers.initial_parameters(initializer_table(program), program.seed, program.precision)
 
 
-def initializer_schemes(program: P.Program) -> dict[str, tuple[str, dict[str, float]]]:
-    """The initialiser of each parameter role: the spec's `init` for weights and biases, fixed starts otherwise."""
-    return {"weights": (program.weights_init.scheme, dict(program.weights_init.args)),
-            "biases": (program.biases_init.scheme, dict(program.biases_init.args)),
-            **initializers.FIXED_STARTS}
+def initializer_table(program: P.Program) -> list[tuple[str, tuple[int, ...], str, dict[str, float]]]:
+    """(name, shape, initialiser name, its keyword arguments) of every parameter and state variable, in order."""
+    return [(p.name, p.shape, p.init.scheme, dict(p.init.args)) for p in program.params()]
 
 
 class PyTensorBackend:

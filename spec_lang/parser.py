@@ -3,7 +3,7 @@ turned into located diagnostics with hints.
 
 >>> model = parse("model m(width = 3)\\ninput x : float[batch, 2]\\nstack s { dense width tanh }\\n")
 >>> model.stacks[0].layers[0]
-Dense(units=Ref(name='width'), activation='tanh')
+Dense(units=Ref(name='width'), activation='tanh', options=())
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from . import ir
 from .diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
 from .grammar_file import grammar_path
+from .layers import LAYERS
 
 # Terminal names as a user would read them.
 _TERMINAL_WORDS = {"NAME": "a name", "NUMBER": "a number", "PATH": "a path in double quotes", "$END": "end of file"}
@@ -138,8 +139,15 @@ class _ToIR(Transformer):
         return tuple(children)
 
     def dense(self, meta, children):
-        units, activation = children
-        return ir.Dense(units, _name(activation), span=_span(meta))
+        units, activation, options = children
+        if options is not None and _name(activation) in LAYERS:  # `dense 3` then a layer call on the next line
+            message, hint, _ = _NAMED_ERRORS["missing-activation"]
+            raise SpecError([Diagnostic("error", "E101", f"{message} (found '{activation}')", _span(activation),
+                                        hint)])
+        if options and options[0]:
+            raise SpecError([Diagnostic("error", "E107", "layer options of `dense` are keyword arguments",
+                                        options[0][0].span, "write e.g. `dense 64 relu (weights = he_normal)`")])
+        return ir.Dense(units, _name(activation), options[1] if options else (), span=_span(meta))
 
     def layer_call(self, meta, children):
         name, arguments = children

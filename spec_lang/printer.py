@@ -197,8 +197,8 @@ def _definition(keyword: str, node: ir.Let | ir.Head | ir.Loss, c: Comments) -> 
 
 def _layer_line(layer: ir.Layer) -> str:
     match layer:
-        case ir.Dense(units=units, activation=activation):
-            return f"dense {_expr(units, 4)} {activation}"
+        case ir.Dense(units=units, activation=activation, options=options):
+            return f"dense {_expr(units, 4)} {activation}" + (f" ({_arguments((), options)})" if options else "")
         case ir.LayerCall(kind=kind, args=args, kwargs=kwargs):
             return f"{kind}({_arguments(args, kwargs)})"
     raise TypeError(f"not a one-line layer: {layer!r}")

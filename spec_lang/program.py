@@ -158,14 +158,24 @@ Value = Union[InputValue, Applied, Reversed, Outer]
 
 
 @dataclass(frozen=True)
+class Initializer:
+    """How a parameter's first value is drawn: a function of `initializers.py` and its keyword arguments."""
+
+    scheme: str  # normal | uniform | glorot_uniform | glorot_normal | he_uniform | he_normal | zeros | constant | ones
+    args: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class ParamSpec:
-    """One parameter of a layer: its name (e.g. "features.0.W"), shape and role. The role picks the initialiser
-    (`weights`, `biases` follow the spec's `init`; other roles have fixed starts, e.g. a scale starts at 1);
-    a parameter that is not trainable is state the update function maintains itself (running statistics)."""
+    """One parameter of a layer: its name (e.g. "features.0.W"), shape, role and initialiser. Weights and biases
+    start as their layer, else their stack, else the model's `init` says; other roles have fixed starts (a scale
+    starts at 1). A parameter that is not trainable is state the update function maintains itself (running
+    statistics)."""
 
     name: str
     shape: tuple[int, ...]
     role: str
+    init: Initializer
     trainable: bool = True
 
     @property
@@ -210,12 +220,6 @@ class StackDef:
     @property
     def params(self) -> list[ParamSpec]:
         return [p for layer in self.layers for p in layer.params]
-
-
-@dataclass(frozen=True)
-class Initializer:
-    scheme: str  # normal | uniform | glorot_uniform | zeros | constant
-    args: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

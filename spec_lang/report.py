@@ -154,7 +154,8 @@ def listing(program: P.Program) -> str:
     for stack in program.stacks:
         out.append(f"  stack {stack.name}{_stack_options(stack)}")
         for layer in stack.layers:
-            params = "  ".join(f"{p.name} : {list(p.shape)}{'' if p.trainable else ' (state)'}" for p in layer.params)
+            params = "  ".join(f"{p.name} : {list(p.shape)}{'' if p.trainable else ' (state)'}{_own_init(program, p)}"
+                               for p in layer.params)
             shape = _type(program, P.TensorType("float", layer.out_shape))
             out.append(f"    {_layer(layer, scalar)} → {shape}" + (f"  {params}" if params else ""))
     for kind, group in (("let", program.values), ("head", program.heads)):
@@ -162,6 +163,12 @@ def listing(program: P.Program) -> str:
     out += [f"  loss {n} = {scalar(s)}" for n, s in program.losses.items()]
     out.append(f"  minimize {scalar(program.objective)} with {_optimizer(program, scalar)}")
     return "\n".join(out) + "\n"
+
+
+def _own_init(program: P.Program, param: P.ParamSpec) -> str:
+    """` init=he_normal()` for a weight or bias whose stack or layer chose another initialiser than the model's."""
+    default = {"weights": program.weights_init, "biases": program.biases_init}.get(param.role, param.init)
+    return "" if param.init == default else f" init={_init(param.init)}"
 
 
 def _init(init: P.Initializer) -> str:

@@ -115,8 +115,7 @@ def test_emitted_python_computes_the_same_numbers(example: str, tmp_path, capsys
     generated = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(generated)
     model = spec_lang.load(f"examples/{example}").compile("FAST_COMPILE")
-    initial = generated.initial_parameters(generated.PARAMETERS, generated.SCHEMES, generated.SEED,
-                                           generated.PRECISION)
+    initial = generated.initial_parameters(generated.PARAMETERS, generated.SEED, generated.PRECISION)
     for name, value in model.parameters.items():  # the module draws the same initial values by itself
         np.testing.assert_array_equal(initial[name], value)
     train, predict, params, *_ = generated.compile_model(mode="FAST_COMPILE")

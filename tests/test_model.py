@@ -11,7 +11,6 @@ import pytest
 
 import spec_lang
 from spec_lang import ops
-from spec_lang.emit import emit_python
 
 ROOT = Path(__file__).resolve().parent.parent
 MODE = "FAST_COMPILE"  # numerics are mode-independent; test_fidelity covers the default and C modes
@@ -136,23 +135,3 @@ def test_l2_over_weights_only(tmp_path) -> None:
     data = {"x": np.zeros((2, 10)), "z": np.array([0, 1])}
     count = sum(v.size for v in biases.values())
     assert both.evaluate(**data)["reg"] - weights_only.evaluate(**data)["reg"] == pytest.approx(0.1 * count)
-
-
-@pytest.mark.parametrize("scheme, std", [
-    ("glorot_uniform", np.sqrt(2 / (400 + 300))), ("glorot_normal", np.sqrt(2 / (400 + 300))),
-    ("he_uniform", np.sqrt(2 / 400)), ("he_normal", np.sqrt(2 / 400)), ("normal(std = 0.3)", 0.3),
-    ("uniform(scale = 0.6)", 0.6 / np.sqrt(3)),
-])
-def test_initialisers_draw_with_their_scale(scheme: str, std: float) -> None:
-    text = (f"model m()\ninit weights = {scheme}\nprecision float64\ninput x : float[batch, 400]\n"
-            "input y : int[batch] < 300\nstack net { dense 300 softmax }\nloss l = crossentropy(net(x), y)\n"
-            "optimize sgd(lr = 0.1)\n")
-    spec = spec_lang.loads(text)
-    weights = spec.compile(MODE).parameters["net.0.W"]
-    assert weights.std() == pytest.approx(std, rel=0.02) and abs(weights.mean()) < 0.01
-    np.testing.assert_array_equal(weights, spec.compile(MODE).parameters["net.0.W"])  # seeded: bit for bit
-    namespace: dict = {}  # the generated module draws the same values by itself
-    exec(compile(emit_python(spec.program, "m.dann"), "generated", "exec"), namespace)
-    drawn = namespace["initial_parameters"](namespace["PARAMETERS"], namespace["SCHEMES"], namespace["SEED"],
-                                             namespace["PRECISION"])
-    np.testing.assert_array_equal(drawn["net.0.W"], weights)

@@ -58,7 +58,7 @@ def models(names: st.SearchStrategy[str], numbers: st.SearchStrategy[int | float
     ), max_leaves=6)
     calls = st.builds(ir.Call, names, tuples(exprs), keywords(exprs))
     layers = st.recursive(
-        st.builds(ir.Dense, exprs, st.sampled_from(ir.ACTIVATIONS) | names)  # in a template, a parameter
+        st.builds(ir.Dense, exprs, st.sampled_from(ir.ACTIVATIONS) | names, keywords(exprs))  # or a parameter
         | st.builds(ir.LayerCall, layer_kinds, tuples(exprs), keywords(exprs)),
         lambda body: st.builds(ir.ForLayers, names, exprs, tuples(body, 3)), max_leaves=4)
     template_params = tuples(st.builds(ir.TemplateParam, names, st.none() | exprs), 3, unique_by=lambda p: p.name)
