@@ -36,6 +36,7 @@ optimize sgd(lr = lr) minimize xent + reg
 from __future__ import annotations
 
 import keyword
+import sys
 from dataclasses import dataclass
 from typing import Callable, Union
 
@@ -46,14 +47,27 @@ Operand = Union["Expression", str, int, float, bool, list, tuple]
 
 
 def _node(value: Operand) -> ir.Expr:
-    """The IR of an operand: a handle's node, a name for a `str`, a literal otherwise."""
+    """The IR of an operand: a handle's node, a name for a `str`, a literal otherwise; `ValueError` for a `str` that
+    is not a name and a number that is not finite."""
     if isinstance(value, Expression):
         return value.node
     if isinstance(value, str):
-        return ir.Ref(value)
+        return ir.Ref(_name(value))
     if isinstance(value, (list, tuple)):
         return ir.ListExpr(tuple(map(_node, value)))
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= sys.float_info.max:
+        shown = value if isinstance(value, float) else "an integer beyond 1.8e+308"
+        raise ValueError(f"{shown} is not a usable number: numbers are finite, at most about 1.8e+308")
     return ir.literal(value)
+
+
+def _name(name: str) -> str:
+    """`name`, if the text can say it where a name goes; `ValueError` otherwise (e.g. `x y`, `2x`, `true`): the
+    printer and the generated Python write names as they are."""
+    if not ir.is_name(name):
+        raise ValueError(f"{name!r} is not a name: a name is ASCII letters, digits and _, not led by a digit, and not "
+                         "true or false")
+    return name
 
 
 def _optional(value: Operand | None) -> ir.Expr | None:
@@ -61,7 +75,7 @@ def _optional(value: Operand | None) -> ir.Expr | None:
 
 
 def _keywords(kwargs: dict[str, Operand]) -> tuple[ir.Keyword, ...]:
-    return tuple(ir.Keyword(_keyword_name(name), _node(value)) for name, value in kwargs.items())
+    return tuple(ir.Keyword(_name(_keyword_name(name)), _node(value)) for name, value in kwargs.items())
 
 
 def _keyword_name(name: str) -> str:
@@ -121,12 +135,12 @@ class TemplateHandle:
     name: str
 
     def __call__(self, *args: Operand, **kwargs: Operand) -> Instance:
-        return Instance(ir.Call(self.name, tuple(map(_node, args)), _keywords(kwargs)))
+        return Instance(ir.Call(_name(self.name), tuple(map(_node, args)), _keywords(kwargs)))
 
 
 def ref(name: str) -> Expression:
     """A name: a parameter, a loop variable, an input, a value, a stack or a built-in such as `zeros`."""
-    return Expression(ir.Ref(name))
+    return Expression(ir.Ref(_name(name)))
 
 
 def call(func: str, *args: Operand, **kwargs: Operand) -> Expression:
@@ -135,7 +149,7 @@ def call(func: str, *args: Operand, **kwargs: Operand) -> Expression:
     >>> call("normal", std=1.0).node
     Call(func='normal', args=(), kwargs=(Keyword(name='std', value=Number(value=1.0)),))
     """
-    return Expression(ir.Call(func, tuple(map(_node, args)), _keywords(kwargs)))
+    return Expression(ir.Call(_name(func), tuple(map(_node, args)), _keywords(kwargs)))
 
 
 def _function(name: str) -> Callable[..., Expression]:
@@ -158,12 +172,14 @@ dann_lambda, warmup, annealed, step_decay, cosine = map(
 
 def dense(units: Operand, activation: str, **options: Operand) -> ir.Dense:
     """`dense UNITS ACTIVATION (options)`, e.g. `dense(64, "relu", weights="he_normal")`."""
-    return ir.Dense(_node(units), activation, _keywords(options))
+    return ir.Dense(_node(units), _name(activation), _keywords(options))
 
 
 def layer(kind: str, *args: Operand, **kwargs: Operand) -> ir.LayerCall:
     """A layer written as a call, `kind(args, key = value)`."""
-    return ir.LayerCall(kind, tuple(map(_node, args)), _keywords(kwargs))
+    if kind in ir.LAYER_WORDS:
+        raise ValueError(f"a layer call cannot be named {kind!r}: write dense(units, activation) or for_each(…)")
+    return ir.LayerCall(_name(kind), tuple(map(_node, args)), _keywords(kwargs))
 
 
 def reverse_layer(*args: Operand, **kwargs: Operand) -> ir.LayerCall:
@@ -173,7 +189,7 @@ def reverse_layer(*args: Operand, **kwargs: Operand) -> ir.LayerCall:
 
 def for_each(var: str, iterable: Operand, *body: ir.Layer) -> ir.ForLayers:
     """`for VAR in ITERABLE { body }`: `for_each("h", "hidden", dense("h", "tanh"))`."""
-    return ir.ForLayers(var, _node(iterable), body)
+    return ir.ForLayers(_name(var), _node(iterable), body)
 
 
 class ModelBuilder:
@@ -184,8 +200,8 @@ class ModelBuilder:
     """
 
     def __init__(self, name: str, /, **params: Operand):
-        self.name = name
-        self._params = tuple(ir.Param(n, _node(v)) for n, v in params.items())
+        self.name = _name(name)
+        self._params = tuple(ir.Param(_name(n), _node(v)) for n, v in params.items())
         self._includes: list[ir.Include] = []
         self._inputs: list[ir.Input] = []
         self._templates: list[ir.Template] = []
@@ -205,7 +221,7 @@ class ModelBuilder:
 
     def input(self, name: str, dtype: str, shape: list[Operand], bound: Operand | None = None) -> Expression:
         """`input NAME : DTYPE[shape] < BOUND`; a `str` size is a name, e.g. `["batch", 2]`."""
-        self._inputs.append(ir.Input(name, dtype, tuple(map(_node, shape)), _optional(bound)))
+        self._inputs.append(ir.Input(_name(name), _name(dtype), tuple(map(_node, shape)), _optional(bound)))
         return ref(name)
 
     def include(self, path: str) -> None:
@@ -233,8 +249,9 @@ class ModelBuilder:
         stack enc(lr_mult = 0.1) = block(64, act = tanh)
         stack deep = mlp(hidden)
         """
-        self._templates.append(ir.Template(name, tuple(ir.TemplateParam(_keyword_name(n), _optional(default))
-                                                       for n, default in params.items()), layers))
+        template_params = tuple(ir.TemplateParam(_name(_keyword_name(n)), _optional(default))
+                                for n, default in params.items())
+        self._templates.append(ir.Template(_name(name), template_params, layers))
         return TemplateHandle(name)
 
     def stack(self, name: str, *layers: ir.Layer | Instance, **options: Operand) -> StackHandle:
@@ -242,26 +259,26 @@ class ModelBuilder:
         `Instance` instead of layers; the handle applies the stack when called."""
         match layers:
             case (Instance(call=instance),):
-                self._stacks.append(ir.Stack(name, (), _keywords(options), instance))
+                self._stacks.append(ir.Stack(_name(name), (), _keywords(options), instance))
             case _ if any(isinstance(layer, Instance) for layer in layers):
                 raise TypeError(f"stack '{name}' is made from one template instance or from layers, not both")
             case _:
-                self._stacks.append(ir.Stack(name, layers, _keywords(options)))
+                self._stacks.append(ir.Stack(_name(name), layers, _keywords(options)))
         return StackHandle(ir.Ref(name))
 
     def let(self, name: str, value: Operand) -> Expression:
         """`let NAME = value`."""
-        self._lets.append(ir.Let(name, _node(value)))
+        self._lets.append(ir.Let(_name(name), _node(value)))
         return ref(name)
 
     def head(self, name: str, value: Operand) -> Expression:
         """`head NAME = value`."""
-        self._heads.append(ir.Head(name, _node(value)))
+        self._heads.append(ir.Head(_name(name), _node(value)))
         return ref(name)
 
     def loss(self, name: str, value: Operand) -> Expression:
         """`loss NAME = value`; the handle can take part in the objective."""
-        self._losses.append(ir.Loss(name, _node(value)))
+        self._losses.append(ir.Loss(_name(name), _node(value)))
         return ref(name)
 
     def init(self, weights: Operand | None = None, biases: Operand | None = None) -> None:

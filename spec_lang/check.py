@@ -12,15 +12,20 @@ problem as a located diagnostic before anything is compiled.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import operator
+import sys
+from dataclasses import dataclass, field, replace
 from typing import Callable, NoReturn
 
 from . import ir
 from . import program as P
 from .diagnostics import Diagnostic, Span, did_you_mean
 from .layers import LAYERS, LayerKind
+from .limits import DEFAULT_MAX_PARAMETER_MEMORY, MAX_DEPTH, MAX_ERRORS, MAX_LAYERS, format_memory
 from .templates import instantiate
 
+ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+FLOAT_MAX = sys.float_info.max
 LOSS_FUNCTIONS = ("crossentropy", "bce", "mse", "entropy", "l2", "l1")
 VALUE_FUNCTIONS = ("reverse", "outer")  # built-in functions of tensors; stacks are the others
 INITIALIZERS = {"normal": ("std",), "uniform": ("scale",), "glorot_uniform": (), "glorot_normal": (), "he_uniform": (),
@@ -55,6 +60,10 @@ HOW_TO_DEFINE = {"parameter": "declare it in the model's header, e.g. `model m(w
                  "stack": "declare it with `stack NAME { … }`", "loss": "declare it with `loss NAME = …`"}
 
 
+class _TooManyErrors(Exception):
+    """Stops checking altogether once `MAX_ERRORS` errors are recorded."""
+
+
 class _Abort(Exception):
     """Stops checking one declaration after its error was recorded; the checker moves to the next."""
 
@@ -72,6 +81,7 @@ class _Planned:
 @dataclass
 class _Checker:
     model: ir.Model
+    max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY  # bytes
     diagnostics: list[Diagnostic] = field(default_factory=list)
     settings: dict[str, object] = field(default_factory=dict)
     hypers: dict[str, float] = field(default_factory=dict)
@@ -83,6 +93,7 @@ class _Checker:
     model_inits: dict[str, P.Initializer] = field(default_factory=dict)  # the model's `init`, with defaults
     values: dict[str, P.Value] = field(default_factory=dict)
     resolving: list[str] = field(default_factory=list)
+    depths: dict[int, int] = field(default_factory=dict)  # by id: the layers on each value's longest path from an input
     used: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)  # parameters, values and stacks whose error is already reported
 
@@ -90,6 +101,8 @@ class _Checker:
     def error(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None,
               notes: tuple[str, ...] = ()) -> NoReturn:
         self.diagnostics.append(Diagnostic("error", code, message, _where(node), hint, notes))
+        if sum(d.severity == "error" for d in self.diagnostics) >= MAX_ERRORS:
+            raise _TooManyErrors
         raise _Abort
 
     def warn(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None) -> None:
@@ -123,7 +136,7 @@ class _Checker:
         candidates = list(dict.fromkeys(candidates))
         self.error("E201", f"unknown {expected} '{ref.name}'", ref,
                    did_you_mean(ref.name, candidates)
-                   or (f"define it, or use one of: {', '.join(candidates)}" if candidates else HOW_TO_DEFINE[expected]))
+                   or (f"define it, or use one of: {_some(candidates)}" if candidates else HOW_TO_DEFINE[expected]))
 
     def not_a_number(self, ref: ir.Ref, env: dict[str, object]) -> NoReturn:
         """A name used where a number is expected that is not a usable parameter (or loop variable)."""
@@ -142,9 +155,7 @@ class _Checker:
     def constant(self, expr: ir.Expr, env: dict[str, object]) -> object:
         match expr:
             case ir.Number(value=v) | ir.Bool(value=v):
-                if isinstance(v, float) and not math.isfinite(v):
-                    self.error("E601", f"{v} is not a usable value", expr, "use a finite number")
-                return v
+                return self.finite(v, expr)
             case ir.ListExpr(items=items):
                 return [self.constant(i, env) for i in items]
             case ir.Ref(name=name):
@@ -158,11 +169,22 @@ class _Checker:
                 a, b = self.number(left, env), self.number(right, env)
                 if op == "/":
                     self.check_divisor(right, b)
-                result = {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[op]
-                return int(result) if op != "/" and isinstance(a, int) and isinstance(b, int) else result
+                try:
+                    result = ARITHMETIC[op](a, b)
+                except OverflowError:  # an integer too large for a float, divided or mixed with a float
+                    result = math.inf
+                return self.finite(result, expr)
             case ir.Call():
                 self.error("E204", f"'{expr.func}(…)' is not a constant", expr, "use a number, a list or a parameter")
         raise TypeError(expr)
+
+    def finite(self, value: int | float, expr: ir.Expr) -> int | float:
+        """A number a float can hold (not NaN, not infinite, at most about 1.8e308), or an error."""
+        if isinstance(value, float) and math.isfinite(value) or isinstance(value, int) and abs(value) <= FLOAT_MAX:
+            return value
+        shown = f"a number beyond {FLOAT_MAX:.1e}" if isinstance(value, int) else str(value)
+        self.error("E601", f"{shown} is not a usable value", expr,
+                   f"use a finite number, at most about {FLOAT_MAX:.1e}")
 
     def check_divisor(self, divisor: ir.Expr, value: float) -> None:
         if value == 0:
@@ -268,6 +290,10 @@ class _Checker:
                                    "use a list parameter such as hidden = [8, 6]")
                     for item in items:
                         plan += self.unroll(body, {**env, var: item})
+                        if len(plan) > MAX_LAYERS:  # before unrolling nested loops takes forever
+                            self.error("E605", f"this unrolls to more than {MAX_LAYERS} layers", layer,
+                                       f"specc compiles networks up to {MAX_LAYERS} layers deep: PyTensor's "
+                                       "gradient recurses once per layer")
         return plan
 
     def symbol(self, expr: ir.Expr, choices: tuple[str, ...], what: str) -> str:
@@ -291,6 +317,8 @@ class _Checker:
         if name not in self.stack_inputs:
             self.stack_inputs[name] = (shape, call.span)
             self.stacks[name] = self.build_stack(name, shape, call)
+        if name not in self.stacks:
+            raise _Abort  # its layers did not fit its first input, already reported
         first_shape, first_span = self.stack_inputs[name]
         if shape != first_shape:
             where = f" at line {first_span.line}" if first_span else ""
@@ -302,7 +330,8 @@ class _Checker:
             self.check_reversal(arg, call, (f"the first layer of stack '{name}' is reverse(…)",))
         stack = self.stacks[name]
         activation = next((l.activation for l in reversed(stack.layers) if l.activation), arg.activation)
-        return P.Applied(name, arg, P.TensorType("float", stack.layers[-1].out_shape), activation, call.span)
+        return self.layered(P.Applied(name, arg, P.TensorType("float", stack.layers[-1].out_shape), activation,
+                                      call.span), call)
 
     def build_stack(self, name: str, shape: tuple[int | None, ...], call: ir.Call) -> P.StackDef:
         """Shapes and parameters of every layer, from the shape of the stack's first input."""
@@ -368,7 +397,8 @@ class _Checker:
                 return result
             case ir.Call(func=func) if func in SCHEDULES:
                 return self.schedule(expr, env)
-            case ir.Call(func=func) if func not in (*self.named, *LOSS_FUNCTIONS, *VALUE_FUNCTIONS) and (
+            case ir.Call(func=func) if func not in self.named and func not in LOSS_FUNCTIONS and (
+                    func not in VALUE_FUNCTIONS) and (
                     losses is None or did_you_mean(func, SCHEDULES)):
                 self.error("E206", f"unknown schedule '{func}'", _leading(expr, func),
                            did_you_mean(func, SCHEDULES)
@@ -414,9 +444,19 @@ class _Checker:
             args.append((name, value))
         return args[0][1] if call.func == "constant" else P.Schedule(call.func, tuple(args))
 
+    def progression(self, scalar: P.Scalar, expr: ir.Expr) -> list[tuple[str, float]]:
+        """A run-time scalar's values at the progress points (see `_progression`); one that is not finite (a
+        schedule or arithmetic that overflows) is an error."""
+        values = _progression(scalar, self.hypers)
+        infinite = next((shown for shown, value in values if not math.isfinite(value)), None)
+        if infinite is not None:
+            self.error("E601", f"this evaluates to {infinite}, which is not a usable value", expr,
+                       f"use finite numbers, at most about {FLOAT_MAX:.1e}")
+        return values
+
     def reversal_lambda(self, expr: ir.Expr, env: dict[str, object]) -> P.Scalar:
         lam = self.scalar(expr, env, None)
-        negative = next((shown for shown, value in _progression(lam, self.hypers) if value < 0), None)
+        negative = next((shown for shown, value in self.progression(lam, expr) if value < 0), None)
         if negative is not None:
             self.error("E501", f"the reversal's lambda is {negative}; it must be at least 0", expr,
                        "reverse already flips the gradient's sign; a negative lambda would undo the reversal")
@@ -449,7 +489,7 @@ class _Checker:
                                "gradient reversal applies to features, not to labels")
                 self.check_reversal(arg, expr)
                 lam = self.reversal_lambda(bound["lambda"], self.settings)
-                return P.Reversed(arg, lam, arg.type, arg.activation, expr.span)
+                return self.layered(P.Reversed(arg, lam, arg.type, arg.activation, expr.span), expr)
             case ir.Call(func="outer"):
                 return self.outer(expr)
             case ir.Call(func=func) if func in self.stack_plans or self.named.get(func, ("",))[0] == "stack":
@@ -481,7 +521,20 @@ class _Checker:
                                f"{', '.join(sources[0])} and the predictions from {', '.join(sources[1])}", expr,
                        "condition each batch's features on that batch's predictions, e.g. outer(ft, label(ft))")
         width = features.type.shape[1] * predictions.type.shape[1]
-        return P.Outer(features, predictions, P.TensorType("float", (features.type.shape[0], width)), span=expr.span)
+        return self.layered(P.Outer(features, predictions, P.TensorType("float", (features.type.shape[0], width)),
+                                    span=expr.span), expr)
+
+    def layered(self, value: P.Value, where: ir.Node) -> P.Value:
+        """A new value, with the number of layers on its longest path from an input recorded; past `MAX_LAYERS`, an
+        error (compiling it would exhaust Python's recursion limit)."""
+        added = len(self.stacks[value.stack].layers) if isinstance(value, P.Applied) else 1
+        depth = max(self.depths.get(id(parent), 0) for parent in P.parents(value)) + added
+        if depth > MAX_LAYERS:
+            self.error("E605", f"this is {depth} layers deep on its longest path from an input", where,
+                       f"specc compiles networks up to {MAX_LAYERS} layers deep: PyTensor's gradient recurses once "
+                       "per layer")
+        self.depths[id(value)] = depth
+        return value
 
     def define(self, node: ir.Let | ir.Head) -> P.Value:
         if node.name in self.failed:
@@ -490,6 +543,9 @@ class _Checker:
             cycle = " → ".join(self.resolving[self.resolving.index(node.name):] + [node.name])
             self.error("E205", f"'{node.name}' is defined in terms of itself ({cycle})", node,
                        "a value may only use inputs and values that do not depend on it")
+        if len(self.resolving) >= MAX_DEPTH:  # checking each value that one uses recurses
+            self.error("E108", f"'{node.name}' is reached through more than {MAX_DEPTH} values that each use "
+                               "one declared after them", node, "declare each value after the values it uses")
         self.resolving.append(node.name)
         try:
             result = self.value(node.value)
@@ -672,7 +728,7 @@ class _Checker:
             lr: P.Scalar = P.Const(DEFAULT_LEARNING_RATES[call.func])
         else:
             lr = self.scalar(bound["lr"], self.settings, None)
-            values = _progression(lr, self.hypers)
+            values = self.progression(lr, bound["lr"])
             bad = next((shown for shown, rate in values if rate < 0), None)
             if bad is not None or all(rate <= 0 for _, rate in values):
                 self.error("E601", f"the learning rate must be positive, got {bad or values[0][0]}", bound["lr"],
@@ -772,6 +828,7 @@ class _Checker:
         optimizer = self.attempt(self.optimizer)
         objective = self.attempt(lambda: self.objective(losses))
         seed = self.attempt(self.seed)
+        self.attempt(self.check_memory)
         if any(d.severity == "error" for d in self.diagnostics):
             return None
         program = P.Program(
@@ -783,6 +840,23 @@ class _Checker:
             learning_rate=optimizer[1], settings=self.settings, optimizer_options=optimizer[2])
         self.warn_unused(program)
         return program
+
+    def check_memory(self) -> None:
+        """Refuse parameters that would take more memory than `max_parameter_memory`, before any is allocated; the
+        error points at the layer with the most."""
+        size = 8 if self.model.precision == "float64" else 4
+        layers = [(sum(p.size for p in layer.params) * size, planned.node) for name, stack in self.stacks.items()
+                  for layer, planned in zip(stack.layers, self.stack_plans[name])]
+        total = sum(bytes_ for bytes_, _ in layers)
+        if total > self.max_parameter_memory:
+            largest, node = max(layers, key=lambda layer: layer[0])
+            exact = f" ({total:,} bytes)" if total < 10**16 else ""
+            enough = -(-total // 2**30)  # GiB, rounded up
+            self.error("E604", f"the parameters need {format_memory(total)}{exact}, more than the limit of "
+                               f"{format_memory(self.max_parameter_memory)}", node,
+                       f"make the layers smaller, or raise the limit: `specc check --max-parameter-memory "
+                       f"{enough}GiB`, or in Python `spec_lang.load(…, max_parameter_memory={enough} * 2**30)`",
+                       (f"this layer's parameters take {format_memory(largest)}",))
 
     def warn_unused(self, program: P.Program) -> None:
         trained = {a.stack for loss in program.losses.values() for v in P.tensors(loss)
@@ -828,6 +902,12 @@ def _trailing(node: ir.Node, word: str) -> Span | None:
     if node.span is None:
         return None
     return node.span.tail(len(word))
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """Names for a hint: the first `shown` of them, and how many more there are."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _count(n: int, noun: str) -> str:
@@ -883,9 +963,15 @@ def _has_parameters(value: P.Value) -> bool:
     return any(isinstance(a, P.Applied) for a in P.ancestors(value, gradient=True))
 
 
-def resolve(model: ir.Model, included: tuple[ir.Template, ...] = ()) -> tuple[P.Program | None, list[Diagnostic]]:
+def resolve(model: ir.Model, included: tuple[ir.Template, ...] = (),
+            max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY) -> tuple[P.Program | None, list[Diagnostic]]:
     """Check a model, with the templates of the files it includes; returns the program (None when there are errors)
-    and every diagnostic found."""
-    checker = _Checker(model)
-    checker.model = instantiate(checker, model, included)
-    return checker.run(), checker.diagnostics
+    and every diagnostic found. Parameters that would take more than `max_parameter_memory` bytes are an error."""
+    checker = _Checker(model, max_parameter_memory)
+    try:
+        checker.model = instantiate(checker, model, included)
+        return checker.run(), checker.diagnostics
+    except _TooManyErrors:  # the rest would take long to find and help little
+        last = checker.diagnostics[-1]
+        checker.diagnostics[-1] = replace(last, notes=(*last.notes, f"specc stops after {MAX_ERRORS} errors"))
+        return None, checker.diagnostics

@@ -55,8 +55,13 @@ class Source:
     text: str
 
     def line(self, number: int) -> str:
-        lines = self.text.splitlines()
-        return lines[number - 1] if 0 < number <= len(lines) else ""
+        """Line `number` (from 1), counting lines as the parser does: only `\\n` ends a line.
+
+        >>> Source("m.dann", "a\\fb\\r\\nc").line(2)
+        'c'
+        """
+        lines = self.text.split("\n")
+        return lines[number - 1].removesuffix("\r") if 0 < number <= len(lines) else ""
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ through different doors compares equal.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, TypeVar, Union
 
-from .diagnostics import Span
+from .diagnostics import Diagnostic, Span
+from .limits import MAX_DEPTH
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,21 @@ class Neg(Node):
 PRECISIONS = ("float32", "float64")
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "elu", "gelu", "softmax", "linear")
 DTYPES = ("float", "int")
+# A name, as the grammar's NAME; but `true` and `false` read as booleans, so they are no names, and a layer written
+# as a call cannot be `dense` or `for`, which begin a dense layer and a loop. The JSON door and the builder refuse
+# what the text cannot say, so that every model prints as text that reads back as the same model.
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+BOOLEAN_WORDS = ("true", "false")
+LAYER_WORDS = ("dense", "for")
+
+
+def is_name(text: object) -> bool:
+    """Whether the text can say this where a name goes.
+
+    >>> is_name("hp_lambda"), is_name("x y"), is_name("true"), is_name("\u0430")
+    (True, False, False, False)
+    """
+    return isinstance(text, str) and NAME.fullmatch(text) is not None and text not in BOOLEAN_WORDS
 
 Expr = Union[Number, Bool, ListExpr, Ref, Call, BinOp, Neg]
 
@@ -279,6 +296,33 @@ def with_spans(node: T, change: Callable[[Span], Span]) -> T:
     if isinstance(rebuilt, Node) and rebuilt.span is not None:
         return replace(rebuilt, span=change(rebuilt.span))
     return rebuilt
+
+
+
+def too_deep(node: Any) -> Diagnostic | None:
+    """The error for the first node (in reading order) nested more than `MAX_DEPTH` nodes deep, if there is one;
+    found without recursion, so it is safe for any depth.
+
+    >>> expr = Ref("a")
+    >>> for _ in range(MAX_DEPTH - 2):  # a `let`, 98 negations and a name: 100 levels
+    ...     expr = Neg(expr)
+    >>> too_deep(Let("v", expr)) is None
+    True
+    >>> too_deep(Let("v", Neg(expr))).message
+    'this is nested more than 100 levels deep'
+    """
+    pending: list[tuple[Any, int]] = [(node, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, Node):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return Diagnostic("error", "E108", f"this is nested more than {MAX_DEPTH} levels deep", item.span,
+                                  "give parts of it names of their own (a parameter, a `let`, or a `loss` for a "
+                                  "term of the objective); each bracket, operator, call and `for` is a level, and "
+                                  "so is each term of a sum")
+        pending.extend((child, depth) for child in reversed(children(item)))
+    return None
 
 
 def negate(expr: Expr, span: Span | None = None) -> Expr:

@@ -3,8 +3,10 @@
 Expressions are plain JSON where they can be: numbers, `true`/`false`, a string is a name and an array
 is a list; calls and arithmetic are objects: `{"call": "bce", "args": ["p", 0]}`,
 `{"op": "+", "left": "a", "right": 1}`, `{"op": "neg", "operand": "a"}`. Empty and absent parts are
-left out, and `load_json(dump_json(model)) == model` for every model (whose parameters, and the keyword
-arguments of each call, have distinct names: a JSON object holds a key once).
+left out, and `load_json(dump_json(model)) == model` for every model the other doors build (whose parameters,
+and the keyword arguments of each call, have distinct names: a JSON object holds a key once). Names and numbers
+follow the text's rules, so that every JSON model prints as text too: no name `true` or `false`, no layer call
+named `dense` or `for`, no number that is not finite.
 
 >>> from spec_lang.parser import parse
 >>> model = parse("model m(width = 3)\\nstack s { dense width tanh; reverse(lambda = 0.5) }\\n")
@@ -14,21 +16,27 @@ arguments of each call, have distinct names: a JSON object holds a key once).
 True
 >>> loads_json('{"version": 1, "model": "m", "precison": "float64"}', "m.json")
 Traceback (most recent call last):
-spec_lang.diagnostics.SpecError: m.json: error[E120]: /precison: unknown key 'precison'
+spec_lang.diagnostics.SpecError: m.json:1:42: error[E120]: /precison: unknown key 'precison'
+  1 | {"version": 1, "model": "m", "precison": "float64"}
+    |                                          ^^^^^^^^^
   hint: did you mean 'precision'?
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
+import sys
 from functools import lru_cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, Callable
 
 from jsonschema import Draft202012Validator, ValidationError
 
 from . import ir
 from .diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
+from .limits import MAX_DEPTH
 
 VERSION = 1
 _ROLES = ("weights", "biases")
@@ -162,10 +170,15 @@ def _repeated(names: list[str]) -> str | None:
 
 
 def loads_json(text: str, filename: str) -> ir.Model:
-    """Parse JSON text into the IR; bad JSON, a duplicate key or a schema violation raises `SpecError`."""
+    """Parse JSON text into the IR; bad JSON, a duplicate key or a schema violation raises `SpecError`. Every part
+    of the model remembers where it is in the text, so that the checker's messages point into the file."""
     source = Source(filename, text)
+    deep = _too_deep_text(text)
+    if deep is not None:
+        raise SpecError([Diagnostic("error", "E120", f"nested more than {MAX_JSON_DEPTH} levels deep", deep,
+                                    "no model nests objects and arrays this deeply")], source)
     try:
-        data = json.loads(text, object_pairs_hook=_unique_keys)
+        data = _LocatingDecoder(text).decode(text)
     except json.JSONDecodeError as error:
         span = Span(error.lineno, error.colno, error.lineno, error.colno + 1)
         raise SpecError([Diagnostic("error", "E120", f"invalid JSON: {error.msg}", span,
@@ -173,7 +186,7 @@ def loads_json(text: str, filename: str) -> ir.Model:
                                     "but not after the last")], source) from None
     except _DuplicateKey as error:
         raise SpecError([Diagnostic("error", "E120", f"the key '{error.key}' is given twice in one object",
-                                    None, "keep one of them")], source) from None
+                                    error.span, "keep one of them")], source) from None
     return _load(data, source)
 
 
@@ -183,86 +196,219 @@ def load_json(data: Any, filename: str = "<json>") -> ir.Model:
 
 
 class _DuplicateKey(Exception):
-    def __init__(self, key: str):
+    def __init__(self, key: str, span: Span):
         super().__init__(key)
-        self.key = key
+        self.key, self.span = key, span
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    if (twice := _repeated([key for key, _ in pairs])) is not None:
-        raise _DuplicateKey(twice)
-    return dict(pairs)
+# JSON text → data that knows where it is ---------------------------------------------------------------------
+
+
+class _Object(dict):
+    span: Span
+
+
+class _Array(list):
+    span: Span
+
+
+class _String(str):
+    span: Span
+
+
+class _Int(int):
+    span: Span
+
+
+class _Float(float):
+    span: Span
+
+
+_LOCATED = {dict: _Object, list: _Array, str: _String, int: _Int, float: _Float}  # true, false, null are not
+
+
+class _LocatingDecoder(json.JSONDecoder):
+    """A JSON decoder (the standard library's, in Python) whose objects, arrays, strings and numbers carry the span
+    of their text; keys given twice are an error, at their object."""
+
+    def __init__(self, text: str):
+        super().__init__(object_pairs_hook=list, parse_int=_parse_int)
+        self.line_starts = [0, *(i + 1 for i, c in enumerate(text) if c == "\n")]
+        self.parse_object, self.parse_array = self._object, self._array
+        self.scan_once = self._locating(json.scanner.py_make_scanner(self))
+
+    def _span(self, start: int, end: int) -> Span:
+        line, end_line = bisect.bisect(self.line_starts, start), bisect.bisect(self.line_starts, end - 1)
+        return Span(line, start - self.line_starts[line - 1] + 1, end_line, end - self.line_starts[end_line - 1] + 1)
+
+    def _locating(self, scan: Callable[[str, int], tuple[Any, int]]) -> Callable[[str, int], tuple[Any, int]]:
+        def located(text: str, start: int) -> tuple[Any, int]:
+            value, end = scan(text, start)
+            if type(value) in _LOCATED:
+                value = _LOCATED[type(value)](value)
+                value.span = self._span(start, end)
+            return value, end
+        return located
+
+    def _object(self, text_and_start: tuple[str, int], strict: bool, scan: Callable, hook: Any, pairs_hook: Any,
+                memo: dict) -> tuple[dict[str, Any], int]:
+        pairs, end = json.decoder.JSONObject(text_and_start, strict, self._locating(scan), hook, pairs_hook, memo)
+        if (twice := _repeated([key for key, _ in pairs])) is not None:
+            raise _DuplicateKey(twice, self._span(text_and_start[1] - 1, end))
+        return dict(pairs), end
+
+    def _array(self, text_and_start: tuple[str, int], scan: Callable) -> tuple[list[Any], int]:
+        return json.decoder.JSONArray(text_and_start, self._locating(scan))
+
+
+def _parse_int(digits: str) -> int | float:
+    """An integer, or infinity for one too long to be a usable number (Python refuses to read over 4300 digits)."""
+    return int(digits) if len(digits) <= 400 else float(digits)
+
+
+def _span(data: Any) -> Span | None:
+    return getattr(data, "span", None)
+
+
+# Objects and arrays in objects and arrays: two for each level of the IR at most (a call's object and its array of
+# arguments), so that the JSON form of every model within `MAX_DEPTH` loads.
+MAX_JSON_DEPTH = 2 * MAX_DEPTH
+_JSON_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep_text(text: str) -> Span | None:
+    """Where JSON text first nests objects and arrays more than `MAX_JSON_DEPTH` deep (strings skipped), if it
+    does: decoding and checking such text would exhaust Python's recursion limit."""
+    depth = 0
+    for match in _JSON_BRACKETS.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                line = text.count("\n", 0, match.start()) + 1
+                column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+                return Span(line, column, line, column + 1)
+        elif match.group() in "]}":
+            depth -= 1
+    return None
+
+
+def _beyond_schema(data: Any) -> list[tuple[_Path, str, str | None, Span | None]]:
+    """What JSON data may hold that the schema cannot exclude: nesting deeper than `MAX_JSON_DEPTH` (not searched
+    further: the schema's validator recurses) and numbers that are not finite or too large for a float."""
+    problems = []
+    pending: list[tuple[_Path, Any]] = [((), data)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, (dict, list)) and len(path) >= MAX_JSON_DEPTH:
+            problems.append((path, f"nested more than {MAX_JSON_DEPTH} levels deep",
+                             "no model nests objects and arrays this deeply", _span(value)))
+        elif isinstance(value, dict):
+            pending.extend(((*path, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend(((*path, index), item) for index, item in enumerate(value))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= sys.float_info.max:
+            shown = str(float(value)) if isinstance(value, float) else "an integer beyond 1.8e+308"
+            problems.append((path, f"{shown} is not a usable number",
+                             f"numbers are finite, at most about {sys.float_info.max:.1e}", _span(value)))
+    return problems
 
 
 def _load(data: Any, source: Source) -> ir.Model:
     version = data.get("version") if isinstance(data, dict) else None
     if isinstance(version, int) and not isinstance(version, bool) and version != VERSION:
-        raise SpecError([Diagnostic("error", "E120", f"this file is version {version}; this specc reads version "
-                                    f"{VERSION}", None, "read it with the specc that wrote it")], source)
-    problems = dict.fromkeys(p for error in _validator().iter_errors(data) for p in _problems(error))
+        raise SpecError([Diagnostic("error", "E120", f"/version: this file is version {version}; this specc reads "
+                                    f"version {VERSION}", _span(version), "read it with the specc that wrote it, or "
+                                    f"write it again as version {VERSION}")], source)
+    problems = _beyond_schema(data) or [(path, message, hint, _where(error, path))
+                                        for error in _validator().iter_errors(data)
+                                        for path, message, hint in _problems(error)]
     if problems:
-        raise SpecError([Diagnostic("error", "E120", f"{_pointer(path)}: {message}", None, hint)
-                         for path, message, hint in sorted(problems, key=lambda p: _path_key(p[0]))], source)
+        unique = dict.fromkeys(problems)
+        raise SpecError([Diagnostic("error", "E120", f"{_pointer(path)}: {message}", span, hint)
+                         for path, message, hint, span in sorted(unique, key=lambda p: _path_key(p[0]))], source)
     return _load_model(data)
 
 
 def _load_model(data: dict[str, Any]) -> ir.Model:
+    """The IR of valid JSON data. Each node has the span of the JSON value it comes from, or for `true` and `false`
+    (which cannot carry one) the span of the object or array around them."""
     init, optimize = data.get("init"), data.get("optimize")
+    params = data.get("params", {})
     return ir.Model(
-        data["model"],
-        params=tuple(ir.Param(name, _load_expr(value)) for name, value in data.get("params", {}).items()),
-        inputs=tuple(ir.Input(i["name"], i["dtype"], tuple(map(_load_expr, i["shape"])), _load_optional(i.get("bound")))
-                     for i in data.get("inputs", [])),
-        stacks=tuple(ir.Stack(s["name"], tuple(map(_load_layer, s.get("layers", []))),
-                              _load_arguments({"kwargs": s.get("options", {})})[1], _load_optional(s.get("template")))
+        str(data["model"]),
+        params=tuple(ir.Param(name, _load_expr(value, _span(params)), span=_span(value) or _span(params))
+                     for name, value in params.items()),
+        inputs=tuple(ir.Input(str(i["name"]), str(i["dtype"]), tuple(_load_expr(d, _span(i)) for d in i["shape"]),
+                              _load_optional(i.get("bound"), _span(i)), span=_span(i)) for i in data.get("inputs", [])),
+        stacks=tuple(ir.Stack(str(s["name"]), tuple(map(_load_layer, s.get("layers", []))),
+                              _load_keywords(s.get("options", {}), _span(s)),
+                              _load_optional(s.get("template"), _span(s)), span=_span(s))
                      for s in data.get("stacks", [])),
-        lets=tuple(ir.Let(d["name"], _load_expr(d["value"])) for d in data.get("lets", [])),
-        heads=tuple(ir.Head(d["name"], _load_expr(d["value"])) for d in data.get("heads", [])),
-        losses=tuple(ir.Loss(d["name"], _load_expr(d["value"])) for d in data.get("losses", [])),
+        lets=tuple(ir.Let(str(d["name"]), _load_expr(d["value"], _span(d)), span=_span(d))
+                   for d in data.get("lets", [])),
+        heads=tuple(ir.Head(str(d["name"]), _load_expr(d["value"], _span(d)), span=_span(d))
+                    for d in data.get("heads", [])),
+        losses=tuple(ir.Loss(str(d["name"]), _load_expr(d["value"], _span(d)), span=_span(d))
+                     for d in data.get("losses", [])),
         optimize=None if optimize is None else ir.Optimize(_load_expr(optimize["optimizer"]),
-                                                           _load_optional(optimize.get("minimize"))),
-        init=None if not init else ir.Init(**{role: _load_expr(value) for role, value in init.items()}),
-        seed=_load_optional(data.get("seed")),
-        precision=data.get("precision"),
-        includes=tuple(ir.Include(path) for path in data.get("includes", [])),
-        templates=tuple(ir.Template(t["name"], tuple(ir.TemplateParam(name, _load_optional(default))
-                                                     for name, default in t.get("params", {}).items()),
-                                    tuple(map(_load_layer, t["layers"]))) for t in data.get("templates", [])),
+                                                           _load_optional(optimize.get("minimize"), _span(optimize)),
+                                                           span=_span(optimize)),
+        init=None if not init else ir.Init(**{role: _load_expr(value, _span(init)) for role, value in init.items()},
+                                           span=_span(init)),
+        seed=_load_optional(data.get("seed"), _span(data)),
+        precision=None if data.get("precision") is None else str(data["precision"]),
+        includes=tuple(ir.Include(str(path), span=_span(path)) for path in data.get("includes", [])),
+        templates=tuple(ir.Template(str(t["name"]), tuple(ir.TemplateParam(name, _load_optional(default, _span(t)),
+                                                                           span=_span(default) or _span(t))
+                                                          for name, default in t.get("params", {}).items()),
+                                    tuple(map(_load_layer, t["layers"])), span=_span(t))
+                        for t in data.get("templates", [])),
+        span=_span(data),
     )
 
 
-def _load_optional(data: Any) -> ir.Expr | None:
-    return None if data is None else _load_expr(data)
+def _load_optional(data: Any, around: Span | None) -> ir.Expr | None:
+    return None if data is None else _load_expr(data, around)
 
 
-def _load_expr(data: Any) -> ir.Expr:
+def _load_expr(data: Any, around: Span | None = None) -> ir.Expr:
+    """An expression; `around` is the span of the JSON value that holds it, for a `true` or `false`."""
+    span = _span(data) or around
     if isinstance(data, bool):
-        return ir.Bool(data)
+        return ir.Bool(data, span=span)
     if isinstance(data, (int, float)):
-        return ir.Number(data)
+        return ir.Number(float(data) if isinstance(data, float) else int(data), span=span)
     if isinstance(data, str):
-        return ir.Ref(data)
+        return ir.Ref(str(data), span=span)
     if isinstance(data, list):
-        return ir.ListExpr(tuple(map(_load_expr, data)))
+        return ir.ListExpr(tuple(_load_expr(item, span) for item in data), span=span)
     if "call" in data:
-        return ir.Call(data["call"], *_load_arguments(data))
+        return ir.Call(str(data["call"]), *_load_arguments(data), span=span)
     if data["op"] == "neg":
-        return ir.negate(_load_expr(data["operand"]))
-    return ir.BinOp(data["op"], _load_expr(data["left"]), _load_expr(data["right"]))
+        return ir.negate(_load_expr(data["operand"], span), span)
+    return ir.BinOp(str(data["op"]), _load_expr(data["left"], span), _load_expr(data["right"], span), span=span)
 
 
 def _load_arguments(data: dict[str, Any]) -> tuple[tuple[ir.Expr, ...], tuple[ir.Keyword, ...]]:
-    args = tuple(map(_load_expr, data.get("args", [])))
-    return args, tuple(ir.Keyword(name, _load_expr(value)) for name, value in data.get("kwargs", {}).items())
+    """The arguments of a call or of a layer written as one."""
+    args = tuple(_load_expr(arg, _span(data)) for arg in data.get("args", []))
+    return args, _load_keywords(data.get("kwargs", {}), _span(data))
+
+
+def _load_keywords(data: dict[str, Any], around: Span | None) -> tuple[ir.Keyword, ...]:
+    span = _span(data) or around
+    return tuple(ir.Keyword(name, _load_expr(value, span), span=_span(value) or span) for name, value in data.items())
 
 
 def _load_layer(data: dict[str, Any]) -> ir.Layer:
+    span = _span(data)
     if "dense" in data:
-        return ir.Dense(_load_expr(data["dense"]), data["activation"],
-                        _load_arguments({"kwargs": data.get("options", {})})[1])
+        return ir.Dense(_load_expr(data["dense"], span), str(data["activation"]),
+                        _load_keywords(data.get("options", {}), span), span=span)
     if "layer" in data:
-        return ir.LayerCall(data["layer"], *_load_arguments(data))
-    return ir.ForLayers(data["for"], _load_expr(data["in"]), tuple(map(_load_layer, data["body"])))
+        return ir.LayerCall(str(data["layer"]), *_load_arguments(data), span=span)
+    return ir.ForLayers(str(data["for"]), _load_expr(data["in"], span), tuple(map(_load_layer, data["body"])),
+                        span=span)
 
 
 # Schema errors → diagnostics ------------------------------------------------------------------
@@ -284,6 +430,14 @@ def _path_key(path: _Path) -> tuple[tuple[bool, str | int], ...]:
 def _pointer(path: _Path) -> str:
     """The JSON pointer (RFC 6901) of a path; `top level` for the document itself."""
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path) or "top level"
+
+
+def _where(error: ValidationError, path: _Path) -> Span | None:
+    """Where a schema error is in the text: at its value, or for an unknown key (whose path is longer), at the key's
+    value."""
+    if len(path) > len(error.absolute_path):
+        return _span(error.instance[path[-1]]) or _span(error.instance)
+    return _span(error.instance)
 
 
 def _problems(error: ValidationError) -> list[tuple[_Path, str, str | None]]:
@@ -313,7 +467,8 @@ def _problems(error: ValidationError) -> list[tuple[_Path, str, str | None]]:
         case "pattern" if "title" in error.schema:
             return [(path, f"{_show(value)} is not {error.schema['title']}", hint)]
         case "pattern":
-            return [(path, f"{_show(value)} is not a name", "a name is letters, digits and _, not led by a digit")]
+            return [(path, f"{_show(value)} is not a name",
+                     "a name is letters, digits and _, not led by a digit, and not true or false")]
     return [(path, error.message, hint)]
 
 
@@ -322,7 +477,8 @@ def _either(words: list[str]) -> str:
 
 
 def _show(value: Any) -> str:
-    return f"'{value}'" if isinstance(value, str) else json.dumps(value)
+    """A JSON value as a message shows it: a string in quotes with its line breaks and such escaped."""
+    return repr(str(value)) if isinstance(value, str) else json.dumps(value)
 
 
 def _json_type(value: Any) -> str:

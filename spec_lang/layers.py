@@ -192,10 +192,11 @@ def _grid_fix(kind: str, sides: tuple[int, int], size: int, stride: int, padding
     def fits(window: int, extra: int = 0) -> bool:
         return 1 < window <= min(sides) + extra and all((side + extra - window) % stride == 0 for side in sides)
 
-    more = next((p for p in range(1, stride) if fits(size, 2 * p)), None) if padding is not None else None
+    near = 64  # how far the search for a fix goes: sizes may be huge, and a fix far off is no likely intent
+    more = next((p for p in range(1, min(stride, near)) if fits(size, 2 * p)), None) if padding is not None else None
     window = next((w for w in (size + 1, size - 1) if fits(w)), None)
-    tiling = next((w for w in sorted(range(2, min(sides) + 1), key=lambda w: abs(w - size))
-                   if all(side % w == 0 for side in sides)), None)
+    tiling = next((w for w in sorted(range(max(2, size - near), min(min(sides), size + near) + 1),
+                                     key=lambda w: abs(w - size)) if all(side % w == 0 for side in sides)), None)
     if more:
         return f"use padding = {padding + more}, or stride = 1"
     if window and padding is not None:

@@ -17,6 +17,7 @@ import pytensor.tensor as pt
 from . import initializers, ops
 from . import program as P
 from .layers import LAYERS, Lowering
+from .optimize import Group, Optimizations, batch_groups
 
 H = TypeVar("H")
 
@@ -49,9 +50,19 @@ class Lowered(Generic[H]):
     state_updates: list[tuple[H, H]]  # new values of state variables (running statistics) after a training step
 
 
-def lower(program: P.Program, backend: Backend[H], training: bool = True) -> Lowered[H]:
+def lower(program: P.Program, backend: Backend[H], training: bool = True,
+          optimizations: Optimizations | None = None) -> Lowered[H]:
     """Build the program's graph with `backend`: inputs, values, heads, losses, objective. The training graph
-    (dropout active, batch statistics) feeds the update function; the inference graph feeds evaluate and predict."""
+    (dropout active, batch statistics) feeds the update function; the inference graph feeds evaluate and predict.
+    `optimizations` (all on by default) may batch applications of a stack in the training graph (see
+    `optimize.py`); then heads may read every input, so predictions come from the inference graph."""
+    optimizations = optimizations or Optimizations()
+    if optimizations.fast_tanh and program.precision == "float32":
+        backend = _Substituted(backend, {"tanh": "fast_tanh"})
+    roots = [t for loss in (*program.losses.values(), program.objective) for t in P.tensors(loss)]
+    groups = batch_groups(program, roots, training, optimizations) if training else {}
+    building: set[int] = set()  # groups being built (a cycle between groups falls back to single passes)
+    parts: dict[int, tuple[H, int, list[H]]] = {}  # id(value) → (batched output, position, rows of each part)
     memo: dict[int, H] = {}
     logits: dict[int, H] = {}  # the pre-activation of each value that comes straight out of an activation
     names = {id(v): n for n, v in (*program.values.items(), *program.heads.items())}
@@ -61,8 +72,47 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True) -> Low
 
     def tensor(value: P.Value) -> H:
         if id(value) not in memo:
-            memo[id(value)] = build(value, names.get(id(value)))
+            group = groups.get(id(value))
+            if group is not None and id(group) not in building:
+                build_group(group)
+            else:
+                memo[id(value)] = build(value, names.get(id(value)))
         return memo[id(value)]
+
+    def joined(args: tuple[P.Value, ...]) -> tuple[H, list[H]]:
+        """The rows of `args` joined into one tensor, and the number of rows of each: the output of an earlier
+        batched pass when `args` are its parts in order (or those parts reversed alike), else a join."""
+        first = parts.get(id(args[0]))
+        if first is not None and first[1] == 0 and len(first[2]) == len(args) and all(
+                parts.get(id(a), (None, -1))[0] is first[0] and parts[id(a)][1] == i for i, a in enumerate(args)):
+            return first[0], first[2]
+        if all(isinstance(a, P.Reversed) and a.lam == args[0].lam for a in args):
+            inner, sizes = joined(tuple(a.arg for a in args))
+            return backend.op("reverse_gradient", inner, scalar(args[0].lam)), sizes
+        lowered = [tensor(a) for a in args]
+        return backend.op("join_rows", lowered), [backend.op("rows", t) for t in lowered]
+
+    def build_group(group: Group) -> None:
+        """One pass of a stack over the joined rows of every argument of the group, split back into the
+        applications' values (and their logits)."""
+        building.add(id(group))
+        h, sizes = joined(group.args)
+        for layer in program.stack(group.stack).layers:
+            params = {p.role: backend.parameter(p.name) for p in layer.params}
+            h = LAYERS[layer.kind].lower(context, h, params, dict(layer.options))
+        z = context.logits(h)
+        outputs = backend.op("split_rows", h, sizes, outputs=len(sizes))
+        pre_activations = backend.op("split_rows", z, sizes, outputs=len(sizes)) if z is not None else None
+        members = [m for m, g in groups.items() if g is group and m not in memo]
+        for member in members:
+            position = group.position[member]
+            memo[member] = outputs[position]
+            parts[member] = (h, position, sizes)
+            if pre_activations is not None:
+                logits[member] = pre_activations[position]
+            if member in names:
+                memo[member] = backend.bind(names[member], memo[member])
+        building.discard(id(group))
 
     def build(value: P.Value, hint: str | None) -> H:
         if isinstance(value, P.Outer):
@@ -81,7 +131,7 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True) -> Low
         """`loss` of the predictions, computed from their logits (`{loss}_from_logits`, finite for any logits)
         when the predictions come straight out of their softmax or sigmoid, else from the probabilities."""
         probabilities = tensor(predictions)  # lowering the predictions records their logits, if any
-        if id(predictions) in logits:
+        if id(predictions) in logits and optimizations.fused_losses:
             return backend.op(f"{loss}_from_logits", logits[id(predictions)], *args)
         return backend.op(loss, probabilities, *args)
 
@@ -122,6 +172,19 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True) -> Low
     objective = scalar(program.objective)
     return Lowered(inputs, values, heads, losses, objective, scalar(program.learning_rate),
                    [backend.parameter(n) for n in program.optimized_parameters()], context.state_updates)
+
+
+class _Substituted:
+    """A backend that builds some ops as others: the faster forms that optimisations choose."""
+
+    def __init__(self, backend, substitutes: dict[str, str]):
+        self._backend, self._substitutes = backend, substitutes
+
+    def __getattr__(self, name: str):
+        return getattr(self._backend, name)
+
+    def op(self, name: str, *args, **options):
+        return self._backend.op(self._substitutes.get(name, name), *args, **options)
 
 
 def input_dtype(program: P.Program, dtype: str) -> str:

@@ -6,18 +6,23 @@ and the optimiser's state.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
-from pathlib import Path
-from typing import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 import pytensor
 from pytensor.graph.traversal import graph_inputs
+from pytensor.tensor.random.type import RandomGeneratorType
 
-from . import ops
+from . import compile_cache, ops
 from . import program as P
+from .files import write_atomic
 from .lower import Lowered, PyTensorBackend, initial_values, input_dtype, lower
+from .optimize import Optimizations
+
+if TYPE_CHECKING:
+    from .training import History
 
 Arrays = Mapping[str, np.ndarray]
 
@@ -36,14 +41,45 @@ class CompiledModel:
     (9, 8)
     """
 
-    def __init__(self, program: P.Program, mode: str | None = None):
+    def __init__(self, program: P.Program, mode: str | None = None, optimizations: Optimizations | None = None):
         started = time.perf_counter()
         self.program = program
         self.mode = mode
+        self.optimizations = optimizations or Optimizations()
+        # Two graphs over the same shared variables: training (dropout on, batch statistics) and inference. The
+        # compiled training graph may come from the compile cache, with the shared variables it updates.
+        cache_key = compile_cache.key(program, mode, self.optimizations) if self.optimizations.compile_cache else None
+        cached = compile_cache.load(cache_key) if cache_key else None
+        self.cache_hit = cached is not None
+        if cached is not None:
+            self.__dict__.update(cached)
+            self._backend.program = program
+        else:
+            self._compile_training()
+            if cache_key:
+                compile_cache.store(cache_key, {name: getattr(self, name) for name in self._CACHED})
+        self._inference: Lowered | None = None  # the inference graph, built when first needed (`_graph`)
+        self._values: dict[int, tuple[list[str], pytensor.compile.function.types.Function]] = {}
+        self._evaluate: pytensor.compile.function.types.Function | None = None
+        self._predict: dict[str, pytensor.compile.function.types.Function] = {}
+        self.compile_seconds = time.perf_counter() - started
+
+    # what `_compile_training` sets, which the compile cache stores (pickled together, so the update function
+    # keeps updating these shared variables)
+    _CACHED = ("_backend", "train_inputs", "_optimizer_state", "_train", "_generators")
+
+    @property
+    def _graph(self) -> Lowered:
+        """The inference graph (dropout off, running statistics), over the same shared variables."""
+        if self._inference is None:
+            self._inference = lower(self.program, self._backend, training=False, optimizations=self.optimizations)
+        return self._inference
+
+    def _compile_training(self) -> None:
+        """Lower the training graph, add the optimiser's updates and compile the update function."""
+        program = self.program
         self._backend = PyTensorBackend(program, initial_values(program))
-        # Two graphs over the same shared variables: training (dropout on, batch statistics) and inference.
-        training = lower(program, self._backend, training=True)
-        self._graph = lower(program, self._backend, training=False)
+        training = lower(program, self._backend, training=True, optimizations=self.optimizations)
         outputs = [training.objective, *training.losses.values()]
         self.train_inputs = self._needed(training, outputs)
         rule = getattr(ops, f"{program.optimizer}_updates")
@@ -51,9 +87,9 @@ class CompiledModel:
             rule, training.parameters, list(program.optimized_parameters().values()), training.objective,
             training.learning_rate, **program.optimizer_options)
         self._train = self._function(training, self.train_inputs, outputs, updates + training.state_updates)
-        self._evaluate: pytensor.compile.function.types.Function | None = None
-        self._predict: dict[str, pytensor.compile.function.types.Function] = {}
-        self.compile_seconds = time.perf_counter() - started
+        # the random generators of the training graph (dropout), whose state a bit-identical resume restores
+        self._generators = {variable.name: variable for variable, _ in training.state_updates
+                            if isinstance(variable.type, RandomGeneratorType)}
 
     # functions
     @staticmethod
@@ -67,7 +103,8 @@ class CompiledModel:
 
     def _arguments(self, names: list[str], batch: Arrays, what: str) -> list[np.ndarray]:
         missing = [n for n in names if n not in batch]
-        unknown = [n for n in batch if n not in self._graph.inputs]
+        known = {i.name for i in self.program.inputs}
+        unknown = [n for n in batch if n not in known]
         if missing or unknown:
             raise ValueError(f"{what} takes the inputs {', '.join(names)}"
                              + (f"; missing: {', '.join(missing)}" if missing else "")
@@ -76,7 +113,7 @@ class CompiledModel:
         return [np.asarray(batch[n], dtype=input_dtype(self.program, types[n])) for n in names]
 
     def _losses(self, values: list) -> dict[str, float]:
-        return {"objective": float(values[0]), **{n: float(v) for n, v in zip(self._graph.losses, values[1:])}}
+        return {"objective": float(values[0]), **{n: float(v) for n, v in zip(self.program.losses, values[1:])}}
 
     def train_step(self, **batch: np.ndarray) -> dict[str, float]:
         """One optimiser step on a batch (inputs by name); returns the objective and every loss term, before the
@@ -155,17 +192,65 @@ class CompiledModel:
                 raise KeyError(f"no run-time parameter '{name}'; these are: {', '.join(self._backend.hypers)}")
             self._backend.hypers[name].set_value(np.asarray(value, dtype=self.program.precision))
 
+    @property
+    def random_state(self) -> dict[str, dict]:
+        """The state of each random generator of the training graph (one per dropout application), by name, as
+        numpy's `bit_generator.state` dictionaries (JSON-able); empty without dropout."""
+        return {n: v.get_value().bit_generator.state for n, v in self._generators.items()}
+
+    def set_random_state(self, states: Mapping[str, dict]) -> None:
+        """Put back random generator states taken from `random_state`; names must match."""
+        unknown = [n for n in states if n not in self._generators]
+        if unknown or len(states) != len(self._generators):
+            raise KeyError(f"random generators of this model: {', '.join(self._generators) or 'none'}; "
+                           f"got {', '.join(states) or 'none'}")
+        for name, state in states.items():
+            bit_generator = getattr(np.random, state["bit_generator"])()
+            bit_generator.state = state
+            self._generators[name].set_value(np.random.Generator(bit_generator))
+
+    def value_function(self, value: P.Value) -> tuple[list[str], pytensor.compile.function.types.Function]:
+        """The names of the inputs a program value (e.g. the predictions inside a loss) depends on, and a compiled
+        function of those inputs that computes it with the inference graph (no dropout, running statistics)."""
+        if id(value) not in self._values:
+            program = replace(self.program, heads={"__value__": value})
+            graph = lower(program, self._backend, training=False)
+            names = self._needed(graph, [graph.heads["__value__"]])
+            self._values[id(value)] = names, self._function(graph, names, graph.heads["__value__"])
+        return self._values[id(value)]
+
+    def fit(self, source: Arrays | str | os.PathLike, target: Arrays | str | os.PathLike | None = None,
+            **options) -> "History":
+        """Train on `source` (and `target`) data: dictionaries of arrays by input name, or `.npz`/`.csv` paths.
+        Returns a `History` (`.records`, one per epoch, and `.final`). See `spec_lang.training.fit` for the
+        options: epochs or steps, batch size, seed, log, checkpoints, resuming, target labels.
+
+        >>> import spec_lang
+        >>> from spec_lang.data import two_moons
+        >>> model = spec_lang.load("examples/seed_dann.dann").compile("FAST_COMPILE")
+        >>> history = model.fit(two_moons(), epochs=2, batch_size=50, seed=0)  # xs, ys, xt; yt: target labels
+        >>> [(record["epoch"], record["step"]) for record in history.records]
+        [(1, 3), (2, 6)]
+        >>> history.final["status"], 0 <= history.final["target_accuracy"] <= 1
+        ('completed', True)
+        """
+        from .training import fit
+
+        return fit(self, source, target, **options)
+
+    def metrics(self, source: Arrays | str | os.PathLike, target: Arrays | str | os.PathLike | None = None,
+                **options) -> dict[str, float]:
+        """Metrics on labelled data, as `fit` records them: the objective and every loss term, source accuracy,
+        target accuracy (with target labels), the domain classifier's accuracy and the proxy A-distance; those the
+        data allows. See `spec_lang.training.metrics`."""
+        from .training import metrics
+
+        return metrics(self, source, target, **options)
+
     def save(self, path: str | os.PathLike) -> None:
         """Write every parameter to a `.npz` file, atomically (a crash never leaves half a file)."""
-        target = Path(path)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".npz.tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **self.parameters)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        parameters = self.parameters
+        write_atomic(path, lambda stream: np.savez(stream, **parameters))
 
     def load(self, path: str | os.PathLike) -> None:
         """Read parameters saved by `save`; the file must hold exactly this model's parameters."""

@@ -19,6 +19,35 @@ def tanh(x):
     return pt.tanh(x)
 
 
+def fast_tanh(x):
+    """tanh of a float32 tensor as a rational function (Eigen's and XLA's float32 tanh: x·p(x²)/q(x²) on x
+    clipped to ±7.9053, x itself below 4e-4; at most 3.5e-7 from the exact value, tanh(±inf) = ±1). Plain
+    arithmetic, so it fuses with its neighbours into one loop, which runs several times faster under Numba than
+    the libm call of `pt.tanh`. Its gradient is tanh's, g · (1 - y²) of the output y."""
+    def number(value):
+        return np.asarray(value, dtype=x.dtype)
+
+    def polynomial(z, coefficients):  # Horner, highest power first
+        result = number(coefficients[0])
+        for c in coefficients[1:]:
+            result = result * z + number(c)
+        return result
+
+    def graph(v):
+        clipped = pt.clip(v, number(-7.90531110763549805), number(7.90531110763549805))
+        z = pt.sqr(clipped)
+        p = clipped * polynomial(z, [-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+                                     5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
+                                     4.89352455891786e-03])
+        q = polynomial(z, [1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03])
+        return pt.switch(pt.abs(v) < number(4e-4), v, p / q)
+
+    v, y, g = x.type(), x.type(), x.type()  # the pullback takes the input, the output and its gradient
+    pullback = pytensor.compile.builders.OpFromGraph([v, y, g], [g * (1 - pt.sqr(y))], inline=True)
+    return pytensor.compile.builders.OpFromGraph([v], [graph(v)], inline=True, name="fast_tanh",
+                                                 pullback=pullback)(x)
+
+
 def sigmoid(x):
     return pt.sigmoid(x)
 
@@ -42,6 +71,22 @@ def reverse_gradient(x, lam):
     that changes between steps without recompiling.
     """
     return grad_scale(x, -lam)
+
+
+def join_rows(parts):
+    """The rows of several [batch, …] tensors one after the other, for one pass of a stack over all of them
+    (`split_rows` takes them apart again)."""
+    return pt.concatenate(parts, axis=0)
+
+
+def rows(x):
+    """The number of rows (the batch size) of a tensor."""
+    return x.shape[0]
+
+
+def split_rows(x, sizes):
+    """The consecutive blocks of rows of `x` with `sizes` rows each, as a tuple (views; the gradient joins)."""
+    return tuple(pt.split(x, pt.stack(sizes), n_splits=len(sizes), axis=0))
 
 
 def crossentropy(probabilities, labels):

@@ -8,10 +8,13 @@ Dense(units=Ref(name='width'), activation='tanh', options=())
 
 from __future__ import annotations
 
+import math
+import sys
 from functools import lru_cache
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.visitors import Transformer_NonRecursive
 
 from . import ir
 from .diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
@@ -80,8 +83,9 @@ def _opt(items: list) -> tuple:
 
 
 @v_args(meta=True)
-class _ToIR(Transformer):
-    """Builds IR nodes bottom-up; each node carries the span of its text."""
+class _ToIR(Transformer_NonRecursive):
+    """Builds IR nodes bottom-up, without recursion (so deep nesting is reported, not a crash); each node carries
+    the span of its text."""
 
     def start(self, meta, children):
         header, *statements = children
@@ -199,7 +203,11 @@ class _ToIR(Transformer):
     # expressions
     def number(self, meta, children):
         text = str(children[0])
-        value = float(text) if any(c in text for c in ".eE") else int(text)
+        if not math.isfinite(float(text)):
+            shown = text if len(text) <= 20 else f"{text[:8]}…{text[-8:]} ({len(text)} characters)"
+            raise SpecError([Diagnostic("error", "E109", f"the number {shown} is too large", _span(meta),
+                                        f"numbers are at most about {sys.float_info.max:.1e}")])
+        value = float(text) if any(c in text for c in ".eE") else int(text.lstrip("0") or "0")
         return ir.Number(value, span=_span(meta))
 
     def true(self, meta, children):
@@ -257,6 +265,9 @@ def parse(text: str, filename: str = "<string>") -> ir.Model:
         if isinstance(error.orig_exc, SpecError):
             raise SpecError(error.orig_exc.diagnostics, source) from None
         raise
+    deep = ir.too_deep(model)
+    if deep is not None:
+        raise SpecError([deep], source)
     return model
 
 
@@ -323,13 +334,14 @@ def _statement_keywords() -> frozenset[str]:
 
 
 def _last_token(value: object) -> Token | None:
-    """The last token of a parse-stack entry: a token, or the rightmost token of a tree."""
-    if isinstance(value, Token):
-        return value
-    for child in reversed(getattr(value, "children", ())):
-        token = _last_token(child)
-        if token is not None:
-            return token
+    """The last token of a parse-stack entry: a token, or the rightmost token of a tree (found without recursion:
+    the tree may be deep)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Token):
+            return item
+        pending.extend(getattr(item, "children", ()))  # the last child is looked at first
     return None
 
 
@@ -380,7 +392,9 @@ def _syntax_diagnostic(error: UnexpectedInput, text: str) -> Diagnostic:
         found = f"'{error.token}'"
         width = max(1, len(str(error.token)))
     elif isinstance(error, UnexpectedCharacters):
-        found = f"'{text[error.pos_in_stream]}'" if error.pos_in_stream < len(text) else "end of file"
+        character = text[error.pos_in_stream:error.pos_in_stream + 1]
+        shown = character if character.isprintable() else repr(character)[1:-1]  # e.g. \x00, not the character
+        found = f"'{shown}'" if character else "end of file"
     else:
         found = "end of file"
         lines = text.splitlines() or [""]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Union
 
 import numpy as np
@@ -243,7 +244,11 @@ class Program:
     optimizer_options: dict[str, object] = field(default_factory=dict)
 
     def stack(self, name: str) -> StackDef:
-        return next(s for s in self.stacks if s.name == name)
+        return self._stacks_by_name[name]
+
+    @cached_property
+    def _stacks_by_name(self) -> dict[str, StackDef]:
+        return {s.name: s for s in self.stacks}
 
     def params(self) -> list[ParamSpec]:
         """Every parameter and state variable in a fixed order: stacks in declaration order, layer by layer."""
@@ -275,7 +280,8 @@ def evaluate(scalar: Scalar, hypers: dict[str, float], progress: float = 0.0) ->
             return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else math.inf}[op]
         case Schedule(name=name, args=args):
             values = [evaluate(a, hypers, progress) for _, a in args]
-            return float(getattr(ops, name)(np.float64(progress), *values, xp=np))
+            with np.errstate(all="ignore"):  # an overflow gives infinity, as the checker's messages show
+                return float(getattr(ops, name)(np.float64(progress), *values, xp=np))
     raise TypeError(scalar)
 
 
@@ -360,8 +366,14 @@ def reversal_points(program: Program) -> list[ReversalPoint]:
     everything = [*program.values.values(), *program.heads.values()]
     everything += [v for loss in program.losses.values() for v in tensors(loss)]
     points: dict[tuple[int, int], ReversalPoint] = {}
+    seen: set[int] = set()
     for value in everything:
         for node in ancestors(value):
+            if id(node) in seen or not isinstance(node, Reversed | Applied):
+                continue
+            seen.add(id(node))
+            if isinstance(node, Applied) and not any(l.kind == "reverse" for l in program.stack(node.stack).layers):
+                continue  # (what follows costs a walk of the graph: only for reversal points)
             upstream = tuple(dict.fromkeys(a.stack for a in ancestors(node, gradient=True)[1:]
                                            if isinstance(a, Applied)))
             losses = tuple(n for n, ids in reads.items() if id(node) in ids)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 from dataclasses import dataclass, replace
@@ -16,8 +17,10 @@ from pathlib import Path, PurePosixPath
 
 from . import ir
 from .check import resolve
-from .diagnostics import Diagnostic, Source, SpecError, did_you_mean
+from .diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
+from .limits import DEFAULT_MAX_PARAMETER_MEMORY
 from .model import CompiledModel
+from .optimize import Optimizations
 from .parser import parse
 from .program import Program
 
@@ -29,16 +32,18 @@ class Spec:
     warnings: tuple[Diagnostic, ...] = ()
     source: Source | None = None
 
-    def compile(self, mode: str | None = None) -> CompiledModel:
+    def compile(self, mode: str | None = None, optimizations: Optimizations | None = None) -> CompiledModel:
         """Lower to PyTensor and compile the update function. `mode` is a PyTensor mode name
-        ("NUMBA", the default; "C"; "FAST_COMPILE"; "JAX" when installed)."""
-        return CompiledModel(self.program, mode)
+        ("NUMBA", the default; "C"; "FAST_COMPILE"; "JAX" when installed); `optimizations` switches the
+        lowering's optimisations (`spec_lang.optimize.Optimizations`, all on by default)."""
+        return CompiledModel(self.program, mode, optimizations)
 
 
 def from_ir(model: ir.Model, source: Source | None = None, *, allow_outside: bool = False,
-            **overrides: object) -> Spec:
+            max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY, **overrides: object) -> Spec:
     """Check an IR model (from any door) with parameter overrides; raises `SpecError` on errors. Its includes are
-    read relative to the folder of `source` (the current directory without one; see `included_templates`)."""
+    read relative to the folder of `source` (the current directory without one; see `included_templates`). A model
+    whose parameters would take more than `max_parameter_memory` bytes is refused (E604)."""
     if overrides:
         known = [p.name for p in model.params]
         for name in overrides:
@@ -55,20 +60,32 @@ def from_ir(model: ir.Model, source: Source | None = None, *, allow_outside: boo
                                             "values are numbers, true/false or lists of them, e.g. [32, 32]")],
                                 source) from None
         model = model.with_params(values)
-    program, diagnostics = resolve(model, included_templates(model, source, allow_outside))
+    deep = ir.too_deep(model)  # the Python builder may nest deeper than a parsed model
+    if deep is not None:
+        raise SpecError([deep], source)
+    program, diagnostics = resolve(model, included_templates(model, source, allow_outside), max_parameter_memory)
     if program is None:
         raise SpecError(diagnostics, source)
     return Spec(model, program, tuple(diagnostics), source)
 
 
 def read_source(path: str | os.PathLike) -> Source:
-    """Read a spec file as UTF-8; unreadable files raise `SpecError`."""
+    """Read a spec file as UTF-8; unreadable files raise `SpecError`, located at the first byte that is not UTF-8."""
     try:
-        return Source(str(path), Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else "not UTF-8 text"
-        raise SpecError([Diagnostic("error", "E001", f"cannot read {path}: {reason}", None,
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise SpecError([Diagnostic("error", "E001", f"cannot read {path}: {error.strerror or error}", None,
                                     "check the path")], Source(str(path), "")) from None
+    data = data.removeprefix(codecs.BOM_UTF8)  # the byte-order mark some editors write
+    try:
+        return Source(str(path), data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        text = data.decode("utf-8", errors="replace")  # to show the line, with � for the bytes that are not UTF-8
+        before = data[:error.start].decode("utf-8")
+        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+        raise SpecError([Diagnostic("error", "E001", f"cannot read {path}: byte 0x{data[error.start]:02x} is not "
+                                    "UTF-8 text", Span(line, column, line, column + 1),
+                                    "save the file as UTF-8")], Source(str(path), text)) from None
 
 
 def parse_source(source: Source) -> ir.Model:
@@ -99,7 +116,14 @@ def included_templates(model: ir.Model, source: Source | None = None,
         folder = Path(name).parent
         for include in model.includes:
             path = Path(os.path.normpath(folder / include.path))
-            resolved = path.resolve()
+            try:
+                resolved, found = path.resolve(), path.is_file()
+            except (OSError, ValueError, RuntimeError) as error:  # a name too long, a NUL byte, a loop of links
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+                shown = include.path.encode("unicode_escape").decode()  # a NUL byte, say, shown as \x00
+                diagnostics.append(Diagnostic("error", "E901", f'cannot include "{shown}": {reason}', include.span,
+                                              "check the path"))
+                continue
             if not allow_outside and not resolved.is_relative_to(folder.resolve()):
                 diagnostics.append(Diagnostic(
                     "error", "E903", f'"{include.path}" is outside the folder of the including file', include.span,
@@ -109,7 +133,7 @@ def included_templates(model: ir.Model, source: Source | None = None,
                 cycle = [shown for _, shown in chain[seen.index(resolved):]] + [str(path)]
                 diagnostics.append(Diagnostic("error", "E902", f"include cycle: {' → '.join(cycle)}", include.span,
                                               "a file cannot include itself, directly or through other files"))
-            elif not path.is_file():
+            elif not found:
                 diagnostics.append(Diagnostic("error", "E901", f'cannot include "{include.path}": no such file',
                                               include.span, _near(include.path, path, folder)))
             elif resolved not in done:
@@ -138,18 +162,23 @@ def _near(written: str, path: Path, folder: Path) -> str:
     return f"the path is relative to the folder of the including file ({folder.as_posix()})"
 
 
-def load(path: str | os.PathLike, *, allow_outside: bool = False, **overrides: object) -> Spec:
+def load(path: str | os.PathLike, *, allow_outside: bool = False,
+         max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY, **overrides: object) -> Spec:
     """Load and check a `.dann` or `.json` file; keyword arguments override the header's parameters. Its includes may
-    only name files in its own folder or below, unless `allow_outside`.
+    only name files in its own folder or below, unless `allow_outside`. Parameters may take at most
+    `max_parameter_memory` bytes (2 GiB unless raised).
 
     >>> load("examples/seed_l2_mlp.dann", hidden=[32, 32]).program.stack("net").parameter_count
     2464
     """
     source = read_source(path)
-    return from_ir(parse_source(source), source, allow_outside=allow_outside, **overrides)
+    return from_ir(parse_source(source), source, allow_outside=allow_outside,
+                   max_parameter_memory=max_parameter_memory, **overrides)
 
 
-def loads(text: str, filename: str = "<string>", *, allow_outside: bool = False, **overrides: object) -> Spec:
+def loads(text: str, filename: str = "<string>", *, allow_outside: bool = False,
+          max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY, **overrides: object) -> Spec:
     """Load and check `.dann` text; includes are read relative to the folder of `filename`."""
     source = Source(filename, text)
-    return from_ir(parse(text, filename), source, allow_outside=allow_outside, **overrides)
+    return from_ir(parse(text, filename), source, allow_outside=allow_outside,
+                   max_parameter_memory=max_parameter_memory, **overrides)

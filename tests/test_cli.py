@@ -74,6 +74,21 @@ def test_compile_prints_the_summary(capsys) -> None:
     golden("seed_dann.summary.txt", body + "\n")
 
 
+def test_optimisations_switch_off_by_name(capsys, monkeypatch) -> None:
+    chosen, original = [], spec_lang.Spec.compile
+
+    def compile_fast(self, mode, optimizations):
+        chosen.append(optimizations)
+        return original(self, "FAST_COMPILE", optimizations)
+
+    monkeypatch.setattr(spec_lang.Spec, "compile", compile_fast)
+    assert run(capsys, "compile", "examples/seed_dann.dann", "--no-opt", "batch_inputs", "--no-opt", "fast_tanh")[0] == 0
+    assert not chosen[0].batch_inputs and not chosen[0].fast_tanh and chosen[0].merge_heads
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, "compile", "examples/seed_dann.dann", "--no-opt", "fast_tahn")
+    assert exit_.value.code == 2 and "invalid choice: 'fast_tahn'" in capsys.readouterr().err
+
+
 def test_set_overrides_parameters(capsys) -> None:
     code, out, _ = run(capsys, "compile", "examples/seed_l2_mlp.dann", "--set", "hidden=[32,32]", "--emit", "ir")
     assert code == 0

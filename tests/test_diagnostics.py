@@ -1,7 +1,7 @@
 """Golden-file tests of the messages specc gives for bad input.
 
-Each `tests/diagnostics/NAME.dann` is one small case; `NAME.expected` holds what loading it reports: the
-rendered error when it fails, or its rendered warnings when it loads. Paths are rendered relative to the
+Each `tests/diagnostics/NAME.dann` (or `NAME.json`, for the JSON door) is one small case; `NAME.expected` holds
+what loading it reports: the rendered error when it fails, or its rendered warnings when it loads. Paths are rendered relative to the
 repository root. After changing a message, regenerate the expected files and review every diff by eye:
 
     SPECC_UPDATE_GOLDEN=1 pytest tests/test_diagnostics.py
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path("tests/diagnostics")  # relative to ROOT, as messages name the files
 UPDATE = os.environ.get("SPECC_UPDATE_GOLDEN") == "1"
 
-CASES = [path.stem for path in sorted((ROOT / CORPUS).glob("*.dann"))]
+CASES = sorted(path.name for suffix in ("dann", "json") for path in (ROOT / CORPUS).glob(f"*.{suffix}"))
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +33,7 @@ def _outcome(name: str) -> tuple[str, tuple[spec_lang.Diagnostic, ...]]:
     """What loading a case gives, as a user sees it and as diagnostics: the error's, or the warnings of a model
     that loads. Any exception but `SpecError` propagates and fails the test."""
     try:
-        spec = spec_lang.load(CORPUS / f"{name}.dann")
+        spec = spec_lang.load(CORPUS / name)
     except spec_lang.SpecError as error:
         return error.render(), error.diagnostics
     return "\n".join(warning.render(spec.source) for warning in spec.warnings), spec.warnings
@@ -41,7 +41,7 @@ def _outcome(name: str) -> tuple[str, tuple[spec_lang.Diagnostic, ...]]:
 
 @pytest.mark.parametrize("name", CASES)
 def test_the_report_matches_the_expected_file(name: str) -> None:
-    expected = CORPUS / f"{name}.expected"
+    expected = (CORPUS / name).with_suffix(".expected")
     report = _outcome(name)[0] + "\n"
     if UPDATE:
         expected.write_text(report, encoding="utf-8")
@@ -57,8 +57,9 @@ def test_every_case_gives_located_diagnostics_and_no_traceback(name: str) -> Non
 
 
 def test_every_expected_file_has_its_case() -> None:
-    cases = {path.stem for path in CORPUS.glob("*.dann")}
-    assert {path.stem for path in CORPUS.glob("*.expected")} <= cases
+    stems = [Path(name).stem for name in CASES]
+    assert len(set(stems)) == len(stems), "a case is both NAME.dann and NAME.json"
+    assert {path.stem for path in CORPUS.glob("*.expected")} <= set(stems)
 
 
 # Parameter overrides (`specc --set`, or keyword arguments to `spec_lang.load`).

@@ -18,6 +18,7 @@ def test_an_installed_wheel_carries_and_finds_the_grammar(tmp_path) -> None:
     (wheel,) = tmp_path.glob("spec_lang-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "spec_lang/grammar/dann.lark" in names and "spec_lang/schema/dann.schema.json" in names
+    assert {"spec_lang/examples/moons_nn.dann", "spec_lang/examples/moons_dann.dann"} <= set(names)  # reproduce
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     # Run from an empty directory with only the unpacked wheel on the path: no source checkout to fall back on.
