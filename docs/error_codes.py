@@ -1,6 +1,6 @@
 """Writes docs/errors.md: every diagnostic code specc reports, with its meaning and, where the golden diagnostics
-corpus (tests/diagnostics) has a case for it, what specc prints for that case, taken from the case's `.expected`
-file. The examples therefore cannot drift: tests/test_error_docs.py fails when docs/errors.md differs from what
+corpus (tests/diagnostics, and tests/diagnostics/cli for command lines) has a case for it, what specc prints for
+that case, taken from the case's `.expected` file. The examples therefore cannot drift: tests/test_error_docs.py fails when docs/errors.md differs from what
 this script writes, or when the code uses a code this table lacks.
 
     .venv/bin/python docs/error_codes.py
@@ -17,9 +17,11 @@ OUTPUT = ROOT / "docs" / "errors.md"
 # (code, what it means, the corpus case that shows it, or where it is reported when no case can show it)
 CODES: list[tuple[str, str, str]] = [
     ("E001", "a file cannot be read, or is not UTF-8 text", "not_utf8.dann"),
-    ("E002", "an output file already exists (without --force)", "reported by the command line"),
-    ("E003", "`specc fmt` was given a JSON file", "reported by the command line"),
-    ("E004", "a data file cannot be written", "reported by the command line"),
+    ("E002", "an output file already exists (without --force)", "cli/output_exists.args"),
+    ("E003", "`specc fmt` was given a JSON file", "cli/fmt_json.args"),
+    ("E004", "a data file cannot be written", "cli/predictions_unknown_format.args"),
+    ("E005", "an output needs an optional package that is not installed (matplotlib for --plot)",
+     "reported by the command line"),
     ("E100", "unexpected text: a syntax error", "stray_character.dann"),
     ("E101", "a statement with a known shape is incomplete", "missing_activation.dann"),
     ("E102", "a bracket is never closed", "unclosed_call.dann"),
@@ -41,17 +43,17 @@ CODES: list[tuple[str, str, str]] = [
     ("E401", "the wrong dtype or activation for an operation", "float_labels_crossentropy.dann"),
     ("E501", "a gradient reversal that cannot work", "reverse_twice.dann"),
     ("E601", "a value out of range: zero or negative sizes, rates, non-finite numbers", "zero_width.dann"),
-    ("E602", "an override names no parameter of the model (--set, or a keyword of load)", "reported by overrides"),
-    ("E603", "an override value that is not a number, true/false or a list", "reported by overrides"),
+    ("E602", "an override names no parameter of the model (--set, or a keyword of load)", "cli/override_unknown_parameter.args"),
+    ("E603", "an override value that is not a number, true/false or a list", "cli/override_unreadable.args"),
     ("E604", "parameters that would need more memory than allowed (--max-parameter-memory)",
      "parameters_too_large.dann"),
     ("E605", "a network deeper than 250 layers", "network_too_deep.dann"),
-    ("E801", "data that does not fit the model", "reported by training, evaluation and prediction"),
-    ("E802", "training options that do not fit the model", "reported by training, evaluation and prediction"),
-    ("E803", "a checkpoint that cannot be read", "reported by training and loading checkpoints"),
-    ("E804", "a checkpoint written for another spec", "reported by loading checkpoints"),
-    ("E805", "training diverged", "reported by training"),
-    ("E806", "a run to resume that differs from the one checkpointed", "reported by training"),
+    ("E801", "data that does not fit the model", "cli/data_unknown_format.args"),
+    ("E802", "training options that do not fit the model", "cli/label_head_unknown.args"),
+    ("E803", "a checkpoint that cannot be read", "cli/checkpoint_unreadable.args"),
+    ("E804", "a checkpoint written for another spec", "cli/checkpoint_of_another_spec.args"),
+    ("E805", "training diverged", "cli/training_diverges.args"),
+    ("E806", "a run to resume that differs from the one checkpointed", "cli/resume_with_other_batches.args"),
     ("E901", "an included file that does not exist", "include_missing.dann"),
     ("E902", "files that include each other", "include_cycle.dann"),
     ("E903", "an include outside the including file's folder (--allow-outside-includes)", "include_outside.dann"),
@@ -96,7 +98,11 @@ def render() -> str:
     out += [f"| [{code}](#{code.lower()}) | {meaning} |" for code, meaning, _ in CODES]
     for code, meaning, case in CODES:
         out += ["", f"## {code}", "", f"{meaning[0].upper()}{meaning[1:]}."]
-        if (ROOT / CORPUS / case).is_file():
+        if case.endswith(".args"):  # command lines: the setup, then the one that fails, and what it prints
+            commands = [f"$ specc {line}" for line in (ROOT / CORPUS / case).read_text(encoding="utf-8").splitlines()]
+            out += ["", f"Example: [`{CORPUS / case}`](../{CORPUS / case}), with `{{tmp}}` a fresh folder", "",
+                    "```", *commands, example(case, code), "```"]
+        elif (ROOT / CORPUS / case).is_file():
             out += ["", f"Example: [`{CORPUS / case}`](../{CORPUS / case})", "", "```", example(case, code), "```"]
         else:
             out += ["", f"No case in the corpus: {case}."]

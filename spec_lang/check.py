@@ -48,6 +48,7 @@ OPTIMIZER_OPTIONS = {"momentum": (0.0, "fraction", "0.9"), "nesterov": (False, "
                      "weight_decay": (0.0, "non-negative", "1e-4"), "clip_norm": (None, "positive", "1.0")}
 OPTION_RANGES = {"fraction": ("at least 0 and below 1", lambda v: 0 <= v < 1),
                  "positive": ("positive", lambda v: v > 0), "non-negative": ("at least 0", lambda v: v >= 0)}
+FLOAT32_MAX = 3.4028234663852886e38  # the largest float32: run-time parameters are float32 unless `precision float64`
 INIT_ROLES = ("weights", "biases")  # the parameter roles a spec initialises: in `init`, a stack's or a layer's options
 STACK_OPTIONS = ("lr_mult", "frozen", *INIT_ROLES)
 # Other roles start the same way whatever the spec says: a scale at 1, a shift at 0, running statistics at mean 0
@@ -383,6 +384,9 @@ class _Checker:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     self.error("E601", f"parameter '{name}' is {_show(value)}, not a number", expr,
                                "use a numeric parameter here")
+                if self.model.precision != "float64" and abs(value) > FLOAT32_MAX:
+                    self.error("E601", f"parameter '{name}' is {_show(value)}, beyond float32 (about 3.4e38)", expr,
+                               "write `precision float64`, or use a smaller value")
                 self.used.add(name)
                 self.hypers[name] = float(value)
                 return P.Hyper(name)

@@ -156,6 +156,11 @@ def read_checkpoint(path: str | os.PathLike, program: Program | None = None) -> 
     if not target.is_file():
         raise _error(path, "E803", f"cannot read checkpoint {path}: no such file", "check the path")
     corrupt = "the file is damaged or was cut short; use an earlier checkpoint, or train again"
+    with target.open("rb") as stream:
+        is_zip = stream.read(4) == b"PK\x03\x04"  # a .npz archive starts so, however much of it is left
+    if not is_zip:
+        raise _error(path, "E803", f"{path} is not a checkpoint (not a .npz archive)",
+                     "give a checkpoint written by `specc train` or `model.fit(checkpoint=…)`")
     try:
         with np.load(target, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -174,9 +179,10 @@ def read_checkpoint(path: str | os.PathLike, program: Program | None = None) -> 
         raise _error(path, "E803", f"{path} has checkpoint format {meta.get('format')!r}, expected {FORMAT!r}",
                      "it was written by another version of specc")
     if program is not None and meta.get("spec_hash") != spec_hash(program):
-        other = "" if meta.get("model") == program.name else f" (model '{meta.get('model')}', not '{program.name}')"
-        raise _error(path, "E804", f"checkpoint {path} was written for a different spec{other}",
-                     _difference(meta, program))
+        if meta.get("model") != program.name:
+            raise _error(path, "E804", f"checkpoint {path} was written for model '{meta.get('model')}', not "
+                                       f"'{program.name}'", f"use it with the spec of model '{meta.get('model')}'")
+        raise _error(path, "E804", f"checkpoint {path} was written for a different spec", _difference(meta, program))
     return Checkpoint(target, meta, arrays)
 
 

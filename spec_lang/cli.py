@@ -20,6 +20,7 @@ from .training import RUN_HINT
 from .limits import DEFAULT_MAX_PARAMETER_MEMORY, parse_memory
 from .model import CompiledModel
 from .optimize import Optimizations
+from .plots import plot_history, require_matplotlib
 from .spec import Spec, from_ir, parse_source, read_source
 
 MODES = {"numba": "NUMBA", "c": "CVM", "fast_compile": "FAST_COMPILE", "jax": "JAX"}
@@ -144,7 +145,8 @@ def _write_arrays(path: Path, arrays: dict, force: bool) -> None:
             raise SpecError([Diagnostic("error", "E004", f"cannot write {path}: the arrays have different numbers "
                                                          "of rows", None, "write a .npz file instead")])
         lines = [",".join(n for n, _ in columns)]
-        lines += [",".join(repr(c[row].item()) for _, c in columns) for row in range(len(columns[0][1]) if columns else 0)]
+        rows = range(len(columns[0][1]) if columns else 0)
+        lines += [",".join(repr(c[row].item()) for _, c in columns) for row in rows]
         write_atomic(path, "\n".join(lines) + "\n")
         return
     if path.suffix != ".npz":
@@ -197,6 +199,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         for path in (checkpoint, Path(args.log) if args.log else None):
             if path is not None:
                 refuse_existing(path, args.force, RUN_HINT)
+    if args.plot:  # the figure is drawn after training: find out now whether it can be
+        refuse_existing(args.plot, args.force or args.resume, RUN_HINT)
+        try:
+            require_matplotlib()
+        except ImportError as error:
+            raise SpecError([Diagnostic("error", "E005", str(error), None,
+                                        "install it, or train without --plot")]) from None
     model = _compile(spec, args)
     try:
         history = model.fit(args.source, args.target, epochs=args.epochs, steps=args.steps,
@@ -212,6 +221,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"trained {final['step']} steps ({final['epoch']} epochs); checkpoint written to {checkpoint}"
           + (f"; log written to {args.log}" if args.log else ""))
     sys.stdout.write(_format_metrics({k: v for k, v in final.items() if k not in ("final", "status")}))
+    if args.plot:
+        plot_history(history.records, args.plot, hyperparameters=spec.program.hypers,
+                     title=f"{spec.program.name} trained on {args.source}", force=True)
+        print(f"plotted the loss terms, accuracies, λ and learning rate in {args.plot}")
     return 0
 
 
@@ -351,6 +364,8 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="seed of the batch order (default 0); the spec's `seed` "
                                                            "draws the initial weights and dropout masks")
     train.add_argument("--log", metavar="FILE", help="a JSON-lines log: one record per epoch and a final record")
+    train.add_argument("--plot", metavar="FILE.png", help="plot the loss terms, accuracies, proxy A-distance, λ and "
+                                                          "learning rate per epoch (needs matplotlib)")
     train.add_argument("--checkpoint", metavar="FILE", help="the checkpoint (.npz) written every --checkpoint-every "
                                                             "steps, at the end and when interrupted (default "
                                                             "MODEL.ckpt.npz, after the spec's file name)")

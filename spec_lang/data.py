@@ -67,14 +67,14 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
             raise _error(path, f"cannot read {path} as .npz: {error}", "write it with numpy.savez") from None
     if target.suffix == ".csv":
         return _read_csv(target)
-    raise _error(path, f"{path}: unknown data format '{target.suffix}'", "use a .npz or a .csv file")
+    raise _error(path, f"unknown data format '{target.suffix}'", "use a .npz or a .csv file")
 
 
 def _read_csv(path: Path) -> dict[str, np.ndarray]:
     with path.open(newline="", encoding="utf-8") as stream:
         rows = list(csv.reader(stream))
     if not rows:
-        raise _error(path, f"{path} is empty", "the first line names the columns")
+        raise _error(path, "the file is empty", "the first line names the columns")
     header, body = rows[0], rows[1:]
     columns: dict[str, list[tuple[int, int]]] = {}
     for index, name in enumerate(header):
@@ -85,7 +85,7 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
         try:
             values = np.array([[float(row[i]) for _, i in sorted(parts)] for row in body])
         except (ValueError, IndexError) as error:
-            raise _error(path, f"{path}: column '{name}' holds a value that is not a number ({error})",
+            raise _error(path, f"column '{name}' holds a value that is not a number ({error})",
                          "every cell must be a number") from None
         arrays[name] = values[:, 0] if parts == [(-1, parts[0][1])] else values
     return arrays

@@ -80,7 +80,7 @@ class Diagnostic:
         The span's own source, if it has one, takes the place of `source`."""
         if self.span is not None and self.span.source is not None:
             source = self.span.source
-        name = source.name if source else "<model>"
+        name = source.name if source else "specc"  # no file to name: a command-line or API problem
         if self.span is None:
             out = [f"{name}: {self.severity}[{self.code}]: {self.message}"]
         else:

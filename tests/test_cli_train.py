@@ -23,11 +23,11 @@ RUN = ["train", SPEC, "--epochs", "30", "--batch-size", "1", "--seed", "9"]  # 4
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
-    """A folder with the moons data and one finished run (checkpoint a.npz, log a.jsonl)."""
+    """A folder with the moons data and one finished run (checkpoint a.npz, log a.jsonl, plot a.png)."""
     folder = tmp_path_factory.mktemp("cli")
     assert main(["data", "moons", "-o", str(folder / "moons.npz")]) == 0
     assert main([*RUN, "--source", str(folder / "moons.npz"), "--log", str(folder / "a.jsonl"),
-                 "--checkpoint", str(folder / "a.npz")]) == 0
+                 "--checkpoint", str(folder / "a.npz"), "--plot", str(folder / "a.png")]) == 0
     return folder
 
 
@@ -50,6 +50,17 @@ def test_train_logs_one_record_per_epoch_and_a_final_one(work) -> None:
     assert records[-1]["label_loss"] < records[0]["label_loss"] and records[-1]["source_accuracy"] > 0.8
     saved = read_checkpoint(work / "a.npz")
     assert saved.meta["step"] == 4500 and saved.meta["history"] == records[:-1]
+
+
+def test_train_plots_the_run(work, tmp_path, capsys) -> None:
+    from matplotlib.image import imread
+
+    image = imread(work / "a.png")
+    colours = np.unique(image.reshape(-1, image.shape[2]), axis=0)
+    assert image.shape[0] > 300 and image.shape[1] > 600 and len(colours) > 20  # a drawing, not a blank
+    common = ["train", SPEC, "--source", str(work / "moons.npz"), "--steps", "2", "--checkpoint", str(tmp_path / "b")]
+    assert main([*common, "--plot", str(work / "a.png")]) == 1  # refused before training: nothing written
+    assert "a.png: error[E002]" in capsys.readouterr().err and not (tmp_path / "b").exists()
 
 
 def test_train_refuses_to_overwrite_and_reports_data_errors(work, tmp_path, capsys) -> None:

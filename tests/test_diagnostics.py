@@ -5,16 +5,22 @@ what loading it reports: the rendered error when it fails, or its rendered warni
 repository root. After changing a message, regenerate the expected files and review every diff by eye:
 
     SPECC_UPDATE_GOLDEN=1 pytest tests/test_diagnostics.py
+
+`tests/diagnostics/cli/NAME.args` cases are command lines (one `specc` command a line, `{tmp}` standing for a fresh
+folder): every line but the last sets the case up and must succeed; the last must exit 1, and `NAME.expected`
+holds what it prints on standard error.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import pytest
 
 import spec_lang
+from spec_lang.cli import main
 from spec_lang.parser import _NAMED_ERRORS, parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +28,7 @@ CORPUS = Path("tests/diagnostics")  # relative to ROOT, as messages name the fil
 UPDATE = os.environ.get("SPECC_UPDATE_GOLDEN") == "1"
 
 CASES = sorted(path.name for suffix in ("dann", "json") for path in (ROOT / CORPUS).glob(f"*.{suffix}"))
+COMMAND_CASES = sorted(path.name for path in (ROOT / CORPUS / "cli").glob("*.args"))
 
 
 @pytest.fixture(autouse=True)
@@ -129,3 +136,18 @@ def test_every_named_syntax_error_recognises_its_own_examples() -> None:
             with pytest.raises(spec_lang.SpecError) as caught:
                 parse(example)
             assert caught.value.diagnostics[0].message.startswith(message), example
+
+
+@pytest.mark.parametrize("name", COMMAND_CASES)
+def test_a_command_line_case_exits_1_with_the_expected_message(name: str, tmp_path: Path, capsys) -> None:
+    *setup, command = (CORPUS / "cli" / name).read_text(encoding="utf-8").splitlines()
+    for line in setup:
+        assert main(shlex.split(line.replace("{tmp}", str(tmp_path)))) == 0, line
+    capsys.readouterr()
+    assert main(shlex.split(command.replace("{tmp}", str(tmp_path)))) == 1
+    report = capsys.readouterr().err.replace(str(tmp_path), "{tmp}")
+    expected = (CORPUS / "cli" / name).with_suffix(".expected")
+    if UPDATE:
+        expected.write_text(report, encoding="utf-8")
+    assert report == expected.read_text(encoding="utf-8")
+    assert "Traceback" not in report and "hint: " in report

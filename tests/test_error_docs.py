@@ -30,7 +30,7 @@ def test_every_code_specc_reports_is_listed_once() -> None:
 
 @pytest.mark.parametrize(("code", "case"), [(code, case) for code, _, case in error_codes.CODES])
 def test_each_example_reports_its_code(code: str, case: str) -> None:
-    if case.endswith((".dann", ".json")):
+    if case.endswith((".dann", ".json", ".args")):
         assert f"[{code}]" in error_codes.example(case, code).splitlines()[0]
     else:
         assert case.startswith("reported by")
