@@ -376,19 +376,22 @@ def parser() -> argparse.ArgumentParser:
     with_roles(train)
     train.set_defaults(run=cmd_train)
 
-    evaluate = with_file("eval", "print metrics of a trained spec on labelled data")
-    evaluate.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint written by specc train")
-    evaluate.add_argument("--data", required=True, metavar="FILE",
-                          help=".npz/.csv with inputs by name (source inputs and labels; target inputs and target "
+    def with_checkpoint(name: str, help_text: str, data_help: str) -> argparse.ArgumentParser:
+        sub = with_file(name, help_text)
+        sub.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint written by specc train")
+        sub.add_argument("--data", required=True, metavar="FILE", help=data_help)
+        return sub
+
+    evaluate = with_checkpoint("eval", "print metrics of a trained spec on labelled data",
+                               ".npz/.csv with inputs by name (source inputs and labels; target inputs and target "
                                "labels, unless --target)")
     evaluate.add_argument("--target", metavar="FILE", help=".npz/.csv with the target inputs and target labels")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     with_roles(evaluate)
     evaluate.set_defaults(run=cmd_eval)
 
-    predict = with_file("predict", "write the predictions of a head of a trained spec")
-    predict.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint written by specc train")
-    predict.add_argument("--data", required=True, metavar="FILE", help=".npz/.csv with the head's inputs by name")
+    predict = with_checkpoint("predict", "write the predictions of a head of a trained spec",
+                              ".npz/.csv with the head's inputs by name")
     predict.add_argument("--head", required=True, help="the head to predict with")
     predict.add_argument("--map", action="append", default=[], metavar="INPUT=ARRAY",
                          help="read an input from an array of another name, e.g. --map xs=xt (repeatable)")

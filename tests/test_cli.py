@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emitted import import_module, train_side_by_side
 import spec_lang
 from spec_lang.cli import main
 
@@ -126,21 +126,14 @@ def test_output_files_are_never_overwritten_without_force(tmp_path, capsys) -> N
 def test_emitted_python_computes_the_same_numbers(example: str, tmp_path, capsys) -> None:
     target = tmp_path / "generated.py"
     assert run(capsys, "compile", f"examples/{example}", "--emit", "python", "-o", str(target))[0] == 0
-    module_spec = importlib.util.spec_from_file_location("generated", target)
-    generated = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(generated)
+    generated = import_module(target)
     model = spec_lang.load(f"examples/{example}").compile("FAST_COMPILE")
     initial = generated.initial_parameters(generated.PARAMETERS, generated.SEED, generated.PRECISION)
     for name, value in model.parameters.items():  # the module draws the same initial values by itself
         np.testing.assert_array_equal(initial[name], value)
     train, predict, params, *_ = generated.compile_model(mode="FAST_COMPILE")
     rng = np.random.default_rng(0)
-    for _ in range(5):
-        batch = generated.random_batch(rng)
-        ours = model.train_step(**{n: batch[n] for n in model.train_inputs})
-        theirs = train(*[batch[n] for n in generated.TRAIN_INPUTS])
-        assert [ours["objective"], *[ours[n] for n in model.program.losses]] == pytest.approx(
-            [float(v) for v in theirs], rel=1e-6)
+    train_side_by_side(model, generated, train, 5, rng, rel=1e-6)
     for name, value in model.parameters.items():
         np.testing.assert_allclose(params[name].get_value(), value, rtol=1e-5, atol=1e-7)
     head = next(iter(predict))

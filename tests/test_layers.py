@@ -5,7 +5,6 @@ convolutional model trains in the default (Numba) mode, and `--emit python` comp
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 from pathlib import Path
@@ -14,8 +13,9 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from gradients import check_gradient
 
+from emitted import import_module, train_side_by_side
+from gradients import check_gradient
 import spec_lang
 from spec_lang import ir, ops
 from spec_lang.emit import emit_python
@@ -375,17 +375,11 @@ def test_emitted_python_with_dropout_batchnorm_and_convolutions_computes_the_sam
     spec = spec_lang.loads(text)
     target = tmp_path / "generated.py"
     target.write_text(emit_python(spec.program, "convnet.dann"), encoding="utf-8")
-    module_spec = importlib.util.spec_from_file_location("generated", target)
-    generated = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(generated)
+    generated = import_module(target)
     model = spec.compile(MODE)
     train, predict, params, *_ = generated.compile_model(mode=MODE)
     rng = np.random.default_rng(0)
-    for _ in range(4):
-        data = generated.random_batch(rng)
-        ours = model.train_step(**{n: data[n] for n in model.train_inputs})
-        theirs = train(*[data[n] for n in generated.TRAIN_INPUTS])
-        assert [ours["objective"], ours["xent"]] == pytest.approx([float(v) for v in theirs], rel=1e-6)
+    train_side_by_side(model, generated, train, 4, rng, rel=1e-6)
     for name, value in model.parameters.items():  # the running statistics included
         np.testing.assert_allclose(params[name].get_value(), value, rtol=1e-5, atol=1e-6)
     data = generated.random_batch(rng)

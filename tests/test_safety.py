@@ -5,7 +5,6 @@ never runs it as Python, and `include` stays in the including file's folder unle
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emitted import import_module, train_side_by_side
 import spec_lang
 from spec_lang import builder
 from spec_lang.emit import emit_python
@@ -108,17 +108,11 @@ def test_the_generated_module_computes_what_the_compiled_model_computes(hostile:
     spec, text = hostile
     target = tmp_path / "generated.py"
     target.write_text(text, encoding="utf-8")
-    module_spec = importlib.util.spec_from_file_location("generated", target)
-    generated = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(generated)
+    generated = import_module(target)
     model = spec.compile("FAST_COMPILE")
     train, predict, params, *_ = generated.compile_model(mode="FAST_COMPILE")
     rng = np.random.default_rng(0)
-    for _ in range(3):
-        batch = generated.random_batch(rng)
-        ours = model.train_step(**{n: batch[n] for n in model.train_inputs})
-        theirs = train(*[batch[n] for n in generated.TRAIN_INPUTS])
-        assert [ours["objective"], ours["max"], ours["dict"]] == pytest.approx([float(v) for v in theirs], rel=1e-6)
+    train_side_by_side(model, generated, train, 3, rng, rel=1e-6)
     batch = generated.random_batch(rng)
     np.testing.assert_allclose(predict["exec"](*[batch[n] for n in generated.HEAD_INPUTS["exec"]]),
                                model.predict("exec", **{n: batch[n] for n in model.head_inputs("exec")}), rtol=1e-5)

@@ -3,13 +3,13 @@ per-stack learning-rate multipliers, frozen stacks and the optimiser's state."""
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Callable
 
 import numpy as np
 import pytensor
 import pytest
 
+from emitted import import_module, train_side_by_side
 import spec_lang
 from spec_lang import program as P
 from spec_lang.builder import ModelBuilder, adam, annealed, dense, mse, warmup
@@ -390,20 +390,10 @@ def test_the_emitted_module_trains_like_the_compiled_model(optimizer: str, tmp_p
     spec = spec_lang.loads(MIXED.replace("OPTIMIZER", optimizer))  # float32, schedules, lr_mult and frozen
     target = tmp_path / "mixed.py"
     target.write_text(emit_python(spec.program, "mixed.dann"))
-    module_spec = importlib.util.spec_from_file_location("mixed", target)
-    generated = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(generated)
+    generated = import_module(target)
     train, _, params, _, progress, state = generated.compile_model(mode=MODE)
     model = spec.compile(MODE)
-    rng = np.random.default_rng(0)
-    for step in range(5):
-        model.set_progress(step / 4)
-        progress.set_value(np.asarray(step / 4, dtype=generated.PRECISION))
-        batch = generated.random_batch(rng)
-        ours = model.train_step(**{n: batch[n] for n in model.train_inputs})
-        theirs = train(*[batch[n] for n in generated.TRAIN_INPUTS])
-        assert [ours["objective"], ours["label_loss"], ours["domain_loss"]] == pytest.approx(
-            [float(v) for v in theirs], rel=1e-5)
+    train_side_by_side(model, generated, train, 5, np.random.default_rng(0), rel=1e-5, progress=progress)
     for name, value in model.parameters.items():
         np.testing.assert_allclose(params[name].get_value(), value, rtol=1e-4, atol=1e-6)
     assert sorted(state) == sorted(model.optimizer_state)
