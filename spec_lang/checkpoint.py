@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from .diagnostics import Diagnostic, Source, SpecError
+from .diagnostics import file_error
 from .files import write_atomic
 from .program import Program
 
@@ -144,45 +144,43 @@ class Checkpoint:
         restore_model_state(model, self.arrays, self.meta)
 
 
-def _error(path: str | os.PathLike, code: str, message: str, hint: str) -> SpecError:
-    return SpecError([Diagnostic("error", code, message, None, hint)], Source(str(path), ""))
-
-
 def read_checkpoint(path: str | os.PathLike, program: Program | None = None) -> Checkpoint:
     """Read and verify a checkpoint: a missing, unreadable, corrupt or truncated file (its checksum) is an error
     (E803); so is, when `program` is given, a checkpoint written for another spec or other parameter values
     (E804)."""
     target = Path(path)
     if not target.is_file():
-        raise _error(path, "E803", f"cannot read checkpoint {path}: no such file", "check the path")
+        raise file_error(path, "E803", f"cannot read checkpoint {path}: no such file", "check the path")
     corrupt = "the file is damaged or was cut short; use an earlier checkpoint, or train again"
     with target.open("rb") as stream:
         is_zip = stream.read(4) == b"PK\x03\x04"  # a .npz archive starts so, however much of it is left
     if not is_zip:
-        raise _error(path, "E803", f"{path} is not a checkpoint (not a .npz archive)",
-                     "give a checkpoint written by `specc train` or `model.fit(checkpoint=…)`")
+        raise file_error(path, "E803", f"{path} is not a checkpoint (not a .npz archive)",
+                         "give a checkpoint written by `specc train` or `model.fit(checkpoint=…)`")
     try:
         with np.load(target, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as error:
-        raise _error(path, "E803", f"checkpoint {path} is corrupt or truncated ({error})", corrupt) from None
+        raise file_error(path, "E803", f"checkpoint {path} is corrupt or truncated ({error})", corrupt) from None
     if META not in arrays or CHECKSUM not in arrays:
-        raise _error(path, "E803", f"{path} is not a specc checkpoint", "write one with `specc train --checkpoint`")
+        raise file_error(path, "E803", f"{path} is not a specc checkpoint", "write one with `specc train --checkpoint`")
     stored = str(arrays.pop(CHECKSUM))
     if checksum(arrays) != stored:
-        raise _error(path, "E803", f"checkpoint {path} is corrupt: its checksum does not match its contents", corrupt)
+        raise file_error(path, "E803", f"checkpoint {path} is corrupt: its checksum does not match its contents",
+                         corrupt)
     try:
         meta = json.loads(str(arrays.pop(META)))
     except ValueError:
-        raise _error(path, "E803", f"checkpoint {path} is corrupt: unreadable header", corrupt) from None
+        raise file_error(path, "E803", f"checkpoint {path} is corrupt: unreadable header", corrupt) from None
     if meta.get("format") != FORMAT:
-        raise _error(path, "E803", f"{path} has checkpoint format {meta.get('format')!r}, expected {FORMAT!r}",
-                     "it was written by another version of specc")
+        raise file_error(path, "E803", f"{path} has checkpoint format {meta.get('format')!r}, expected {FORMAT!r}",
+                         "it was written by another version of specc")
     if program is not None and meta.get("spec_hash") != spec_hash(program):
         if meta.get("model") != program.name:
-            raise _error(path, "E804", f"checkpoint {path} was written for model '{meta.get('model')}', not "
-                                       f"'{program.name}'", f"use it with the spec of model '{meta.get('model')}'")
-        raise _error(path, "E804", f"checkpoint {path} was written for a different spec", _difference(meta, program))
+            raise file_error(path, "E804", f"checkpoint {path} was written for model '{meta.get('model')}', not "
+                             f"'{program.name}'", f"use it with the spec of model '{meta.get('model')}'")
+        raise file_error(path, "E804", f"checkpoint {path} was written for a different spec",
+                         _difference(meta, program))
     return Checkpoint(target, meta, arrays)
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .diagnostics import Diagnostic, SpecError
+from .diagnostics import SpecError, file_error
 from .experiments import add_parser as add_reproduce_parser
 from .files import refuse_existing, write_atomic
 from .training import RUN_HINT
@@ -36,9 +36,9 @@ def _overrides(pairs: list[str]) -> dict[str, object]:
                 raise ValueError
             values[name.strip()] = json.loads(text)
         except ValueError:
-            raise SpecError([Diagnostic("error", "E603", f"cannot read --set {pair}", None,
-                                        "write NAME=VALUE with a number, true/false or a list, "
-                                        "e.g. --set hidden=[32,32]")]) from None
+            raise file_error(None, "E603", f"cannot read --set {pair}",
+                             "write NAME=VALUE with a number, true/false or a list, "
+                             "e.g. --set hidden=[32,32]") from None
     return values
 
 
@@ -109,8 +109,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     for name in args.files:
         source = read_source(name)
         if name.endswith(".json"):
-            raise SpecError([Diagnostic("error", "E003", f"{name} is JSON; fmt formats .dann text", None,
-                                        "use `specc compile FILE --emit json` for canonical JSON")])
+            raise file_error(None, "E003", f"{name} is JSON; fmt formats .dann text",
+                             "use `specc compile FILE --emit json` for canonical JSON")
         formatted = format_source(source.text, name)
         if not args.check and not args.write:
             sys.stdout.write(formatted)
@@ -142,16 +142,16 @@ def _write_arrays(path: Path, arrays: dict, force: bool) -> None:
                 flat = array.reshape(len(array), -1)
                 columns += [(f"{name}.{i}", flat[:, i]) for i in range(flat.shape[1])]
         if len({len(c) for _, c in columns}) > 1:
-            raise SpecError([Diagnostic("error", "E004", f"cannot write {path}: the arrays have different numbers "
-                                                         "of rows", None, "write a .npz file instead")])
+            raise file_error(None, "E004", f"cannot write {path}: the arrays have different numbers "
+                             "of rows", "write a .npz file instead")
         lines = [",".join(n for n, _ in columns)]
         rows = range(len(columns[0][1]) if columns else 0)
         lines += [",".join(repr(c[row].item()) for _, c in columns) for row in rows]
         write_atomic(path, "\n".join(lines) + "\n")
         return
     if path.suffix != ".npz":
-        raise SpecError([Diagnostic("error", "E004", f"cannot write {path}: unknown data format '{path.suffix}'",
-                                    None, "name a .npz or a .csv file")])
+        raise file_error(None, "E004", f"cannot write {path}: unknown data format '{path.suffix}'",
+                         "name a .npz or a .csv file")
     write_atomic(path, lambda stream: np.savez(stream, **arrays))
 
 
@@ -159,8 +159,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     from .data import two_moons
 
     if args.samples < 2 or args.noise < 0:
-        raise SpecError([Diagnostic("error", "E802", "--samples is at least 2 and --noise at least 0", None,
-                                    "the DANN paper uses --samples 150 --noise 0.05")])
+        raise file_error(None, "E802", "--samples is at least 2 and --noise at least 0",
+                         "the DANN paper uses --samples 150 --noise 0.05")
     data = two_moons(args.samples, args.noise, args.angle)
     output = Path(args.output)
     _write_arrays(output, data, args.force)
@@ -204,8 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             require_matplotlib()
         except ImportError as error:
-            raise SpecError([Diagnostic("error", "E005", str(error), None,
-                                        "install it, or train without --plot")]) from None
+            raise file_error(None, "E005", str(error), "install it, or train without --plot") from None
     model = _compile(spec, args)
     try:
         history = model.fit(args.source, args.target, epochs=args.epochs, steps=args.steps,
@@ -259,20 +258,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     output = Path(args.output)
     refuse_existing(output, args.force)
     if output.suffix not in (".npz", ".csv"):
-        raise SpecError([Diagnostic("error", "E004", f"cannot write {output}: unknown data format '{output.suffix}'",
-                                    None, "name a .npz or a .csv file")])
+        raise file_error(None, "E004", f"cannot write {output}: unknown data format '{output.suffix}'",
+                         "name a .npz or a .csv file")
     spec, saved = _restored(args)
     heads = spec.program.heads
     if args.head not in heads:
-        raise SpecError([Diagnostic("error", "E802", f"--head {args.head}: the model has no head '{args.head}'",
-                                    None, did_you_mean(args.head, heads) or f"heads: {', '.join(heads) or 'none'}")])
+        raise file_error(None, "E802", f"--head {args.head}: the model has no head '{args.head}'",
+                         did_you_mean(args.head, heads) or f"heads: {', '.join(heads) or 'none'}")
     arrays = load_arrays(args.data)
     mapping: dict[str, str] = {}
     for pair in args.map:
         name, sep, array = pair.partition("=")
         if not sep or not name or not array:
-            raise SpecError([Diagnostic("error", "E802", f"cannot read --map {pair}", None,
-                                        "write INPUT=ARRAY, e.g. --map xs=xt to feed the array xt to the input xs")])
+            raise file_error(None, "E802", f"cannot read --map {pair}",
+                             "write INPUT=ARRAY, e.g. --map xs=xt to feed the array xt to the input xs")
         mapping[name] = array
     model = _compile(spec, args)
     saved.restore(model)

@@ -12,6 +12,7 @@ m.dann:2:11: error[E201]: unknown dtype 'flot'
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Literal
 
@@ -110,6 +111,12 @@ class SpecError(Exception):
 
     def render(self) -> str:
         return "\n".join(d.render(self.source) for d in self.diagnostics)
+
+
+def file_error(path: str | os.PathLike | None, code: str, message: str, hint: str) -> SpecError:
+    """An error about a whole file, named before the message (`moons.npz: error[E801]: …`), or, without a path,
+    about the command line or an API call (`specc: error[…]: …`): there is no line or column to point at."""
+    return SpecError([Diagnostic("error", code, message, None, hint)], None if path is None else Source(str(path), ""))
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

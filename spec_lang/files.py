@@ -3,6 +3,7 @@ parameters) goes through `write_atomic`, so a crash or Ctrl-C never leaves half 
 keeps what a user already has unless they ask to replace it.
 
 >>> import tempfile, pathlib
+>>> from spec_lang import SpecError
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> write_atomic(folder / "note.txt", "hello\\n").read_text()
 'hello\\n'
@@ -20,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from .diagnostics import Diagnostic, Source, SpecError
+from .diagnostics import file_error
 
 REPLACE_HINT = "choose another path, or pass --force to replace it"
 
@@ -28,7 +29,7 @@ REPLACE_HINT = "choose another path, or pass --force to replace it"
 def refuse_existing(path: str | os.PathLike, force: bool, hint: str = REPLACE_HINT) -> None:
     """An error (E002, naming the file) when `path` exists and `force` is false."""
     if Path(path).exists() and not force:
-        raise SpecError([Diagnostic("error", "E002", "the file already exists", None, hint)], Source(str(path), ""))
+        raise file_error(path, "E002", "the file already exists", hint)
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[BinaryIO], None]) -> Path:

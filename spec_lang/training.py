@@ -60,7 +60,7 @@ import numpy as np
 from . import program as P
 from .checkpoint import read_checkpoint, write_checkpoint
 from .data import check_arrays, load_arrays
-from .diagnostics import Diagnostic, Source, SpecError, did_you_mean
+from .diagnostics import SpecError, did_you_mean, file_error
 from .files import refuse_existing, write_atomic
 
 if TYPE_CHECKING:
@@ -71,10 +71,6 @@ DEFAULT_TARGET_LABELS = "yt"
 RUN_HINT = ("pass --resume to continue the run that wrote it, --force to start a new run over it (overwrite=True "
             "in Python), or choose another path")
 CHUNK = 4096  # rows per evaluation call
-
-
-def _error(code: str, message: str, hint: str | None = None, where: str | None = None) -> SpecError:
-    return SpecError([Diagnostic("error", code, message, None, hint)], Source(where, "") if where else None)
 
 
 # Roles --------------------------------------------------------------------------------------------------------
@@ -131,8 +127,8 @@ def infer_roles(model: CompiledModel, label_head: str | None = None, domain_head
     heads = program.heads
     for name, what in ((label_head, "--label-head"), (domain_head, "--domain-head")):
         if name is not None and name not in heads:
-            raise _error("E802", f"{what} {name}: the model has no head '{name}'",
-                         did_you_mean(name, heads) or f"heads: {', '.join(heads) or 'none'}")
+            raise file_error(None, "E802", f"{what} {name}: the model has no head '{name}'",
+                             did_you_mean(name, heads) or f"heads: {', '.join(heads) or 'none'}")
     terms = [t for loss in program.losses.values() for t in P.loss_functions(loss)]
     label_terms = [(t.labels.name, t.predictions) for t in terms
                    if isinstance(t, P.CrossEntropy) and isinstance(t.labels, P.InputValue)]
@@ -143,15 +139,17 @@ def infer_roles(model: CompiledModel, label_head: str | None = None, domain_head
         similar = [y for y, v in label_terms if _key(v, False) == _key(label_value, False)]
         inputs = list(dict.fromkeys(exact or similar or [y for y, _ in label_terms]))
         if len(inputs) > 1:
-            raise _error("E802", f"cannot tell which labels head '{label_head}' predicts: {', '.join(inputs)}",
-                         "compare the head with its labels in a crossentropy loss")
+            raise file_error(None, "E802",
+                             f"cannot tell which labels head '{label_head}' predicts: {', '.join(inputs)}",
+                             "compare the head with its labels in a crossentropy loss")
         label_input = inputs[0] if inputs else None
     elif label_terms:
         distinct = list({(y, _key(v)): (y, v) for y, v in label_terms}.values())
         if len(distinct) > 1:
             described = "; ".join(f"'{y}' with {_describe(v)}" for y, v in distinct)
-            raise _error("E802", f"cannot tell which head is the label classifier: crossentropy losses compare "
-                                 f"{described}", "name it with --label-head NAME (label_head= in Python)")
+            raise file_error(None, "E802",
+                             f"cannot tell which head is the label classifier: crossentropy losses compare "
+                             f"{described}", "name it with --label-head NAME (label_head= in Python)")
         label_input, label_value = distinct[0]
         chosen_head = next((n for n, v in heads.items() if _key(v) == _key(label_value)), None)
         if chosen_head is not None:
@@ -174,11 +172,12 @@ def infer_roles(model: CompiledModel, label_head: str | None = None, domain_head
             domain_terms.append(DomainTerm(inputs.pop(), target, kind, t.predictions))
     if domain_head is not None:
         if not domain_terms:
-            raise _error("E802", f"--domain-head {domain_head}: the model has no domain loss (a bce or crossentropy "
-                                 "against a constant domain behind a gradient reversal)", "leave --domain-head out")
+            raise file_error(None, "E802",
+                             f"--domain-head {domain_head}: the model has no domain loss (a bce or crossentropy "
+                             "against a constant domain behind a gradient reversal)", "leave --domain-head out")
         if len({i.name for i in P.inputs_of(heads[domain_head])}) != 1:
-            raise _error("E802", f"--domain-head {domain_head}: the head reads several inputs",
-                         "name a head of one input, e.g. domain(fs)")
+            raise file_error(None, "E802", f"--domain-head {domain_head}: the head reads several inputs",
+                             "name a head of one input, e.g. domain(fs)")
     else:
         keys = {_key(t.value, False) for t in domain_terms}
         domain_head = next((n for n, v in heads.items() if _key(v, False) in keys), None)
@@ -195,8 +194,8 @@ def infer_roles(model: CompiledModel, label_head: str | None = None, domain_head
     choices = tuple(n for n in target if classifier_input and types[n] == types[classifier_input])
     if target_input is not None:
         if target_input not in types:
-            raise _error("E802", f"--target-input {target_input}: the model has no input '{target_input}'",
-                         did_you_mean(target_input, types) or f"target inputs: {', '.join(target) or 'none'}")
+            raise file_error(None, "E802", f"--target-input {target_input}: the model has no input '{target_input}'",
+                             did_you_mean(target_input, types) or f"target inputs: {', '.join(target) or 'none'}")
     elif len(choices) == 1:
         target_input = choices[0]
     return Roles(label_input, chosen_head, label_value, classifier_input, domain_head, tuple(domain_terms),
@@ -252,8 +251,8 @@ def _rows(arrays: dict[str, np.ndarray], where: str) -> int:
     counts = {n: len(a) for n, a in arrays.items()}
     if len(set(counts.values())) > 1:
         listed = ", ".join(f"'{n}' {c}" for n, c in counts.items())
-        raise _error("E801", f"the arrays of {where} have different numbers of rows: {listed}",
-                     "rows are examples: each input of a domain needs one row per example", where)
+        raise file_error(where, "E801", f"the arrays of {where} have different numbers of rows: {listed}",
+                         "rows are examples: each input of a domain needs one row per example")
     return next(iter(counts.values()), 0)
 
 
@@ -272,9 +271,10 @@ def prepare(model: CompiledModel, roles: Roles, source: Data, target: Data | Non
     _rows(checked_source, source_name)
     rows = _rows(checked_target, target_name)
     if strict and roles.source_inputs and not len(next(iter(checked_source.values()))):
-        raise _error("E801", f"{source_name} has no rows", "training needs at least one example", source_name)
+        raise file_error(source_name, "E801", f"{source_name} has no rows", "training needs at least one example")
     if strict and roles.target_inputs and not rows:
-        raise _error("E801", f"{target_name} has no rows", "training needs at least one target example", target_name)
+        raise file_error(target_name, "E801", f"{target_name} has no rows",
+                         "training needs at least one target example")
     labels = None
     automatic = target_labels is None or target_labels is True
     name = DEFAULT_TARGET_LABELS if automatic else target_labels
@@ -288,29 +288,33 @@ def prepare(model: CompiledModel, roles: Roles, source: Data, target: Data | Non
 def _target_labels(program: P.Program, roles: Roles, arrays: dict[str, np.ndarray], name: str, where: str,
                    target: dict[str, np.ndarray]) -> np.ndarray:
     if name not in arrays:
-        raise _error("E801", f"{where} has no array '{name}' for the target labels",
-                     f"arrays in the file: {', '.join(sorted(arrays)) or 'none'}", where)
+        raise file_error(where, "E801", f"{where} has no array '{name}' for the target labels",
+                         f"arrays in the file: {', '.join(sorted(arrays)) or 'none'}")
     if roles.label_input is None:
-        raise _error("E802", "target labels were given, but the model has no label classifier to compare them with",
-                     "a crossentropy loss against a label input defines it")
+        raise file_error(None, "E802",
+                         "target labels were given, but the model has no label classifier to compare them with",
+                         "a crossentropy loss against a label input defines it")
     if roles.target_input is None:
         choices = roles.target_input_choices
-        raise _error("E802", f"cannot tell which target input the target labels '{name}' belong to"
-                             + (f": {', '.join(choices)}" if choices else ""),
-                     "name it with --target-input NAME (target_input= in Python)" if choices
-                     else f"no target input has the type of the label classifier's input '{roles.classifier_input}'")
+        raise file_error(None, "E802", f"cannot tell which target input the target labels '{name}' belong to"
+                         + (f": {', '.join(choices)}" if choices else ""),
+                         "name it with --target-input NAME (target_input= in Python)" if choices
+                         else f"no target input has the type of the label classifier's input "
+                              f"'{roles.classifier_input}'")
     labels = np.asarray(arrays[name])
     bound = next(i.bound for i in program.inputs if i.name == roles.label_input)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.number) or not np.array_equal(labels, np.round(labels)):
-        raise _error("E801", f"target labels '{name}' in {where} must be a vector of whole numbers, got shape "
-                             f"{list(labels.shape)} of {labels.dtype}", "labels are whole numbers 0, 1, …", where)
+        raise file_error(where, "E801",
+                         f"target labels '{name}' in {where} must be a vector of whole numbers, got shape "
+                         f"{list(labels.shape)} of {labels.dtype}", "labels are whole numbers 0, 1, …")
     if bound is not None and labels.size and (labels.min() < 0 or labels.max() >= bound):
-        raise _error("E801", f"target labels '{name}' in {where} range over [{labels.min()}, {labels.max()}], "
-                             f"outside [0, {bound})", f"'{roles.label_input}' is declared `< {bound}`", where)
+        raise file_error(where, "E801",
+                         f"target labels '{name}' in {where} range over [{labels.min()}, {labels.max()}], "
+                         f"outside [0, {bound})", f"'{roles.label_input}' is declared `< {bound}`")
     if roles.target_input in target and len(labels) != len(target[roles.target_input]):
-        raise _error("E801", f"target labels '{name}' in {where} have {len(labels)} rows, but "
-                             f"'{roles.target_input}' has {len(target[roles.target_input])}",
-                     "one label per target example", where)
+        raise file_error(where, "E801", f"target labels '{name}' in {where} have {len(labels)} rows, but "
+                         f"'{roles.target_input}' has {len(target[roles.target_input])}",
+                         "one label per target example")
     return labels.astype("int32")
 
 
@@ -408,8 +412,9 @@ def metrics(model: CompiledModel, source: Data, target: Data | None = None, *, t
     result = Evaluator(model, roles)(data)
     if not any(k in result for k in ("objective", "source_accuracy", "target_accuracy", "domain_accuracy")):
         wanted = ", ".join(dict.fromkeys((*roles.source_inputs, *roles.target_inputs))) or "none"
-        raise _error("E801", f"no metric can be computed from {data.source_name}: it holds none of the model's "
-                             f"inputs, or not enough of them", f"the inputs are {wanted}", data.source_name)
+        raise file_error(data.source_name, "E801",
+                         f"no metric can be computed from {data.source_name}: it holds none of the model's "
+                         f"inputs, or not enough of them", f"the inputs are {wanted}")
     return result
 
 
@@ -510,7 +515,8 @@ def _schedule_text(values: Mapping[str, Any]) -> str:
 
 def _positive(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise _error("E802", f"{what} must be a whole number of at least 1, got {value!r}")
+        raise file_error(None, "E802", f"{what} must be a whole number of at least 1, got {value!r}",
+                         "e.g. 1, 32 or 100")
     return int(value)
 
 
@@ -533,16 +539,17 @@ def fit(model: CompiledModel, source: Data, target: Data | None = None, *, epoch
     checkpoint and raise `Interrupted`.
     """
     if epochs is not None and steps is not None:
-        raise _error("E802", "give epochs or steps, not both")
+        raise file_error(None, "E802", "give epochs or steps, not both",
+                         "epochs count passes over the source data, steps count batches: choose one")
     batch_size = _positive(batch_size, "the batch size")
     if checkpoint_every is not None:
         checkpoint_every = _positive(checkpoint_every, "checkpoint_every")
         if checkpoint is None:
-            raise _error("E802", "checkpoint_every needs a checkpoint path", "pass --checkpoint PATH")
+            raise file_error(None, "E802", "checkpoint_every needs a checkpoint path", "pass --checkpoint PATH")
     if resume and checkpoint is None:
-        raise _error("E802", "resume needs the checkpoint to resume from", "pass --checkpoint PATH")
+        raise file_error(None, "E802", "resume needs the checkpoint to resume from", "pass --checkpoint PATH")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise _error("E802", f"the seed must be a whole number, got {seed!r}")
+        raise file_error(None, "E802", f"the seed must be a whole number, got {seed!r}", "e.g. seed=0")
     roles = infer_roles(model, label_head, domain_head, target_input)
     data = prepare(model, roles, source, target, target_labels, strict=True)
     source_rows = len(next(iter(data.source.values())))
@@ -564,16 +571,17 @@ def fit(model: CompiledModel, source: Data, target: Data | None = None, *, epoch
     source_order = target_order = np.zeros(0, dtype=np.int64)
     if resume:
         if not checkpoint_path.is_file():
-            raise _error("E803", f"cannot resume: {checkpoint_path} does not exist",
-                         "drop --resume to start a new run", str(checkpoint_path))
+            raise file_error(str(checkpoint_path), "E803", f"cannot resume: {checkpoint_path} does not exist",
+                             "drop --resume to start a new run")
         saved = read_checkpoint(checkpoint_path, model.program)
         stored_run = saved.meta.get("run", {})
         changed = [k for k in run if stored_run.get(k) != run[k]]
         if changed:
             described = "; ".join(f"{k}: {_short(stored_run.get(k))} in the checkpoint, {_short(run[k])} now"
                                   for k in changed)
-            raise _error("E806", f"cannot resume from {checkpoint_path}: the run differs ({described})",
-                         "resume with the same data, batch size, seed and epochs/steps", str(checkpoint_path))
+            raise file_error(str(checkpoint_path), "E806",
+                             f"cannot resume from {checkpoint_path}: the run differs ({described})",
+                             "resume with the same data, batch size, seed and epochs/steps")
         saved.restore(model)
         step, epoch, position = saved.meta["step"], saved.meta["epoch"], saved.meta["position"]
         generator.bit_generator.state = saved.meta["sampler"]
@@ -675,9 +683,9 @@ def _diverged(step: int, epoch: int, what: str, value: str, checkpoint: Path | N
     _append(log, {"final": True, "status": "diverged", "step": step, "epoch": epoch, "term": what, "value": value})
     kept = (f"the last good checkpoint, {checkpoint}, was kept" if checkpoint is not None and checkpoint.exists()
             else "no checkpoint was written")
-    return _error("E805", f"training diverged at step {step} (epoch {epoch}): {what} is {value}"
-                          + (f" {where}" if where else ""),
-                  f"{kept}; lower the learning rate or clip gradients (clip_norm) and train again")
+    return file_error(None, "E805", f"training diverged at step {step} (epoch {epoch}): {what} is {value}"
+                      + (f" {where}" if where else ""),
+                      f"{kept}; lower the learning rate or clip gradients (clip_norm) and train again")
 
 
 def _write_lines(path: Path, records: list[dict[str, Any]]) -> None:
