@@ -28,7 +28,7 @@ import models  # noqa: E402
 
 start = time.perf_counter()
 import spec_lang  # noqa: E402
-from spec_lang.optimize import Optimizations  # noqa: E402
+from spec_lang.lowering.passes import Optimizations  # noqa: E402
 
 imported = time.perf_counter()
 spec = spec_lang.loads(models.spec_text(), inputs=args.inputs)

@@ -140,7 +140,7 @@ def contenders(inputs: int, quick: bool, torch_ok: bool) -> dict:
     """name → (step function, its arguments) for one input size; every contender starts from the same
     parameters."""
     import spec_lang
-    from spec_lang.optimize import Optimizations
+    from spec_lang.lowering.passes import Optimizations
 
     spec = spec_lang.loads(models.spec_text(), inputs=inputs)
     found = {}
@@ -253,8 +253,8 @@ def frontend(quick: bool) -> dict:
     import gc
 
     from spec_lang.diagnostics import Source
-    from spec_lang.parser import parse
-    from spec_lang.spec import from_ir
+    from spec_lang.syntax.parser import parse
+    from spec_lang.api import from_ir
 
     results = {}
     for layers in (10, 100, 1000, 10000):

@@ -9,9 +9,22 @@ PyTensor update, evaluate and predict functions.
 0.3
 """
 
-from .diagnostics import Diagnostic, SpecError
-from .model import CompiledModel
-from .spec import Spec, from_ir, load, loads
+from typing import TYPE_CHECKING, Any
+
+from spec_lang.api import Spec, from_ir, load, loads
+from spec_lang.diagnostics import Diagnostic, SpecError
+
+if TYPE_CHECKING:
+    from spec_lang.runtime.model import CompiledModel
 
 __version__ = "0.1.0"
 __all__ = ["CompiledModel", "Diagnostic", "Spec", "SpecError", "from_ir", "load", "loads", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # `CompiledModel` imports PyTensor: loaded when first asked for, so checking and formatting never import it
+    if name == "CompiledModel":
+        from spec_lang.runtime.model import CompiledModel
+
+        return CompiledModel
+    raise AttributeError(f"module 'spec_lang' has no attribute {name!r}")

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from .diagnostics import file_error
+from spec_lang.diagnostics import file_error
 
 REPLACE_HINT = "choose another path, or pass --force to replace it"
 

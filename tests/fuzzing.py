@@ -32,10 +32,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
-from spec_lang.cli import parser
+from spec_lang.cli.main import parser
 from spec_lang.diagnostics import SpecError
-from spec_lang.jsonio import dump_json
-from spec_lang.parser import _keywords, _parser, parse
+from spec_lang.syntax.jsonio import dump_json
+from spec_lang.syntax.parser import _keywords, _parser, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "examples" / "lib"  # included by an example as "lib/blocks.dann": copied beside each input
@@ -93,7 +93,7 @@ def _arguments(path: Path) -> argparse.Namespace:
 
 
 def _specc_check(path: Path) -> int:
-    """`specc check PATH` as `spec_lang.cli.main` runs it, with the command line parsed once per path."""
+    """`specc check PATH` as `spec_lang.cli.main.main` runs it, with the command line parsed once per path."""
     args = _arguments(path)
     try:
         return args.run(args)

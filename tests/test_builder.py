@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from spec_lang import ir
-from spec_lang.builder import (ModelBuilder, bce, call, crossentropy, dense, for_each, l2, normal, ref, reverse,
+from spec_lang.syntax import ir
+from spec_lang.syntax.builder import (ModelBuilder, bce, call, crossentropy, dense, for_each, l2, normal, ref, reverse,
                                reverse_layer, sgd)
-from spec_lang.parser import parse
+from spec_lang.syntax.parser import parse
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -13,7 +13,7 @@ import pytest
 
 from emitted import import_module, train_side_by_side
 import spec_lang
-from spec_lang.cli import main
+from spec_lang.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spec_lang.checkpoint import read_checkpoint
-from spec_lang.cli import main
+from spec_lang.runtime.checkpoint import read_checkpoint
+from spec_lang.cli.main import main
 from spec_lang.data import load_arrays, two_moons
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,7 +125,7 @@ def test_predict_writes_a_heads_output(work, tmp_path, capsys) -> None:
 def test_sigint_writes_a_checkpoint_and_resume_ends_like_an_uninterrupted_run(work, tmp_path) -> None:
     stopped = [*RUN, "--source", str(work / "moons.npz"), "--log", str(tmp_path / "b.jsonl"),
                "--checkpoint", str(tmp_path / "b.npz")]
-    process = subprocess.Popen([sys.executable, "-m", "spec_lang.cli", *stopped], cwd=ROOT, text=True,
+    process = subprocess.Popen([sys.executable, "-m", "spec_lang.cli.main", *stopped], cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines = []
     for line in process.stderr:  # not a terminal: a plain line per epoch

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 import spec_lang
-from spec_lang.cli import main
-from spec_lang.parser import _NAMED_ERRORS, parse
+from spec_lang.cli.main import main
+from spec_lang.syntax.parser import _NAMED_ERRORS, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path("tests/diagnostics")  # relative to ROOT, as messages name the files

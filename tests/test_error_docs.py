@@ -22,7 +22,7 @@ def test_the_committed_doc_is_what_the_generator_writes() -> None:
 
 
 def test_every_code_specc_reports_is_listed_once() -> None:
-    source = "".join(path.read_text(encoding="utf-8") for path in (ROOT / "spec_lang").glob("*.py"))
+    source = "".join(path.read_text(encoding="utf-8") for path in (ROOT / "spec_lang").rglob("*.py"))
     listed = [code for code, _, _ in error_codes.CODES]
     assert len(listed) == len(set(listed))
     assert set(re.findall(r'"([EW]\d{3})"', source)) == set(listed)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import spec_lang
-from spec_lang.checkpoint import model_state, read_checkpoint, restore_model_state
+from spec_lang.runtime.checkpoint import model_state, read_checkpoint, restore_model_state
 from spec_lang.data import two_moons
 from spec_lang.training import Interrupted, infer_roles
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import spec_lang
 from fuzzing import ROOT, Input, check, make_input, prepare, run, sentence
 from spec_lang.diagnostics import SpecError
-from spec_lang.parser import _parser
+from spec_lang.syntax.parser import _parser
 
 # Each input takes milliseconds; `check` reports one over its 5 s budget as a hang, so hypothesis's deadline is
 # only a backstop.
@@ -93,12 +93,12 @@ def _sleep(*args: object) -> None:
 
 
 @pytest.mark.parametrize(("broken", "kind", "detail"), [
-    (_divide_by_zero, "crash", "ZeroDivisionError in spec.py:"),
+    (_divide_by_zero, "crash", "ZeroDivisionError in api.py:"),
     (_sleep, "hang", "over 0.5 s"),
 ])
 def test_crashes_and_hangs_are_caught(folder: Path, monkeypatch: pytest.MonkeyPatch, broken: Callable[..., None],
                                       kind: str, detail: str) -> None:
-    monkeypatch.setattr("spec_lang.spec.resolve", broken)
+    monkeypatch.setattr("spec_lang.api.resolve", broken)
     path = folder / "seed_dann.dann"
     path.write_bytes((ROOT / "examples" / "seed_dann.dann").read_bytes())
     outcome = check(path, budget=0.5)

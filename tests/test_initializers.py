@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import spec_lang
-from spec_lang import builder as b
-from spec_lang.emit import emit_python
-from spec_lang.lower import initial_values
-from spec_lang.printer import format_model
+from spec_lang.syntax import builder as b
+from spec_lang.lowering.python.emitter import emit_python
+from spec_lang.lowering.walker import initial_values
+from spec_lang.syntax.printer import format_model
 
 HEADER = "model m()\nprecision float64\ninput x : float[batch, 400]\ninput y : int[batch] < 300\n"
 TAIL = "loss l = crossentropy(net(x), y)\noptimize sgd(lr = 0.1)\n"
@@ -91,7 +91,7 @@ def test_every_door_spells_layer_and_stack_initialisers() -> None:
     text = format_model(m.build())
     assert ("stack net(weights = normal(std = 0.5)) {\n  dense 4 relu (weights = he_normal)\n"
             "  dense 2 tanh (biases = constant(value = 0.1))\n}") in text
-    from spec_lang.jsonio import dumps_json, loads_json
+    from spec_lang.syntax.jsonio import dumps_json, loads_json
     assert loads_json(dumps_json(m.build()), "m.json") == spec_lang.loads(text).model
 
 

@@ -11,14 +11,14 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import spec_lang
-from spec_lang import ir
+from spec_lang.syntax import ir
 from spec_lang.diagnostics import SpecError
-from spec_lang.jsonio import dump_json, dumps_json, load_json, loads_json
-from spec_lang.parser import parse
+from spec_lang.syntax.jsonio import dump_json, dumps_json, load_json, loads_json
+from spec_lang.syntax.parser import parse
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DANN_FILES = sorted(EXAMPLES.rglob("*.dann"))  # with examples/lib/, whose files are only meant to be included
-SCHEMA = json.loads((files("spec_lang") / "schema" / "dann.schema.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads((files("spec_lang.syntax") / "schema" / "dann.schema.json").read_text(encoding="utf-8"))
 
 
 def _parse(path: Path) -> ir.Model:

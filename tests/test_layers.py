@@ -17,14 +17,16 @@ import pytest
 from emitted import import_module, train_side_by_side
 from gradients import check_gradient
 import spec_lang
-from spec_lang import ir, ops
-from spec_lang.emit import emit_python
-from spec_lang.jsonio import dump_json, load_json
-from spec_lang.layers import LAYERS, Lowering
-from spec_lang.lower import PyTensorBackend, initial_values
-from spec_lang.parser import parse
-from spec_lang.printer import format_model
-from spec_lang.report import listing
+from spec_lang.syntax import ir
+from spec_lang.lowering.pytensor import ops
+from spec_lang.lowering.python.emitter import emit_python
+from spec_lang.syntax.jsonio import dump_json, load_json
+from spec_lang.library.layers import LAYERS, Lowering
+from spec_lang.lowering.pytensor.backend import PyTensorBackend
+from spec_lang.lowering.walker import initial_values
+from spec_lang.syntax.parser import parse
+from spec_lang.syntax.printer import format_model
+from spec_lang.reports.summary import listing
 
 MODE = "FAST_COMPILE"  # where the mode does not matter: it compiles fastest
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,14 +12,16 @@ import pytensor
 import pytest
 
 import spec_lang
-from spec_lang import builder, ir
-from spec_lang.cli import main
-from spec_lang.emit import emit_python
-from spec_lang.jsonio import dump_json, load_json, loads_json
-from spec_lang.limits import DEFAULT_MAX_PARAMETER_MEMORY, MAX_DEPTH, MAX_ERRORS, MAX_LAYERS
-from spec_lang.lower import PyTensorBackend, initial_values, lower
-from spec_lang.parser import parse
-from spec_lang.printer import format_model
+from spec_lang.syntax import builder
+from spec_lang.syntax import ir
+from spec_lang.cli.main import main
+from spec_lang.lowering.python.emitter import emit_python
+from spec_lang.syntax.jsonio import dump_json, load_json, loads_json
+from spec_lang.diagnostics.limits import DEFAULT_MAX_PARAMETER_MEMORY, MAX_DEPTH, MAX_ERRORS, MAX_LAYERS
+from spec_lang.lowering.pytensor.backend import PyTensorBackend
+from spec_lang.lowering.walker import initial_values, lower
+from spec_lang.syntax.parser import parse
+from spec_lang.syntax.printer import format_model
 
 T = TypeVar("T")
 HEADROOM = 150  # frames a caller may already use: every stage must work this much deeper than a test runs it

@@ -16,10 +16,10 @@ import pytest
 
 import spec_lang
 from gradients import check_gradient
-from spec_lang import ops
+from spec_lang.lowering.pytensor import ops
 from spec_lang import program as P
-from spec_lang.emit import emit_python
-from spec_lang.report import listing, summary
+from spec_lang.lowering.python.emitter import emit_python
+from spec_lang.reports.summary import listing, summary
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MODE = "FAST_COMPILE"

@@ -11,7 +11,7 @@ import pytest
 
 import spec_lang
 from gradients import check_gradient
-from spec_lang import ops
+from spec_lang.lowering.pytensor import ops
 
 ROOT = Path(__file__).resolve().parent.parent
 MODE = "FAST_COMPILE"  # numerics are mode-independent; test_fidelity covers the default and C modes

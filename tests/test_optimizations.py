@@ -12,10 +12,11 @@ from pytensor.graph.traversal import ancestors
 from pytensor.tensor.math import Dot
 
 import spec_lang
-from spec_lang import ops
+from spec_lang.lowering.pytensor import ops
 from spec_lang import program as P
-from spec_lang.lower import PyTensorBackend, initial_values, lower
-from spec_lang.optimize import Optimizations, batch_groups
+from spec_lang.lowering.pytensor.backend import PyTensorBackend
+from spec_lang.lowering.walker import initial_values, lower
+from spec_lang.lowering.passes import Optimizations, batch_groups
 
 ALL_ON, ALL_OFF = Optimizations(compile_cache=False), Optimizations.none()
 

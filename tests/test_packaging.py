@@ -17,12 +17,12 @@ def test_an_installed_wheel_carries_and_finds_the_grammar(tmp_path) -> None:
                    check=True, capture_output=True)
     (wheel,) = tmp_path.glob("spec_lang-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "spec_lang/grammar/dann.lark" in names and "spec_lang/schema/dann.schema.json" in names
+    assert "spec_lang/grammar/dann.lark" in names and "spec_lang/syntax/schema/dann.schema.json" in names
     assert {"spec_lang/examples/moons_nn.dann", "spec_lang/examples/moons_dann.dann"} <= set(names)  # reproduce
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     # Run from an empty directory with only the unpacked wheel on the path: no source checkout to fall back on.
-    script = ("import spec_lang, spec_lang.grammar_file as g; "
+    script = ("import spec_lang, spec_lang.syntax.grammar as g; "
               f"spec = spec_lang.load({str(ROOT / 'examples' / 'seed_dann.dann')!r}); "
               "print(g.grammar_path(), spec.program.name)")
     result = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {script}"],

@@ -16,7 +16,7 @@ from matplotlib.image import imread  # noqa: E402
 
 import spec_lang  # noqa: E402
 from spec_lang.data import two_moons  # noqa: E402
-from spec_lang.plots import history_panels, load_log, plot_history, plot_moons, require_matplotlib  # noqa: E402
+from spec_lang.reports.plots import history_panels, load_log, plot_history, plot_moons, require_matplotlib  # noqa: E402
 
 
 def records(epochs: int = 12, target: bool = True) -> list[dict]:

@@ -13,11 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spec_lang import builder, ir
+from spec_lang.syntax import builder
+from spec_lang.syntax import ir
 from spec_lang.diagnostics import SpecError
-from spec_lang.jsonio import dump_json, load_json
-from spec_lang.parser import parse
-from spec_lang.printer import format_model, format_source
+from spec_lang.syntax.jsonio import dump_json, load_json
+from spec_lang.syntax.parser import parse
+from spec_lang.syntax.printer import format_model, format_source
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DANN_FILES = sorted(EXAMPLES.rglob("*.dann"))

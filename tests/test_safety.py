@@ -14,9 +14,9 @@ import pytest
 
 from emitted import import_module, train_side_by_side
 import spec_lang
-from spec_lang import builder
-from spec_lang.emit import emit_python
-from spec_lang.jsonio import load_json
+from spec_lang.syntax import builder
+from spec_lang.lowering.python.emitter import emit_python
+from spec_lang.syntax.jsonio import load_json
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE_NAMES = ["x y", "a'b", 'a"b', "a\nb", "__import__('os').system('true')", "\u0430", "\ufb01", "", "1x", "true",
@@ -120,7 +120,7 @@ def test_the_generated_module_computes_what_the_compiled_model_computes(hostile:
 
 def test_loading_never_runs_python() -> None:
     """No module of specc calls eval, exec, compile or __import__."""
-    called = {node.func.id for path in (ROOT / "spec_lang").glob("*.py")
+    called = {node.func.id for path in (ROOT / "spec_lang").rglob("*.py")
               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
               if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
     assert called.isdisjoint({"eval", "exec", "compile", "__import__"})

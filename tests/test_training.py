@@ -12,10 +12,10 @@ import pytest
 from emitted import import_module, train_side_by_side
 import spec_lang
 from spec_lang import program as P
-from spec_lang.builder import ModelBuilder, adam, annealed, dense, mse, warmup
-from spec_lang.emit import emit_python
-from spec_lang.jsonio import dumps_json, loads_json
-from spec_lang.report import summary
+from spec_lang.syntax.builder import ModelBuilder, adam, annealed, dense, mse, warmup
+from spec_lang.lowering.python.emitter import emit_python
+from spec_lang.syntax.jsonio import dumps_json, loads_json
+from spec_lang.reports.summary import summary
 
 MODE = "FAST_COMPILE"  # numerics are mode-independent; test_fidelity covers the default mode
 TIGHT = {"rtol": 1e-12, "atol": 1e-14}

@@ -1,0 +1,154 @@
+"""Reproductions of published results with bundled examples.
+
+`reproduce_moons` is the DANN paper's toy experiment (Ganin et al. 2016, JMLR 17(59), §5.1): a shallow network
+trained on the labelled source moons, with and without the domain-adversarial branch, evaluated on the target
+moons rotated by 35°. `add_parser` and `run` make it the command `specc reproduce moons`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from spec_lang.data import two_moons
+from spec_lang.runtime.model import CompiledModel
+from spec_lang.files import refuse_existing, write_atomic
+from spec_lang.reports.plots import plot_history, plot_moons, require_matplotlib
+from spec_lang.api import load
+
+MOONS_EXAMPLES = {"NN": "moons_nn.dann", "DANN": "moons_dann.dann"}
+MOONS_EPOCHS = 500  # the authors' maxiter in experiments_moons.py
+
+
+def example(name: str) -> Path:
+    """The path of a bundled example: a wheel carries the reproductions' examples as `spec_lang/examples/NAME`
+    (pyproject's force-include); a source checkout and an editable install read the repository's `examples/`."""
+    package = Path(__file__).resolve().parent.parent  # spec_lang/
+    for candidate in (package / "examples" / name, package.parent / "examples" / name):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"examples/{name} is missing from this installation of spec-lang")
+
+
+@dataclass
+class MoonsResult:
+    """The accuracies of every run, by model name then seed, and the files written."""
+
+    runs: dict[str, list[dict]]
+    files: list[Path] = field(default_factory=list)
+
+    def summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Mean, min and max of the source and target accuracy over the seeds, by model."""
+        return {name: {key: {"mean": float(np.mean(values)), "min": float(np.min(values)),
+                             "max": float(np.max(values))}
+                       for key in ("source_accuracy", "target_accuracy")
+                       for values in [[run[key] for run in runs]]}
+                for name, runs in self.runs.items()}
+
+    def table(self) -> str:
+        """The summary as a Markdown table, accuracies in percent.
+
+        >>> print(MoonsResult({"NN": [{"source_accuracy": 1.0, "target_accuracy": 0.8},
+        ...                           {"source_accuracy": 0.98, "target_accuracy": 0.86}]}).table())
+        | model | seeds | source accuracy: mean (min–max) | target accuracy: mean (min–max) |
+        |---|---|---|---|
+        | NN | 2 | 99.0% (98.0–100.0) | 83.0% (80.0–86.0) |
+        """
+        lines = ["| model | seeds | source accuracy: mean (min–max) | target accuracy: mean (min–max) |",
+                 "|---|---|---|---|"]
+        for name, stats in self.summary().items():
+            cells = [f"{100 * s['mean']:.1f}% ({100 * s['min']:.1f}–{100 * s['max']:.1f})"
+                     for s in (stats["source_accuracy"], stats["target_accuracy"])]
+            lines.append(f"| {name} | {len(self.runs[name])} | {cells[0]} | {cells[1]} |")
+        return "\n".join(lines)
+
+
+def reproduce_moons(seeds: int = 5, out_dir: str | Path = "moons", *, epochs: int = MOONS_EPOCHS,
+                    specs: dict[str, Path] | None = None, mode: str | None = None, force: bool = False,
+                    report: Callable[[str], None] | None = None) -> MoonsResult:
+    """Train each model of `specs` (name → spec path; default: the examples moons_nn and moons_dann, as "NN" and
+    "DANN") on the two-moons toy (`data.two_moons`) once per seed 0, 1, …, `seeds` - 1, with `CompiledModel.fit`
+    for `epochs` epochs of one source and one target point per step (the authors' online SGD); the seed sets the
+    spec's `init_seed` parameter (which every spec must have) and fit's order of the points. Writes to `out_dir`:
+    `moons.json` (every run's final accuracies and the summary), `moons.png` (the paper's figure, from seed 0's
+    models) and `moons_<model>_history.png` (seed 0's training curves). Existing files are replaced only when
+    `force`. `report` receives a line per finished run. Returns the accuracies; `result.table()` is the table.
+    """
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
+    specs = specs or {name: example(file) for name, file in MOONS_EXAMPLES.items()}
+    out = Path(out_dir)
+    paths = {"json": out / "moons.json", "figure": out / "moons.png",
+             **{name: out / f"moons_{name.lower()}_history.png" for name in specs}}
+    for path in paths.values():
+        refuse_existing(path, force)
+    require_matplotlib()  # before minutes of training, not after
+    data = two_moons()
+    runs: dict[str, list[dict]] = {name: [] for name in specs}
+    first: dict[str, tuple[CompiledModel, list[dict]]] = {}
+    for name, spec_path in specs.items():
+        for seed in range(seeds):
+            started = time.perf_counter()
+            model = load(spec_path, init_seed=seed).compile(mode)
+            history = model.fit(data, epochs=epochs, batch_size=1, seed=seed)
+            final = history.final
+            runs[name].append({"seed": seed, **{key: final[key] for key in
+                                                ("source_accuracy", "target_accuracy", "domain_accuracy")},
+                               "seconds": round(time.perf_counter() - started, 2)})
+            if seed == 0:
+                first[name] = (model, history.records)
+            if report:
+                report(f"{name} seed {seed}: source {final['source_accuracy']:.1%}, target "
+                       f"{final['target_accuracy']:.1%} ({runs[name][-1]['seconds']} s)")
+    result = MoonsResult(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    setup = {"data": "two_moons(): 150 source and 150 target points, target rotated by 35°", "epochs": epochs,
+             "seeds": seeds, "specs": {name: os.path.relpath(path) for name, path in specs.items()}}
+    document = {"setup": setup, "summary": result.summary(), "runs": runs}
+    result.files.append(write_atomic(paths["json"], json.dumps(document, indent=2) + "\n"))
+    result.files.append(plot_moons({name: model for name, (model, _) in first.items()}, data, paths["figure"],
+                                   force=force))
+    for name, (model, records) in first.items():
+        result.files.append(plot_history(records, paths[name], hyperparameters=model.hyperparameters,
+                                         title=f"{name} on the two moons, seed 0", force=force))
+    return result
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `reproduce moons` on the `specc` subcommands; the parsed arguments go to `run`."""
+    reproduce = commands.add_parser("reproduce", help="reproduce a published result with the bundled examples",
+                                    description="reproduce a published result with the bundled examples")
+    reproduce.add_argument("experiment", choices=["moons"],
+                           help="moons: the DANN paper's two-moons toy, NN against DANN over several seeds")
+    reproduce.add_argument("--seeds", type=_positive, default=5, help="runs per model, seeds 0, 1, … (default 5)")
+    reproduce.add_argument("--epochs", type=_positive, default=MOONS_EPOCHS,
+                           help=f"epochs per run (default {MOONS_EPOCHS}, the authors')")
+    reproduce.add_argument("-o", "--out", default="moons", help="folder for the table (JSON) and figures")
+    reproduce.add_argument("--force", action="store_true", help="replace existing output files")
+    reproduce.set_defaults(run=run)
+    return reproduce
+
+
+def run(args: argparse.Namespace) -> int:
+    """`specc reproduce moons`: print a line per run to standard error, then the table; an output file that exists
+    (without --force) is an error."""
+    started = time.perf_counter()
+    result = reproduce_moons(args.seeds, args.out, epochs=args.epochs, force=args.force,
+                             report=lambda line: print(line, file=sys.stderr))
+    print(result.table())
+    print(f"\nwrote {', '.join(str(path) for path in result.files)} in {time.perf_counter() - started:.0f} s")
+    return 0

@@ -1,0 +1,175 @@
+"""Human-readable views of a checked program: the `specc compile` summary and the `--emit ir` listing."""
+
+from __future__ import annotations
+
+from spec_lang import program as P
+
+
+def _namer(program: P.Program):
+    names = {id(v): n for n, v in (*program.values.items(), *program.heads.items())}
+
+    def describe(value: P.Value) -> str:
+        """A value's name if it has one, else the expression that computes it."""
+        if isinstance(value, P.InputValue):
+            return value.name
+        return names.get(id(value)) or expression(value)
+
+    def expression(value: P.Value) -> str:
+        if isinstance(value, P.Reversed):
+            return f"reverse({describe(value.arg)}, λ = {scalar(value.lam)})"
+        if isinstance(value, P.Outer):
+            return f"outer({describe(value.features)}, {describe(value.predictions)})"
+        return f"{value.stack}({describe(value.arg)})"
+
+    def scalar(s: P.Scalar, context: int = 0) -> str:
+        match s:
+            case P.Const(value=v):
+                return f"{v:g}"
+            case P.Hyper(name=name):
+                return f"{name} ({program.hypers[name]:g})"
+            case P.Schedule(name=name, args=args):
+                return f"{name}({', '.join(f'{k} = {scalar(v)}' for k, v in args)})"
+            case P.LossRef(name=name):
+                return name
+            case P.Arith(op="neg", left=left):
+                return "-" + scalar(left, 3)
+            case P.Arith(op=op, left=left, right=right):
+                level = 1 if op in "+-" else 2
+                text = f"{scalar(left, level)} {op} {scalar(right, level + 1)}"
+                return f"({text})" if level < context else text
+            case P.CrossEntropy(predictions=p, labels=y):
+                return f"crossentropy({describe(p)}, {y if isinstance(y, int) else describe(y)})"
+            case P.Entropy(predictions=p):
+                return f"entropy({describe(p)})"
+            case P.BinaryCrossEntropy(predictions=p, target=t):
+                return f"bce({describe(p)}, {t:g})" if isinstance(t, float) else f"bce({describe(p)}, {describe(t)})"
+            case P.MeanSquaredError(predictions=p, target=t):
+                return f"mse({describe(p)}, {describe(t)})"
+            case P.Penalty(norm=norm, stacks=stacks, biases=biases):
+                return f"{norm}({', '.join(stacks)}{'' if biases else ', biases = false'})"
+        raise TypeError(s)
+
+    return describe, expression, scalar
+
+
+def _type(program: P.Program, tensor: P.TensorType) -> str:
+    dtype = program.precision if tensor.dtype == "float" else "int32"
+    return f"{dtype}[{', '.join('batch' if d is None else str(d) for d in tensor.shape)}]"
+
+
+def _layer(layer: P.LayerInstance, scalar) -> str:
+    if layer.kind == "dense":
+        return f"dense {layer.in_shape[-1]}→{layer.option('units')} {layer.option('activation')}"
+    options = [f"{'λ' if k == 'lambda' else k} = {_option(v, scalar)}" for k, v in layer.options]
+    return f"{layer.kind}({', '.join(options)})"
+
+
+def _option(value: object, scalar) -> str:
+    if isinstance(value, (P.Const, P.Hyper, P.Arith, P.Schedule)):
+        return scalar(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):  # sizes, such as reshape's shape, written as in the language
+        return f"[{', '.join(map(str, value))}]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _stack_options(stack: P.StackDef) -> str:
+    """How the optimiser treats a stack, when not as usual: " (lr_mult = 0.1)", " (frozen = true)"."""
+    options = []
+    if stack.lr_mult != 1:
+        options.append(f"lr_mult = {stack.lr_mult:g}")
+    if stack.frozen:
+        options.append("frozen = true")
+    return f" ({', '.join(options)})" if options else ""
+
+
+def _optimizer(program: P.Program, scalar) -> str:
+    """The optimiser with every option's value, e.g. `sgd(lr = 0.01, momentum = 0.9, …)`; clip_norm when set."""
+    options = [("lr", program.learning_rate), *((k, v) for k, v in program.optimizer_options.items() if v is not None)]
+    return f"{program.optimizer}({', '.join(f'{k} = {_option(v, scalar)}' for k, v in options)})"
+
+
+def _schedules(program: P.Program) -> list[P.Schedule]:
+    """Every schedule in the program, once: those of reversal points, losses, the objective, the learning rate."""
+    scalars = [*(point.lam for point in P.reversal_points(program)), *program.losses.values(), program.objective,
+               program.learning_rate]
+    return list(dict.fromkeys(s for scalar in scalars for s in P.schedules(scalar)))
+
+
+def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def summary(program: P.Program, source_name: str, compile_seconds: float | None, mode: str) -> str:
+    """What `specc compile` prints: inputs, stacks with parameter counts, heads, reversal points, losses,
+    optimiser, the values of schedules and compile time."""
+    describe, expression, scalar = _namer(program)
+    out = [f"model {program.name}  ({source_name})  precision {program.precision}, seed {program.seed}"]
+    out += ["", "inputs"]
+    out += _table([(i.name, _type(program, i.type) + (f" < {i.bound}" if i.bound else "")) for i in program.inputs])
+    out += ["", "stacks"]
+    rows = [(s.name, ", ".join(_layer(l, scalar) for l in s.layers),
+             f"{s.parameter_count:,} parameters{_stack_options(s)}") for s in program.stacks]
+    rows.append(("total", "", f"{sum(s.parameter_count for s in program.stacks):,} parameters"))
+    out += _table(rows)
+    out += ["", "heads"]
+    out += _table([(n, "= " + expression(v), _type(program, v.type)) for n, v in program.heads.items()] or [("(none)",)])
+    out += ["", "reversal points"]
+    points = P.reversal_points(program)
+    for point in points:
+        where = f" (line {point.span.line})" if point.span else ""
+        if point.layer is None:
+            place = f"reverse({describe(point.value.arg)})"
+        else:
+            place = f"{describe(point.value)}, layer {point.layer} of {point.value.stack}"
+        out.append(f"  {place}{where}: λ = {scalar(point.lam)}")
+        out.append(f"    reversed gradients of {', '.join(point.losses) or 'no loss'} "
+                   f"reach {', '.join(point.stacks) or 'no stack'}")
+    if not points:
+        out.append("  (none)")
+    out += ["", "losses"]
+    out += _table([(n, "= " + scalar(s)) for n, s in program.losses.items()])
+    out += ["", "optimiser", f"  {_optimizer(program, scalar)} minimize {scalar(program.objective)}"]
+    schedules = _schedules(program)
+    if schedules:
+        points = ", ".join(f"{p:g}" for p in P.PROGRESS_POINTS)
+        out += ["", f"schedules (values at training progress {points})"]
+        out += _table([(scalar(s), *(f"{P.evaluate(s, program.hypers, p):.4g}" for p in P.PROGRESS_POINTS))
+                       for s in schedules])
+    if compile_seconds is not None:
+        out += ["", f"compiled the update function in {compile_seconds:.2f} s (PyTensor mode {mode})"]
+    return "\n".join(out) + "\n"
+
+
+def listing(program: P.Program) -> str:
+    """The checked program as a flat listing (`specc compile --emit ir`): one line per value, every layer
+    with its parameter names and shapes, every loss and the objective."""
+    describe, expression, scalar = _namer(program)
+    out = [f"program {program.name} precision={program.precision} seed={program.seed}",
+           f"  init weights={_init(program.weights_init)} biases={_init(program.biases_init)}"]
+    out += [f"  hyper {n} = {v:g}" for n, v in program.hypers.items()]
+    out += [f"  input {i.name} : {_type(program, i.type)}" + (f" < {i.bound}" if i.bound else "") for i in program.inputs]
+    for stack in program.stacks:
+        out.append(f"  stack {stack.name}{_stack_options(stack)}")
+        for layer in stack.layers:
+            params = "  ".join(f"{p.name} : {list(p.shape)}{'' if p.trainable else ' (state)'}{_own_init(program, p)}"
+                               for p in layer.params)
+            shape = _type(program, P.TensorType("float", layer.out_shape))
+            out.append(f"    {_layer(layer, scalar)} → {shape}" + (f"  {params}" if params else ""))
+    for kind, group in (("let", program.values), ("head", program.heads)):
+        out += [f"  {kind} {n} = {expression(v)} : {_type(program, v.type)}" for n, v in group.items()]
+    out += [f"  loss {n} = {scalar(s)}" for n, s in program.losses.items()]
+    out.append(f"  minimize {scalar(program.objective)} with {_optimizer(program, scalar)}")
+    return "\n".join(out) + "\n"
+
+
+def _own_init(program: P.Program, param: P.ParamSpec) -> str:
+    """` init=he_normal()` for a weight or bias whose stack or layer chose another initialiser than the model's."""
+    default = {"weights": program.weights_init, "biases": program.biases_init}.get(param.role, param.init)
+    return "" if param.init == default else f" init={_init(param.init)}"
+
+
+def _init(init: P.Initializer) -> str:
+    return f"{init.scheme}({', '.join(f'{k}={v:g}' for k, v in init.args)})"

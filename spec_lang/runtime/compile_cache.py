@@ -1,0 +1,111 @@
+"""The persistent compile cache: a compiled update function kept on disk, keyed by the checked program's content,
+the mode, the optimisations and the versions of everything that shapes the graph, so that compiling the same
+spec again, in any process, skips lowering, differentiating and rewriting the graph.
+
+What PyTensor and Numba keep on disk by themselves: Numba's machine code for every op and for the whole graph
+(in PyTensor's `base_compiledir`/numba), and PyTensor's C modules. What they redo in every new process: building
+the graph and its gradient, the graph rewrites (about half of a warm compile), and linking (turning each node
+into a Numba function and loading the graph's machine code). The cache stores the rewritten graph: a pickled
+PyTensor `Function` (with the shared variables it updates), so a warm compile is unpickling and linking.
+
+The folder is `$SPECC_CACHE_DIR`, else `specc` inside PyTensor's `base_compiledir` (so `PYTENSOR_FLAGS=
+base_compiledir=…` moves both); entries are written atomically and an unreadable entry is compiled afresh. Like
+PyTensor's own cache, it loads pickles from that folder: keep it private to the user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import pickle
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from spec_lang.files import write_atomic
+
+FORMAT = 1
+# the files whose code shapes the compiled graph: a change to any of them invalidates every entry
+_SOURCES = ("ops.py", "lower.py", "layers.py", "optimize.py", "model.py", "program.py", "initializers.py",
+            "compile_cache.py")
+
+
+def folder() -> Path:
+    configured = os.environ.get("SPECC_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    import pytensor
+
+    return Path(pytensor.config.base_compiledir) / "specc"
+
+
+@cache
+def _environment() -> str:
+    import numba
+    import numpy
+    import pytensor
+
+    digest = hashlib.sha256()
+    for name in _SOURCES:
+        path = Path(__file__).with_name(name)
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return repr((FORMAT, sys.version, numpy.__version__, pytensor.__version__, numba.__version__, digest.hexdigest()))
+
+
+def key(program: Any, mode: str | None, optimizations: Any) -> str | None:
+    """The cache key of a compile, or None when the program cannot be keyed (then it is not cached)."""
+    import pytensor
+
+    try:
+        content = repr(_canonical(program, {}))
+    except RecursionError:
+        return None
+    config = pytensor.config
+    options = repr((mode, optimizations, config.mode, config.linker, config.optimizer, config.optimizer_including,
+                    config.optimizer_excluding, config.optimizer_requiring, config.floatX, config.numba__fastmath))
+    return hashlib.sha256("\n".join((_environment(), options, content)).encode()).hexdigest()
+
+
+def _canonical(thing: Any, seen: dict[int, int]) -> Any:
+    """A plain, deterministic description of a checked program: dataclasses by their fields (source spans left
+    out, so formatting does not matter), a value met again by its number (values form a DAG)."""
+    if dataclasses.is_dataclass(thing) and not isinstance(thing, type):
+        if id(thing) in seen:
+            return ("value", seen[id(thing)])
+        if not type(thing).__dataclass_params__.eq:  # values: identity matters
+            seen[id(thing)] = len(seen)
+        return (type(thing).__name__, *[(f.name, _canonical(getattr(thing, f.name), seen))
+                                        for f in dataclasses.fields(thing) if f.name != "span"])
+    if isinstance(thing, dict):
+        return ("dict", *[(_canonical(k, seen), _canonical(v, seen)) for k, v in thing.items()])
+    if isinstance(thing, list | tuple):
+        return (type(thing).__name__, *[_canonical(v, seen) for v in thing])
+    if isinstance(thing, set | frozenset):
+        return ("set", *sorted(repr(_canonical(v, seen)) for v in thing))
+    return repr(thing)
+
+
+def load(cache_key: str) -> dict[str, Any] | None:
+    """The attributes stored under a key, or None (absent or unreadable)."""
+    path = folder() / f"{cache_key}.pkl"
+    try:
+        with path.open("rb") as stream:
+            return pickle.load(stream)
+    except FileNotFoundError:
+        return None
+    except Exception:  # written by another version, truncated, …: compile afresh (and overwrite it)
+        return None
+
+
+def store(cache_key: str, attributes: dict[str, Any]) -> bool:
+    """Write the attributes under a key, atomically; False when they could not be written (no error)."""
+    target = folder()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        write_atomic(target / f"{cache_key}.pkl",
+                     lambda stream: pickle.dump(attributes, stream, protocol=pickle.HIGHEST_PROTOCOL))
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,276 @@
+"""A compiled model: the PyTensor update function with the optimiser's `updates`, an evaluate function returning
+every loss term, one predict function per head, and access to parameters, hyperparameters, the training progress
+and the optimiser's state.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Mapping
+
+import numpy as np
+import pytensor
+from pytensor.graph.traversal import graph_inputs
+from pytensor.tensor.random.type import RandomGeneratorType
+
+from spec_lang.runtime import compile_cache
+from spec_lang.lowering.pytensor import ops
+from spec_lang import program as P
+from spec_lang.files import write_atomic
+from spec_lang.lowering.pytensor.backend import PyTensorBackend
+from spec_lang.lowering.walker import Lowered, initial_values, input_dtype, lower
+from spec_lang.lowering.passes import Optimizations
+
+if TYPE_CHECKING:
+    from spec_lang.training import History
+
+Arrays = Mapping[str, np.ndarray]
+
+
+class CompiledModel:
+    """Train, evaluate and predict with a checked program.
+
+    >>> import numpy as np, spec_lang
+    >>> spec = spec_lang.load("examples/seed_dann.dann")
+    >>> model = spec.compile()
+    >>> rng = np.random.default_rng(0)
+    >>> batch = {"xs": rng.normal(size=(9, 2)), "xt": rng.normal(size=(10, 2)), "ys": rng.integers(0, 8, 9)}
+    >>> sorted(model.train_step(**batch))
+    ['domain_loss', 'label_loss', 'objective']
+    >>> model.predict("label_probabilities", batch["xs"]).shape
+    (9, 8)
+    """
+
+    def __init__(self, program: P.Program, mode: str | None = None, optimizations: Optimizations | None = None):
+        started = time.perf_counter()
+        self.program = program
+        self.mode = mode
+        self.optimizations = optimizations or Optimizations()
+        # Two graphs over the same shared variables: training (dropout on, batch statistics) and inference. The
+        # compiled training graph may come from the compile cache, with the shared variables it updates.
+        cache_key = compile_cache.key(program, mode, self.optimizations) if self.optimizations.compile_cache else None
+        cached = compile_cache.load(cache_key) if cache_key else None
+        self.cache_hit = cached is not None
+        if cached is not None:
+            self.__dict__.update(cached)
+            self._backend.program = program
+        else:
+            self._compile_training()
+            if cache_key:
+                compile_cache.store(cache_key, {name: getattr(self, name) for name in self._CACHED})
+        self._inference: Lowered | None = None  # the inference graph, built when first needed (`_graph`)
+        self._values: dict[int, tuple[list[str], pytensor.compile.function.types.Function]] = {}
+        self._evaluate: pytensor.compile.function.types.Function | None = None
+        self._predict: dict[str, pytensor.compile.function.types.Function] = {}
+        self.compile_seconds = time.perf_counter() - started
+
+    # what `_compile_training` sets, which the compile cache stores (pickled together, so the update function
+    # keeps updating these shared variables)
+    _CACHED = ("_backend", "train_inputs", "_optimizer_state", "_train", "_generators")
+
+    @property
+    def _graph(self) -> Lowered:
+        """The inference graph (dropout off, running statistics), over the same shared variables."""
+        if self._inference is None:
+            self._inference = lower(self.program, self._backend, training=False, optimizations=self.optimizations)
+        return self._inference
+
+    def _compile_training(self) -> None:
+        """Lower the training graph, add the optimiser's updates and compile the update function."""
+        program = self.program
+        self._backend = PyTensorBackend(program, initial_values(program))
+        training = lower(program, self._backend, training=True, optimizations=self.optimizations)
+        outputs = [training.objective, *training.losses.values()]
+        self.train_inputs = self._needed(training, outputs)
+        rule = getattr(ops, f"{program.optimizer}_updates")
+        updates, self._optimizer_state = ops.training_updates(
+            rule, training.parameters, list(program.optimized_parameters().values()), training.objective,
+            training.learning_rate, **program.optimizer_options)
+        self._train = self._function(training, self.train_inputs, outputs, updates + training.state_updates)
+        # the random generators of the training graph (dropout), whose state a bit-identical resume restores
+        self._generators = {variable.name: variable for variable, _ in training.state_updates
+                            if isinstance(variable.type, RandomGeneratorType)}
+
+    # functions
+    @staticmethod
+    def _needed(graph: Lowered, outputs: list) -> list[str]:
+        used = {id(v) for v in graph_inputs(outputs)}
+        return [name for name, var in graph.inputs.items() if id(var) in used]
+
+    def _function(self, graph: Lowered, names: list[str], outputs: list, updates=None):
+        return pytensor.function([graph.inputs[n] for n in names], outputs, updates=updates,
+                                 mode=self.mode, on_unused_input="ignore")
+
+    def _arguments(self, names: list[str], batch: Arrays, what: str) -> list[np.ndarray]:
+        missing = [n for n in names if n not in batch]
+        known = {i.name for i in self.program.inputs}
+        unknown = [n for n in batch if n not in known]
+        if missing or unknown:
+            raise ValueError(f"{what} takes the inputs {', '.join(names)}"
+                             + (f"; missing: {', '.join(missing)}" if missing else "")
+                             + (f"; not inputs of this model: {', '.join(unknown)}" if unknown else ""))
+        types = {i.name: i.type.dtype for i in self.program.inputs}
+        return [np.asarray(batch[n], dtype=input_dtype(self.program, types[n])) for n in names]
+
+    def _losses(self, values: list) -> dict[str, float]:
+        return {"objective": float(values[0]), **{n: float(v) for n, v in zip(self.program.losses, values[1:])}}
+
+    def train_step(self, **batch: np.ndarray) -> dict[str, float]:
+        """One optimiser step on a batch (inputs by name); returns the objective and every loss term, before the
+        step."""
+        return self._losses(self._train(*self._arguments(self.train_inputs, batch, "train_step")))
+
+    def evaluate(self, **batch: np.ndarray) -> dict[str, float]:
+        """The objective and every loss term on a batch, without changing any parameter."""
+        if self._evaluate is None:
+            outputs = [self._graph.objective, *self._graph.losses.values()]
+            self._evaluate = self._function(self._graph, self.train_inputs, outputs)
+        return self._losses(self._evaluate(*self._arguments(self.train_inputs, batch, "evaluate")))
+
+    def head_inputs(self, head: str) -> list[str]:
+        """The inputs a head's prediction depends on."""
+        return self._needed(self._graph, [self._head(head)])
+
+    def _head(self, head: str):
+        if head not in self._graph.heads:
+            raise KeyError(f"no head '{head}'; heads: {', '.join(self._graph.heads) or 'none'}")
+        return self._graph.heads[head]
+
+    def predict(self, head: str, x: np.ndarray | None = None, **inputs: np.ndarray) -> np.ndarray:
+        """The output of a head; pass its one input positionally or its inputs by name."""
+        names = self.head_inputs(head)
+        if x is not None:
+            if len(names) != 1:
+                raise ValueError(f"head '{head}' takes the inputs {', '.join(names)}; pass them by name")
+            inputs = {names[0]: x, **inputs}
+        if head not in self._predict:
+            self._predict[head] = self._function(self._graph, names, self._head(head))
+        return self._predict[head](*self._arguments(names, inputs, f"head '{head}'"))
+
+    # parameters
+    @property
+    def parameters(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter, by name (e.g. 'features.0.W'), in a fixed order; state variables such as
+        running statistics included."""
+        return {n: v.get_value() for n, v in self._backend.parameters.items()}
+
+    def set_parameters(self, values: Arrays) -> None:
+        """Replace parameters by name; names and shapes must match."""
+        _assign(self._backend.parameters, values, "parameter")
+
+    @property
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """A copy of the optimiser's state, by name: momentum velocities (`features.0.W.velocity`), Adam's moments
+        (`….m`, `….v`) and step count (`step`), RMSprop's mean squares (`….mean_square`); empty for plain SGD."""
+        return {n: v.get_value() for n, v in self._optimizer_state.items()}
+
+    def set_optimizer_state(self, values: Arrays) -> None:
+        """Replace optimiser state by name (as `optimizer_state` gives it); names and shapes must match."""
+        _assign(self._optimizer_state, values, "optimiser state variable")
+
+    @property
+    def progress(self) -> float:
+        """The training progress p ∈ [0, 1] that schedules follow."""
+        return float(self._backend.training_progress.get_value())
+
+    def set_progress(self, progress: float) -> None:
+        """Set the training progress p ∈ [0, 1] (e.g. step / total steps); schedules follow it from the next
+        step, without recompiling."""
+        if not 0 <= progress <= 1:
+            raise ValueError(f"the training progress is between 0 and 1, got {progress}")
+        self._backend.training_progress.set_value(np.asarray(progress, dtype=self.program.precision))
+
+    @property
+    def hyperparameters(self) -> dict[str, float]:
+        """The run-time model parameters (λ, learning rate, loss weights)."""
+        return {n: float(v.get_value()) for n, v in self._backend.hypers.items()}
+
+    def set_hyperparameters(self, **values: float) -> None:
+        """Change run-time parameters between steps; no recompilation."""
+        for name, value in values.items():
+            if name not in self._backend.hypers:
+                raise KeyError(f"no run-time parameter '{name}'; these are: {', '.join(self._backend.hypers)}")
+            self._backend.hypers[name].set_value(np.asarray(value, dtype=self.program.precision))
+
+    @property
+    def random_state(self) -> dict[str, dict]:
+        """The state of each random generator of the training graph (one per dropout application), by name, as
+        numpy's `bit_generator.state` dictionaries (JSON-able); empty without dropout."""
+        return {n: v.get_value().bit_generator.state for n, v in self._generators.items()}
+
+    def set_random_state(self, states: Mapping[str, dict]) -> None:
+        """Put back random generator states taken from `random_state`; names must match."""
+        unknown = [n for n in states if n not in self._generators]
+        if unknown or len(states) != len(self._generators):
+            raise KeyError(f"random generators of this model: {', '.join(self._generators) or 'none'}; "
+                           f"got {', '.join(states) or 'none'}")
+        for name, state in states.items():
+            bit_generator = getattr(np.random, state["bit_generator"])()
+            bit_generator.state = state
+            self._generators[name].set_value(np.random.Generator(bit_generator))
+
+    def value_function(self, value: P.Value) -> tuple[list[str], pytensor.compile.function.types.Function]:
+        """The names of the inputs a program value (e.g. the predictions inside a loss) depends on, and a compiled
+        function of those inputs that computes it with the inference graph (no dropout, running statistics)."""
+        if id(value) not in self._values:
+            program = replace(self.program, heads={"__value__": value})
+            graph = lower(program, self._backend, training=False)
+            names = self._needed(graph, [graph.heads["__value__"]])
+            self._values[id(value)] = names, self._function(graph, names, graph.heads["__value__"])
+        return self._values[id(value)]
+
+    def fit(self, source: Arrays | str | os.PathLike, target: Arrays | str | os.PathLike | None = None,
+            **options) -> "History":
+        """Train on `source` (and `target`) data: dictionaries of arrays by input name, or `.npz`/`.csv` paths.
+        Returns a `History` (`.records`, one per epoch, and `.final`). See `spec_lang.training.fit` for the
+        options: epochs or steps, batch size, seed, log, checkpoints, resuming, target labels.
+
+        >>> import spec_lang
+        >>> from spec_lang.data import two_moons
+        >>> model = spec_lang.load("examples/seed_dann.dann").compile("FAST_COMPILE")
+        >>> history = model.fit(two_moons(), epochs=2, batch_size=50, seed=0)  # xs, ys, xt; yt: target labels
+        >>> [(record["epoch"], record["step"]) for record in history.records]
+        [(1, 3), (2, 6)]
+        >>> history.final["status"], 0 <= history.final["target_accuracy"] <= 1
+        ('completed', True)
+        """
+        from spec_lang.training import fit
+
+        return fit(self, source, target, **options)
+
+    def metrics(self, source: Arrays | str | os.PathLike, target: Arrays | str | os.PathLike | None = None,
+                **options) -> dict[str, float]:
+        """Metrics on labelled data, as `fit` records them: the objective and every loss term, source accuracy,
+        target accuracy (with target labels), the domain classifier's accuracy and the proxy A-distance; those the
+        data allows. See `spec_lang.training.metrics`."""
+        from spec_lang.training import metrics
+
+        return metrics(self, source, target, **options)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write every parameter to a `.npz` file, atomically (a crash never leaves half a file)."""
+        parameters = self.parameters
+        write_atomic(path, lambda stream: np.savez(stream, **parameters))
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Read parameters saved by `save`; the file must hold exactly this model's parameters."""
+        with np.load(path) as data:
+            stored = {n: data[n] for n in data.files}
+        missing = [n for n in self._backend.parameters if n not in stored]
+        if missing:
+            raise ValueError(f"{path} lacks parameters of this model: {', '.join(missing)}")
+        self.set_parameters(stored)
+
+
+def _assign(shared: dict[str, pytensor.compile.SharedVariable], values: Arrays, what: str) -> None:
+    """Set shared variables by name; every name must be known and every shape must match."""
+    unknown = [n for n in values if n not in shared]
+    if unknown:
+        raise KeyError(f"not {what}s of this model: {', '.join(unknown)}")
+    for name, value in values.items():
+        current = shared[name].get_value()
+        if np.shape(value) != current.shape:
+            raise ValueError(f"{what} '{name}' has shape {current.shape}, got {np.shape(value)}")
+        shared[name].set_value(np.asarray(value, dtype=current.dtype))

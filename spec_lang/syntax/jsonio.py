@@ -1,0 +1,488 @@
+"""The JSON door: the IR as plain JSON, checked against `schema/dann.schema.json`, and back.
+
+Expressions are plain JSON where they can be: numbers, `true`/`false`, a string is a name and an array
+is a list; calls and arithmetic are objects: `{"call": "bce", "args": ["p", 0]}`,
+`{"op": "+", "left": "a", "right": 1}`, `{"op": "neg", "operand": "a"}`. Empty and absent parts are
+left out, and `load_json(dump_json(model)) == model` for every model the other doors build (whose parameters,
+and the keyword arguments of each call, have distinct names: a JSON object holds a key once). Names and numbers
+follow the text's rules, so that every JSON model prints as text too: no name `true` or `false`, no layer call
+named `dense` or `for`, no number that is not finite.
+
+>>> from spec_lang.syntax.parser import parse
+>>> model = parse("model m(width = 3)\\nstack s { dense width tanh; reverse(lambda = 0.5) }\\n")
+>>> dump_json(model)["stacks"]
+[{'name': 's', 'layers': [{'dense': 'width', 'activation': 'tanh'}, {'layer': 'reverse', 'kwargs': {'lambda': 0.5}}]}]
+>>> load_json(dump_json(model)) == model
+True
+>>> loads_json('{"version": 1, "model": "m", "precison": "float64"}', "m.json")
+Traceback (most recent call last):
+spec_lang.diagnostics.SpecError: m.json:1:42: error[E120]: /precison: unknown key 'precison'
+  1 | {"version": 1, "model": "m", "precison": "float64"}
+    |                                          ^^^^^^^^^
+  hint: did you mean 'precision'?
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+import sys
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any, Callable
+
+from jsonschema import Draft202012Validator, ValidationError
+
+from spec_lang.syntax import ir
+from spec_lang.diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
+from spec_lang.diagnostics.limits import MAX_DEPTH
+
+VERSION = 1
+_ROLES = ("weights", "biases")
+_DEFINITIONS = ("lets", "heads", "losses")
+_JSON_TYPES = {"number": "a number", "boolean": "true or false", "string": "a string", "array": "an array",
+               "object": "an object"}
+
+
+# IR → JSON -------------------------------------------------------------------------------------
+
+
+def dump_json(model: ir.Model) -> dict[str, Any]:
+    """The JSON form of a model, as Python data; raises `ValueError` for a name given twice where JSON
+    needs an object (model parameters, keyword arguments), since an object cannot hold it."""
+    data: dict[str, Any] = {"version": VERSION, "model": model.name}
+    if model.params:
+        data["params"] = _object([(p.name, _dump_expr(p.default)) for p in model.params], "parameter")
+    if model.includes:
+        data["includes"] = [i.path for i in model.includes]
+    if model.init is not None and (model.init.weights is not None or model.init.biases is not None):
+        data["init"] = {role: _dump_expr(value) for role in _ROLES if (value := getattr(model.init, role)) is not None}
+    if model.seed is not None:
+        data["seed"] = _dump_expr(model.seed)
+    if model.precision is not None:
+        data["precision"] = model.precision
+    if model.inputs:
+        data["inputs"] = [_dump_input(i) for i in model.inputs]
+    if model.templates:
+        data["templates"] = [_dump_template(t) for t in model.templates]
+    if model.stacks:
+        data["stacks"] = [_dump_stack(s) for s in model.stacks]
+    for key in _DEFINITIONS:
+        if group := getattr(model, key):
+            data[key] = [{"name": d.name, "value": _dump_expr(d.value)} for d in group]
+    if model.optimize is not None:
+        data["optimize"] = {"optimizer": _dump_expr(model.optimize.optimizer)}
+        if model.optimize.objective is not None:
+            data["optimize"]["minimize"] = _dump_expr(model.optimize.objective)
+    return data
+
+
+def dumps_json(model: ir.Model) -> str:
+    """The JSON text of a model: indented by two spaces, ending in a newline."""
+    return json.dumps(dump_json(model), indent=2) + "\n"
+
+
+def _dump_expr(expr: ir.Expr) -> Any:
+    match expr:
+        case ir.Number(value=value) | ir.Bool(value=value):
+            return value
+        case ir.Ref(name=name):
+            return name
+        case ir.ListExpr(items=items):
+            return [_dump_expr(i) for i in items]
+        case ir.Call(func=func, args=args, kwargs=kwargs):
+            return _dump_call("call", func, args, kwargs)
+        case ir.BinOp(op=op, left=left, right=right):
+            return {"op": op, "left": _dump_expr(left), "right": _dump_expr(right)}
+        case ir.Neg(operand=operand):
+            return {"op": "neg", "operand": _dump_expr(operand)}
+    raise TypeError(f"not an expression: {expr!r}")
+
+
+def _dump_call(key: str, name: str, args: tuple[ir.Expr, ...], kwargs: tuple[ir.Keyword, ...]) -> dict[str, Any]:
+    data: dict[str, Any] = {key: name}
+    if args:
+        data["args"] = [_dump_expr(a) for a in args]
+    if kwargs:
+        data["kwargs"] = _object([(k.name, _dump_expr(k.value)) for k in kwargs], "keyword argument")
+    return data
+
+
+def _dump_stack(stack: ir.Stack) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": stack.name}
+    if stack.options:
+        data["options"] = _object([(k.name, _dump_expr(k.value)) for k in stack.options], "stack option")
+    if stack.template is not None:
+        data["template"] = _dump_expr(stack.template)
+    else:
+        data["layers"] = [_dump_layer(layer) for layer in stack.layers]
+    return data
+
+
+def _dump_template(template: ir.Template) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": template.name}
+    if template.params:
+        data["params"] = _object([(p.name, None if p.default is None else _dump_expr(p.default))
+                                  for p in template.params], "template parameter")
+    data["layers"] = [_dump_layer(layer) for layer in template.layers]
+    return data
+
+
+def _dump_layer(layer: ir.Layer) -> dict[str, Any]:
+    match layer:
+        case ir.Dense(units=units, activation=activation, options=options):
+            data = {"dense": _dump_expr(units), "activation": activation}
+            if options:
+                data["options"] = _object([(k.name, _dump_expr(k.value)) for k in options], "layer option")
+            return data
+        case ir.LayerCall(kind=kind, args=args, kwargs=kwargs):
+            return _dump_call("layer", kind, args, kwargs)
+        case ir.ForLayers(var=var, iterable=iterable, body=body):
+            return {"for": var, "in": _dump_expr(iterable), "body": [_dump_layer(b) for b in body]}
+    raise TypeError(f"not a layer: {layer!r}")
+
+
+def _dump_input(node: ir.Input) -> dict[str, Any]:
+    data = {"name": node.name, "dtype": node.dtype, "shape": [_dump_expr(d) for d in node.shape]}
+    if node.bound is not None:
+        data["bound"] = _dump_expr(node.bound)
+    return data
+
+
+def _object(pairs: list[tuple[str, Any]], what: str) -> dict[str, Any]:
+    if (twice := _repeated([name for name, _ in pairs])) is not None:
+        raise ValueError(f"the {what} '{twice}' is given twice; a JSON object cannot hold both")
+    return dict(pairs)
+
+
+def _repeated(names: list[str]) -> str | None:
+    """The first name that occurs a second time, if any."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+# JSON → IR -------------------------------------------------------------------------------------
+
+
+def loads_json(text: str, filename: str) -> ir.Model:
+    """Parse JSON text into the IR; bad JSON, a duplicate key or a schema violation raises `SpecError`. Every part
+    of the model remembers where it is in the text, so that the checker's messages point into the file."""
+    source = Source(filename, text)
+    deep = _too_deep_text(text)
+    if deep is not None:
+        raise SpecError([Diagnostic("error", "E120", f"nested more than {MAX_JSON_DEPTH} levels deep", deep,
+                                    "no model nests objects and arrays this deeply")], source)
+    try:
+        data = _LocatingDecoder(text).decode(text)
+    except json.JSONDecodeError as error:
+        span = Span(error.lineno, error.colno, error.lineno, error.colno + 1)
+        raise SpecError([Diagnostic("error", "E120", f"invalid JSON: {error.msg}", span,
+                                    "JSON wants double-quoted keys and strings, and commas between items "
+                                    "but not after the last")], source) from None
+    except _DuplicateKey as error:
+        raise SpecError([Diagnostic("error", "E120", f"the key '{error.key}' is given twice in one object",
+                                    error.span, "keep one of them")], source) from None
+    return _load(data, source)
+
+
+def load_json(data: Any, filename: str = "<json>") -> ir.Model:
+    """The IR of JSON data (as `json.load` returns it); a schema violation raises `SpecError`."""
+    return _load(data, Source(filename, ""))
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, span: Span):
+        super().__init__(key)
+        self.key, self.span = key, span
+
+
+# JSON text → data that knows where it is ---------------------------------------------------------------------
+
+
+class _Object(dict):
+    span: Span
+
+
+class _Array(list):
+    span: Span
+
+
+class _String(str):
+    span: Span
+
+
+class _Int(int):
+    span: Span
+
+
+class _Float(float):
+    span: Span
+
+
+_LOCATED = {dict: _Object, list: _Array, str: _String, int: _Int, float: _Float}  # true, false, null are not
+
+
+class _LocatingDecoder(json.JSONDecoder):
+    """A JSON decoder (the standard library's, in Python) whose objects, arrays, strings and numbers carry the span
+    of their text; keys given twice are an error, at their object."""
+
+    def __init__(self, text: str):
+        super().__init__(object_pairs_hook=list, parse_int=_parse_int)
+        self.line_starts = [0, *(i + 1 for i, c in enumerate(text) if c == "\n")]
+        self.parse_object, self.parse_array = self._object, self._array
+        self.scan_once = self._locating(json.scanner.py_make_scanner(self))
+
+    def _span(self, start: int, end: int) -> Span:
+        line, end_line = bisect.bisect(self.line_starts, start), bisect.bisect(self.line_starts, end - 1)
+        return Span(line, start - self.line_starts[line - 1] + 1, end_line, end - self.line_starts[end_line - 1] + 1)
+
+    def _locating(self, scan: Callable[[str, int], tuple[Any, int]]) -> Callable[[str, int], tuple[Any, int]]:
+        def located(text: str, start: int) -> tuple[Any, int]:
+            value, end = scan(text, start)
+            if type(value) in _LOCATED:
+                value = _LOCATED[type(value)](value)
+                value.span = self._span(start, end)
+            return value, end
+        return located
+
+    def _object(self, text_and_start: tuple[str, int], strict: bool, scan: Callable, hook: Any, pairs_hook: Any,
+                memo: dict) -> tuple[dict[str, Any], int]:
+        pairs, end = json.decoder.JSONObject(text_and_start, strict, self._locating(scan), hook, pairs_hook, memo)
+        if (twice := _repeated([key for key, _ in pairs])) is not None:
+            raise _DuplicateKey(twice, self._span(text_and_start[1] - 1, end))
+        return dict(pairs), end
+
+    def _array(self, text_and_start: tuple[str, int], scan: Callable) -> tuple[list[Any], int]:
+        return json.decoder.JSONArray(text_and_start, self._locating(scan))
+
+
+def _parse_int(digits: str) -> int | float:
+    """An integer, or infinity for one too long to be a usable number (Python refuses to read over 4300 digits)."""
+    return int(digits) if len(digits) <= 400 else float(digits)
+
+
+def _span(data: Any) -> Span | None:
+    return getattr(data, "span", None)
+
+
+# Objects and arrays in objects and arrays: two for each level of the IR at most (a call's object and its array of
+# arguments), so that the JSON form of every model within `MAX_DEPTH` loads.
+MAX_JSON_DEPTH = 2 * MAX_DEPTH
+_JSON_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep_text(text: str) -> Span | None:
+    """Where JSON text first nests objects and arrays more than `MAX_JSON_DEPTH` deep (strings skipped), if it
+    does: decoding and checking such text would exhaust Python's recursion limit."""
+    depth = 0
+    for match in _JSON_BRACKETS.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                line = text.count("\n", 0, match.start()) + 1
+                column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+                return Span(line, column, line, column + 1)
+        elif match.group() in "]}":
+            depth -= 1
+    return None
+
+
+def _beyond_schema(data: Any) -> list[tuple[_Path, str, str | None, Span | None]]:
+    """What JSON data may hold that the schema cannot exclude: nesting deeper than `MAX_JSON_DEPTH` (not searched
+    further: the schema's validator recurses) and numbers that are not finite or too large for a float."""
+    problems = []
+    pending: list[tuple[_Path, Any]] = [((), data)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, (dict, list)) and len(path) >= MAX_JSON_DEPTH:
+            problems.append((path, f"nested more than {MAX_JSON_DEPTH} levels deep",
+                             "no model nests objects and arrays this deeply", _span(value)))
+        elif isinstance(value, dict):
+            pending.extend(((*path, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend(((*path, index), item) for index, item in enumerate(value))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= sys.float_info.max:
+            shown = str(float(value)) if isinstance(value, float) else "an integer beyond 1.8e+308"
+            problems.append((path, f"{shown} is not a usable number",
+                             f"numbers are finite, at most about {sys.float_info.max:.1e}", _span(value)))
+    return problems
+
+
+def _load(data: Any, source: Source) -> ir.Model:
+    version = data.get("version") if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version != VERSION:
+        raise SpecError([Diagnostic("error", "E120", f"/version: this file is version {version}; this specc reads "
+                                    f"version {VERSION}", _span(version), "read it with the specc that wrote it, or "
+                                    f"write it again as version {VERSION}")], source)
+    problems = _beyond_schema(data) or [(path, message, hint, _where(error, path))
+                                        for error in _validator().iter_errors(data)
+                                        for path, message, hint in _problems(error)]
+    if problems:
+        unique = dict.fromkeys(problems)
+        raise SpecError([Diagnostic("error", "E120", f"{_pointer(path)}: {message}", span, hint)
+                         for path, message, hint, span in sorted(unique, key=lambda p: _path_key(p[0]))], source)
+    return _load_model(data)
+
+
+def _load_model(data: dict[str, Any]) -> ir.Model:
+    """The IR of valid JSON data. Each node has the span of the JSON value it comes from, or for `true` and `false`
+    (which cannot carry one) the span of the object or array around them."""
+    init, optimize = data.get("init"), data.get("optimize")
+    params = data.get("params", {})
+    return ir.Model(
+        str(data["model"]),
+        params=tuple(ir.Param(name, _load_expr(value, _span(params)), span=_span(value) or _span(params))
+                     for name, value in params.items()),
+        inputs=tuple(ir.Input(str(i["name"]), str(i["dtype"]), tuple(_load_expr(d, _span(i)) for d in i["shape"]),
+                              _load_optional(i.get("bound"), _span(i)), span=_span(i)) for i in data.get("inputs", [])),
+        stacks=tuple(ir.Stack(str(s["name"]), tuple(map(_load_layer, s.get("layers", []))),
+                              _load_keywords(s.get("options", {}), _span(s)),
+                              _load_optional(s.get("template"), _span(s)), span=_span(s))
+                     for s in data.get("stacks", [])),
+        lets=tuple(ir.Let(str(d["name"]), _load_expr(d["value"], _span(d)), span=_span(d))
+                   for d in data.get("lets", [])),
+        heads=tuple(ir.Head(str(d["name"]), _load_expr(d["value"], _span(d)), span=_span(d))
+                    for d in data.get("heads", [])),
+        losses=tuple(ir.Loss(str(d["name"]), _load_expr(d["value"], _span(d)), span=_span(d))
+                     for d in data.get("losses", [])),
+        optimize=None if optimize is None else ir.Optimize(_load_expr(optimize["optimizer"]),
+                                                           _load_optional(optimize.get("minimize"), _span(optimize)),
+                                                           span=_span(optimize)),
+        init=None if not init else ir.Init(**{role: _load_expr(value, _span(init)) for role, value in init.items()},
+                                           span=_span(init)),
+        seed=_load_optional(data.get("seed"), _span(data)),
+        precision=None if data.get("precision") is None else str(data["precision"]),
+        includes=tuple(ir.Include(str(path), span=_span(path)) for path in data.get("includes", [])),
+        templates=tuple(ir.Template(str(t["name"]), tuple(ir.TemplateParam(name, _load_optional(default, _span(t)),
+                                                                           span=_span(default) or _span(t))
+                                                          for name, default in t.get("params", {}).items()),
+                                    tuple(map(_load_layer, t["layers"])), span=_span(t))
+                        for t in data.get("templates", [])),
+        span=_span(data),
+    )
+
+
+def _load_optional(data: Any, around: Span | None) -> ir.Expr | None:
+    return None if data is None else _load_expr(data, around)
+
+
+def _load_expr(data: Any, around: Span | None = None) -> ir.Expr:
+    """An expression; `around` is the span of the JSON value that holds it, for a `true` or `false`."""
+    span = _span(data) or around
+    if isinstance(data, bool):
+        return ir.Bool(data, span=span)
+    if isinstance(data, (int, float)):
+        return ir.Number(float(data) if isinstance(data, float) else int(data), span=span)
+    if isinstance(data, str):
+        return ir.Ref(str(data), span=span)
+    if isinstance(data, list):
+        return ir.ListExpr(tuple(_load_expr(item, span) for item in data), span=span)
+    if "call" in data:
+        return ir.Call(str(data["call"]), *_load_arguments(data), span=span)
+    if data["op"] == "neg":
+        return ir.negate(_load_expr(data["operand"], span), span)
+    return ir.BinOp(str(data["op"]), _load_expr(data["left"], span), _load_expr(data["right"], span), span=span)
+
+
+def _load_arguments(data: dict[str, Any]) -> tuple[tuple[ir.Expr, ...], tuple[ir.Keyword, ...]]:
+    """The arguments of a call or of a layer written as one."""
+    args = tuple(_load_expr(arg, _span(data)) for arg in data.get("args", []))
+    return args, _load_keywords(data.get("kwargs", {}), _span(data))
+
+
+def _load_keywords(data: dict[str, Any], around: Span | None) -> tuple[ir.Keyword, ...]:
+    span = _span(data) or around
+    return tuple(ir.Keyword(name, _load_expr(value, span), span=_span(value) or span) for name, value in data.items())
+
+
+def _load_layer(data: dict[str, Any]) -> ir.Layer:
+    span = _span(data)
+    if "dense" in data:
+        return ir.Dense(_load_expr(data["dense"], span), str(data["activation"]),
+                        _load_keywords(data.get("options", {}), span), span=span)
+    if "layer" in data:
+        return ir.LayerCall(str(data["layer"]), *_load_arguments(data), span=span)
+    return ir.ForLayers(str(data["for"]), _load_expr(data["in"], span), tuple(map(_load_layer, data["body"])),
+                        span=span)
+
+
+# Schema errors → diagnostics ------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    schema = json.loads((files("spec_lang.syntax") / "schema" / "dann.schema.json").read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+_Path = tuple[str | int, ...]
+
+
+def _path_key(path: _Path) -> tuple[tuple[bool, str | int], ...]:
+    return tuple((isinstance(part, str), part) for part in path)
+
+
+def _pointer(path: _Path) -> str:
+    """The JSON pointer (RFC 6901) of a path; `top level` for the document itself."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path) or "top level"
+
+
+def _where(error: ValidationError, path: _Path) -> Span | None:
+    """Where a schema error is in the text: at its value, or for an unknown key (whose path is longer), at the key's
+    value."""
+    if len(path) > len(error.absolute_path):
+        return _span(error.instance[path[-1]]) or _span(error.instance)
+    return _span(error.instance)
+
+
+def _problems(error: ValidationError) -> list[tuple[_Path, str, str | None]]:
+    """(path, message, hint) of a schema error; each unknown and each missing key is its own problem."""
+    path, value, expected = tuple(error.absolute_path), error.instance, error.validator_value
+    hint = error.schema.get("description")
+    match error.validator:
+        case "additionalProperties":
+            known = list(error.schema.get("properties", {}))
+            return [((*path, key), f"unknown key '{key}'", did_you_mean(key, known) or f"the keys: {', '.join(known)}")
+                    for key in value if key not in known]
+        case "required":
+            return [(path, f"missing key '{key}'", hint) for key in expected if key not in value]
+        case "anyOf":  # each anyOf in the schema lists keys of which an object needs one
+            return [(path, f"missing key: one of {_either([repr(b['required'][0]) for b in expected])}", hint)]
+        case "not":  # each `not` in the schema lists keys that exclude each other
+            return [(path, f"give {_either([repr(key) for key in expected['required']])}, not both", hint)]
+        case "type":
+            words = [_JSON_TYPES[t] for t in (expected if isinstance(expected, list) else [expected])]
+            return [(path, f"expected {_either(words)}, got {_json_type(value)}", hint)]
+        case "enum":
+            choices = [str(choice) for choice in expected]
+            return [(path, f"{_show(value)} is not one of {', '.join(choices)}",
+                     did_you_mean(str(value), choices) or hint)]
+        case "const":
+            return [(path, f"expected {_show(expected)}, got {_show(value)}", hint)]
+        case "pattern" if "title" in error.schema:
+            return [(path, f"{_show(value)} is not {error.schema['title']}", hint)]
+        case "pattern":
+            return [(path, f"{_show(value)} is not a name",
+                     "a name is letters, digits and _, not led by a digit, and not true or false")]
+    return [(path, error.message, hint)]
+
+
+def _either(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _show(value: Any) -> str:
+    """A JSON value as a message shows it: a string in quotes with its line breaks and such escaped."""
+    return repr(str(value)) if isinstance(value, str) else json.dumps(value)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    found = [words for name, words in _JSON_TYPES.items() if _validator().is_type(value, name)]
+    return found[0] if found else f"a Python {type(value).__name__}"
