@@ -15,7 +15,7 @@ from spec_lang.api import Spec, from_ir, load, loads
 from spec_lang.diagnostics import Diagnostic, SpecError
 
 if TYPE_CHECKING:
-    from spec_lang.runtime.model import CompiledModel
+    from spec_lang.model import CompiledModel
 
 __version__ = "0.1.0"
 __all__ = ["CompiledModel", "Diagnostic", "Spec", "SpecError", "from_ir", "load", "loads", "__version__"]
@@ -24,7 +24,7 @@ __all__ = ["CompiledModel", "Diagnostic", "Spec", "SpecError", "from_ir", "load"
 def __getattr__(name: str) -> Any:
     # `CompiledModel` imports PyTensor: loaded when first asked for, so checking and formatting never import it
     if name == "CompiledModel":
-        from spec_lang.runtime.model import CompiledModel
+        from spec_lang.model import CompiledModel
 
         return CompiledModel
     raise AttributeError(f"module 'spec_lang' has no attribute {name!r}")

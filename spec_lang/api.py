@@ -23,7 +23,7 @@ from spec_lang.syntax.sources import included_templates, parse_source, read_sour
 
 if TYPE_CHECKING:
     from spec_lang.lowering.passes import Optimizations
-    from spec_lang.runtime.model import CompiledModel
+    from spec_lang.model import CompiledModel
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Spec:
         """Lower to PyTensor and compile the update function. `mode` is a PyTensor mode name
         ("NUMBA", the default; "C"; "FAST_COMPILE"; "JAX" when installed); `optimizations` switches the
         lowering's optimisations (`spec_lang.lowering.passes.Optimizations`, all on by default)."""
-        from spec_lang.runtime.model import CompiledModel  # PyTensor is imported only when a model is compiled
+        from spec_lang.model import CompiledModel  # PyTensor is imported only when a model is compiled
 
         return CompiledModel(self.program, mode, optimizations)
 

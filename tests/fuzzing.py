@@ -35,7 +35,9 @@ from typing import Any, Callable, Iterator, Literal
 from spec_lang.cli.main import parser
 from spec_lang.diagnostics import SpecError
 from spec_lang.syntax.jsonio import dump_json
-from spec_lang.syntax.parser import _keywords, _parser, parse
+from spec_lang.syntax.grammar import lark_parser as _parser
+from spec_lang.syntax.parser import parse
+from spec_lang.syntax.syntax_errors import keywords as _keywords
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "examples" / "lib"  # included by an example as "lib/blocks.dann": copied beside each input

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import spec_lang
-from spec_lang.runtime.checkpoint import CHECKSUM, read_checkpoint, spec_hash, write_checkpoint
+from spec_lang.program.fingerprint import fingerprint as spec_hash
+from spec_lang.runtime.checkpoint import CHECKSUM, read_checkpoint, write_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DANN = ROOT / "examples" / "seed_dann.dann"

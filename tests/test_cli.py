@@ -66,6 +66,18 @@ def test_the_console_script_prints_no_traceback(tmp_path) -> None:
     assert re.search(r"bad\.dann:2:\d+: error\[E101\]", result.stderr)
 
 
+@pytest.mark.parametrize("command", [["check", "examples/seed_dann.dann"], ["fmt", "examples/seed_dann.dann"]])
+def test_check_and_fmt_import_no_pytensor(command: list[str]) -> None:
+    script = ("import contextlib, io, sys\n"
+              "from spec_lang.cli import main\n"
+              "with contextlib.redirect_stdout(io.StringIO()):\n"
+              f"    code = main({command!r})\n"
+              "assert code == 0, code\n"
+              "assert 'pytensor' not in sys.modules, 'pytensor was imported'\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr  # a fresh interpreter: nothing imported by other tests
+
+
 def test_compile_prints_the_summary(capsys) -> None:
     code, out, err = run(capsys, "compile", "examples/seed_dann.dann", "--mode", "fast_compile")
     assert code == 0 and err == ""
@@ -128,7 +140,7 @@ def test_emitted_python_computes_the_same_numbers(example: str, tmp_path, capsys
     assert run(capsys, "compile", f"examples/{example}", "--emit", "python", "-o", str(target))[0] == 0
     generated = import_module(target)
     model = spec_lang.load(f"examples/{example}").compile("FAST_COMPILE")
-    initial = generated.initial_parameters(generated.PARAMETERS, generated.SEED, generated.PRECISION)
+    initial = generated.initial_parameters(generated.PARAMETERS, generated.SEED, generated.PRECISION, generated.DRAWS)
     for name, value in model.parameters.items():  # the module draws the same initial values by itself
         np.testing.assert_array_equal(initial[name], value)
     train, predict, params, *_ = generated.compile_model(mode="FAST_COMPILE")

@@ -21,7 +21,8 @@ import pytest
 
 import spec_lang
 from spec_lang.cli.main import main
-from spec_lang.syntax.parser import _NAMED_ERRORS, parse
+from spec_lang.syntax.parser import parse
+from spec_lang.syntax.syntax_errors import NAMED_ERRORS as _NAMED_ERRORS
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path("tests/diagnostics")  # relative to ROOT, as messages name the files

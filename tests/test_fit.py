@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 import spec_lang
-from spec_lang.runtime.checkpoint import model_state, read_checkpoint, restore_model_state
 from spec_lang.data import two_moons
+from spec_lang.runtime.checkpoint import read_checkpoint
 from spec_lang.training import Interrupted, infer_roles
-
 
 # A DANN for the two moons with everything a resume must restore: dropout generators, batchnorm running
 # statistics, Adam's moments and step, and schedules of the training progress.
@@ -46,13 +45,13 @@ def model():
     """One compiled model for the module; `fresh` puts its initial state back before each test. FAST_COMPILE: Numba's
     cold first compile of this training graph (dropout, batchnorm, Adam) takes minutes on a fresh machine."""
     compiled = spec_lang.loads(MOONS, "moons.dann").compile("FAST_COMPILE")
-    compiled.initial = model_state(compiled)
+    compiled.initial = compiled.state_dict()
     return compiled
 
 
 @pytest.fixture
 def fresh(model):
-    restore_model_state(model, *model.initial)
+    model.load_state_dict(*model.initial)
     model.set_hyperparameters(lr=0.01)
     return model
 
@@ -106,7 +105,7 @@ def test_target_labels_are_for_evaluation_only(fresh, moons) -> None:
     without = {k: v for k, v in moons.items() if k != "yt"}
     trained_with = fresh.fit(moons, steps=12, batch_size=32, seed=4).final
     parameters = fresh.parameters
-    restore_model_state(fresh, *fresh.initial)
+    fresh.load_state_dict(*fresh.initial)
     trained_without = fresh.fit(without, steps=12, batch_size=32, seed=4).final
     assert "target_accuracy" in trained_with and "target_accuracy" not in trained_without
     assert all(np.array_equal(parameters[n], v) for n, v in fresh.parameters.items())
@@ -121,7 +120,7 @@ def test_target_labels_are_for_evaluation_only(fresh, moons) -> None:
 def test_the_same_seed_gives_the_same_run_and_another_seed_another(fresh, moons, tmp_path) -> None:
     runs = []
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
-        restore_model_state(fresh, *fresh.initial)
+        fresh.load_state_dict(*fresh.initial)
         fresh.fit(moons, epochs=2, batch_size=32, seed=seed, log=tmp_path / f"{name}.jsonl")
         runs.append(((tmp_path / f"{name}.jsonl").read_bytes(), fresh.parameters))
     assert runs[0][0] == runs[1][0]
@@ -130,7 +129,7 @@ def test_the_same_seed_gives_the_same_run_and_another_seed_another(fresh, moons,
 
 
 def _uninterrupted(model, moons, tmp_path):
-    restore_model_state(model, *model.initial)
+    model.load_state_dict(*model.initial)
     model.fit(moons, epochs=4, batch_size=32, seed=5, log=tmp_path / "whole.jsonl", checkpoint=tmp_path / "whole.npz")
     return model.parameters, model.optimizer_state, model.random_state
 
@@ -154,7 +153,7 @@ def test_a_run_stopped_and_resumed_ends_bit_for_bit_like_an_uninterrupted_one(fr
         if info["step"] == 12:
             raise RuntimeError("power cut")
 
-    restore_model_state(fresh, *fresh.initial)
+    fresh.load_state_dict(*fresh.initial)
     options = {"epochs": 4, "batch_size": 32, "seed": 5, "checkpoint": tmp_path / "run.npz",
                "log": tmp_path / "run.jsonl"}
     with pytest.raises(RuntimeError, match="power cut"):
@@ -170,12 +169,12 @@ def test_a_run_stopped_and_resumed_ends_bit_for_bit_like_an_uninterrupted_one(fr
         if info["step"] == 9:
             raise KeyboardInterrupt
 
-    restore_model_state(fresh, *fresh.initial)
+    fresh.load_state_dict(*fresh.initial)
     with pytest.raises(Interrupted) as interrupted:
         fresh.fit(moons, callback=stop, overwrite=True, **options)
     assert interrupted.value.step == 9 and interrupted.value.history.final["status"] == "interrupted"
     assert read_checkpoint(tmp_path / "run.npz").meta["step"] == 9
-    restore_model_state(fresh, *fresh.initial)  # as a new process would start
+    fresh.load_state_dict(*fresh.initial)  # as a new process would start
     fresh.fit(moons, resume=True, **options)
     _same(fresh, reference)
     assert (tmp_path / "run.jsonl").read_text() == (tmp_path / "whole.jsonl").read_text()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import spec_lang
 from fuzzing import ROOT, Input, check, make_input, prepare, run, sentence
 from spec_lang.diagnostics import SpecError
-from spec_lang.syntax.parser import _parser
+from spec_lang.syntax.grammar import lark_parser as _parser
 
 # Each input takes milliseconds; `check` reports one over its 5 s budget as a hang, so hypothesis's deadline is
 # only a backstop.

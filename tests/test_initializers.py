@@ -19,7 +19,8 @@ def emitted_values(spec: spec_lang.Spec) -> dict[str, np.ndarray]:
     """The initial values the generated Python module draws by itself."""
     namespace: dict = {}
     exec(compile(emit_python(spec.program, "m.dann"), "generated", "exec"), namespace)
-    return namespace["initial_parameters"](namespace["PARAMETERS"], namespace["SEED"], namespace["PRECISION"])
+    return namespace["initial_parameters"](namespace["PARAMETERS"], namespace["SEED"], namespace["PRECISION"],
+                                         namespace["DRAWS"])
 
 
 @pytest.mark.parametrize("scheme, std", [

@@ -20,6 +20,7 @@ from spec_lang.syntax.jsonio import dump_json, load_json, loads_json
 from spec_lang.diagnostics.limits import DEFAULT_MAX_PARAMETER_MEMORY, MAX_DEPTH, MAX_ERRORS, MAX_LAYERS
 from spec_lang.lowering.pytensor.backend import PyTensorBackend
 from spec_lang.lowering.walker import initial_values, lower
+from spec_lang.syntax.grammar import lark_parser
 from spec_lang.syntax.parser import parse
 from spec_lang.syntax.printer import format_model
 
@@ -213,7 +214,7 @@ def test_float64_parameters_take_twice_the_memory() -> None:
 
 
 def test_names_are_what_the_text_can_say() -> None:
-    assert ir.NAME.pattern == parse.__globals__["_parser"]().get_terminal("NAME").pattern.value
+    assert ir.NAME.pattern == lark_parser().get_terminal("NAME").pattern.value
 
 
 # Many errors -----------------------------------------------------------------------------------------------------

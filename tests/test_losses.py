@@ -141,7 +141,7 @@ def test_the_example_trains(example: str) -> None:
 def test_a_constant_class_label_is_the_class_of_every_row() -> None:
     spec = spec_lang.loads("model m()\ninput x : float[batch, 2]\nstack domain { dense 3 softmax }\n"
                            "head p = domain(x)\nloss d = crossentropy(p, 2)\noptimize sgd(lr = 0.1)\n")
-    assert spec.program.losses["d"].labels == 2
+    assert spec.program.losses["d"].arg("labels") == 2
     model = spec.compile(MODE)
     x = np.random.default_rng(0).normal(size=(7, 2))
     expected = -np.log(model.predict("p", x)[:, 2]).mean()
@@ -158,7 +158,7 @@ def test_multi_target_reversal_points_each_have_their_own_lambda() -> None:
 def test_outer_has_two_parents_but_sends_gradients_to_its_features_only() -> None:
     program = spec_lang.load(EXAMPLES / "cdan.dann").program
     domain_loss = P.loss_functions(program.losses["domain_loss"])[0]
-    reversed_ = domain_loss.predictions.arg
+    reversed_ = domain_loss.arg("predictions").arg
     conditioned = reversed_.arg
     assert isinstance(conditioned, P.Outer) and conditioned.type == P.TensorType("float", (None, 32))
     assert P.parents(conditioned) == (program.values["fs"], program.heads["label_probabilities"])

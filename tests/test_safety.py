@@ -78,8 +78,14 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[spec_lang.Spec, s
 
 def _inert(node: ast.stmt) -> bool:
     """Whether a top-level statement only defines something: imports of numpy and pytensor, a literal constant, a
-    function with literal defaults, the docstring, or the `__main__` guard."""
+    table of functions by name, a function with literal defaults, a plain class of such functions, the docstring, or
+    the `__main__` guard."""
     match node:
+        case ast.Assign(value=ast.Dict(keys=keys, values=values)) if all(
+                isinstance(k, ast.Constant) for k in keys) and all(isinstance(v, ast.Name) for v in values):
+            return True
+        case ast.ClassDef(bases=[], keywords=[], decorator_list=[], body=body):
+            return all(_inert(item) for item in body)
         case ast.Import(names=names) | ast.ImportFrom(module=_, names=names):
             modules = [alias.name for alias in names] if isinstance(node, ast.Import) else [node.module]
             return all(module.split(".")[0] in ("numpy", "pytensor") for module in modules)

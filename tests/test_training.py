@@ -16,6 +16,7 @@ from spec_lang.syntax.builder import ModelBuilder, adam, annealed, dense, mse, w
 from spec_lang.lowering.python.emitter import emit_python
 from spec_lang.syntax.jsonio import dumps_json, loads_json
 from spec_lang.reports.summary import summary
+from spec_lang.semantics.scalars import evaluate
 
 MODE = "FAST_COMPILE"  # numerics are mode-independent; test_fidelity covers the default mode
 TIGHT = {"rtol": 1e-12, "atol": 1e-14}
@@ -109,7 +110,7 @@ def test_the_checks_and_the_summary_evaluate_schedules_by_the_same_formulas(weig
     for i, (text, formula) in enumerate(SCHEDULES.items()):
         for p in PROGRESS:
             weight = program.losses[f"s{i}"].left
-            assert P.evaluate(weight, program.hypers, p) == pytest.approx(formula(p), rel=1e-12, abs=1e-15), text
+            assert evaluate(weight, program.hypers, p) == pytest.approx(formula(p), rel=1e-12, abs=1e-15), text
 
 
 def test_the_summary_shows_each_schedule_at_the_start_middle_and_end() -> None:

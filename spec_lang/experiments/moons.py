@@ -2,27 +2,28 @@
 
 `reproduce_moons` is the DANN paper's toy experiment (Ganin et al. 2016, JMLR 17(59), §5.1): a shallow network
 trained on the labelled source moons, with and without the domain-adversarial branch, evaluated on the target
-moons rotated by 35°. `add_parser` and `run` make it the command `specc reproduce moons`.
+moons rotated by 35°. `spec_lang.cli.reproduce` makes it the command `specc reproduce moons`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from spec_lang.api import load
 from spec_lang.data import two_moons
-from spec_lang.runtime.model import CompiledModel
 from spec_lang.files import refuse_existing, write_atomic
 from spec_lang.reports.plots import plot_history, plot_moons, require_matplotlib
-from spec_lang.api import load
+
+if TYPE_CHECKING:
+    from spec_lang.model import CompiledModel  # imports PyTensor
 
 MOONS_EXAMPLES = {"NN": "moons_nn.dann", "DANN": "moons_dann.dann"}
 MOONS_EPOCHS = 500  # the authors' maxiter in experiments_moons.py
@@ -121,34 +122,3 @@ def reproduce_moons(seeds: int = 5, out_dir: str | Path = "moons", *, epochs: in
                                          title=f"{name} on the two moons, seed 0", force=force))
     return result
 
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
-
-
-def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `reproduce moons` on the `specc` subcommands; the parsed arguments go to `run`."""
-    reproduce = commands.add_parser("reproduce", help="reproduce a published result with the bundled examples",
-                                    description="reproduce a published result with the bundled examples")
-    reproduce.add_argument("experiment", choices=["moons"],
-                           help="moons: the DANN paper's two-moons toy, NN against DANN over several seeds")
-    reproduce.add_argument("--seeds", type=_positive, default=5, help="runs per model, seeds 0, 1, … (default 5)")
-    reproduce.add_argument("--epochs", type=_positive, default=MOONS_EPOCHS,
-                           help=f"epochs per run (default {MOONS_EPOCHS}, the authors')")
-    reproduce.add_argument("-o", "--out", default="moons", help="folder for the table (JSON) and figures")
-    reproduce.add_argument("--force", action="store_true", help="replace existing output files")
-    reproduce.set_defaults(run=run)
-    return reproduce
-
-
-def run(args: argparse.Namespace) -> int:
-    """`specc reproduce moons`: print a line per run to standard error, then the table; an output file that exists
-    (without --force) is an error."""
-    started = time.perf_counter()
-    result = reproduce_moons(args.seeds, args.out, epochs=args.epochs, force=args.force,
-                             report=lambda line: print(line, file=sys.stderr))
-    print(result.table())
-    print(f"\nwrote {', '.join(str(path) for path in result.files)} in {time.perf_counter() - started:.0f} s")
-    return 0

@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 
 from spec_lang.syntax import ir
 from spec_lang import program as P
+from spec_lang.library.registry import Registry
 
 Shape = tuple[int | None, ...]
 
@@ -90,6 +91,11 @@ class LayerKind:
     infer: Callable[[Checks, dict[str, object], Shape, ir.Node], Inferred]
     lower: Callable[[Lowering, Any, dict[str, Any], dict[str, object]], Any]
     initialised: tuple[str, ...] = ()  # parameter roles whose initialiser the layer's options may choose
+    # output row i depends on input row i only: in every graph, or in the inference graph only (batch normalisation
+    # by running statistics; dropout is the identity there). The batching pass runs such layers over joined inputs.
+    row_wise: bool = True
+    row_wise_in_inference: bool = True
+    reverses_gradient: bool = False  # identity forward, gradient times -λ backward (the reversal analysis reads it)
 
 
 def features(checks: Checks, in_shape: Shape, node: ir.Node, kind: str) -> int:
@@ -341,15 +347,16 @@ def _reshape_lower(ctx: Lowering, h: Any, params: dict[str, Any], options: dict[
     return ctx.backend.op("reshape", h, options["shape"])
 
 
-LAYERS: dict[str, LayerKind] = {kind.name: kind for kind in (
+LAYERS = Registry[LayerKind]("layer")
+for _kind in (
     LayerKind("dense", "`dense N ACTIVATION`: act(x @ W + b)", ("units", "activation"), (), ("units", "activation"),
               _dense_resolve, _dense_infer, _dense_lower, ("weights", "biases")),
     LayerKind("reverse", "`reverse(lambda = λ)`: gradient reversal, identity forward", (), ("lambda",), ("lambda",),
-              _reverse_resolve, _unchanged, _reverse_lower),
+              _reverse_resolve, _unchanged, _reverse_lower, reverses_gradient=True),
     LayerKind("dropout", "`dropout(rate)`: zero each value with probability rate while training", ("rate",), (),
-              ("rate",), _dropout_resolve, _unchanged, _dropout_lower),
+              ("rate",), _dropout_resolve, _unchanged, _dropout_lower, row_wise=False),
     LayerKind("batchnorm", "`batchnorm(momentum = 0.9, epsilon = 1e-5)`: batch normalisation per feature or channel",
-              (), ("momentum", "epsilon"), (), _batchnorm_resolve, _batchnorm_infer, _batchnorm_lower),
+              (), ("momentum", "epsilon"), (), _batchnorm_resolve, _batchnorm_infer, _batchnorm_lower, row_wise=False),
     LayerKind("conv2d", "`conv2d(filters, kernel, stride = 1, padding = 0, activation = linear)`: image convolution",
               ("filters", "kernel"), ("stride", "padding", "activation"), ("filters", "kernel"),
               _conv2d_resolve, _conv2d_infer, _conv2d_lower, ("weights", "biases")),
@@ -359,4 +366,5 @@ LAYERS: dict[str, LayerKind] = {kind.name: kind for kind in (
               lambda checks, args, env: {}, _flatten_infer, _flatten_lower),
     LayerKind("reshape", "`reshape([sizes])`: each example to the given shape", ("shape",), (), ("shape",),
               _reshape_resolve, _reshape_infer, _reshape_lower),
-)}
+):
+    LAYERS.register(_kind)

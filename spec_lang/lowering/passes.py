@@ -26,6 +26,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Iterable
 
 from spec_lang import program as P
+from spec_lang.library.layers import LAYERS
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,6 @@ class Optimizations:
         return replace(cls(), **{n: False for n in off})
 
 
-# Layer kinds whose output row i depends on input row i only, in any graph; and those that are row-wise in the
-# inference graph only (batch normalisation by running statistics; dropout is the identity there).
-ROW_WISE = frozenset({"dense", "reverse", "conv2d", "maxpool", "avgpool", "flatten", "reshape"})
-ROW_WISE_IN_INFERENCE = frozenset({"batchnorm", "dropout"})
-
-
 @dataclass(frozen=True, eq=False)
 class Group:
     """Applications of one stack that run as one pass: `args` are their distinct arguments, in order; each member
@@ -77,8 +72,8 @@ class Group:
 
 def row_wise(stack: P.StackDef, training: bool) -> bool:
     """Whether every layer of the stack treats the rows of its input independently in this graph."""
-    allowed = ROW_WISE if training else ROW_WISE | ROW_WISE_IN_INFERENCE
-    return all(layer.kind in allowed for layer in stack.layers)
+    kinds = [LAYERS[layer.kind] for layer in stack.layers]
+    return all(kind.row_wise if training else kind.row_wise_in_inference for kind in kinds)
 
 
 def batch_groups(program: P.Program, roots: list[P.Value], training: bool,

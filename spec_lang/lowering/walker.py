@@ -8,6 +8,7 @@ graph by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from spec_lang.library import initializers
 from spec_lang import program as P
 from spec_lang.library.layers import LAYERS, Lowering
+from spec_lang.library.losses import LOSSES
 from spec_lang.lowering.passes import Group, Optimizations, batch_groups
 
 H = TypeVar("H")
@@ -147,21 +149,16 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True,
                 return backend.op(name, backend.progress(), *[scalar(a) for _, a in args])
             case P.LossRef(name=name):
                 return losses[name]
-            case P.CrossEntropy(predictions=p, labels=y):
-                return loss_of_probabilities("crossentropy", p, backend.label(y) if isinstance(y, int) else tensor(y))
-            case P.BinaryCrossEntropy(predictions=p, target=t):
-                target = backend.const(t) if isinstance(t, float) else tensor(t)
-                return loss_of_probabilities("binary_crossentropy", p, target)
-            case P.Entropy(predictions=p):
-                return loss_of_probabilities("entropy", p)
-            case P.MeanSquaredError(predictions=p, target=t):
-                return backend.op("mean_squared_error", tensor(p), tensor(t))
-            case P.Penalty(norm=norm, stacks=stacks, biases=biases):
-                chosen = [backend.parameter(p.name) for s in stacks for p in program.stack(s).params
-                          if p.trainable and (biases or p.role == "weights")]
-                return backend.op(f"{norm}_penalty", chosen)
+            case P.LossTerm(kind=kind):
+                return LOSSES[kind].lower(loss_context, s)
         raise TypeError(s)
 
+    def parameters(stacks: tuple[str, ...], biases: bool) -> list[H]:
+        """The trainable parameters of the stacks, their biases only with `biases` (a penalty's)."""
+        return [backend.parameter(p.name) for s in stacks for p in program.stack(s).params
+                if p.trainable and (biases or p.role == "weights")]
+
+    loss_context = LossContext(backend, tensor, loss_of_probabilities, parameters)
     context = Lowering(backend, scalar, training)
     values = {name: tensor(v) for name, v in program.values.items()}
     heads = {name: tensor(v) for name, v in program.heads.items()}
@@ -170,6 +167,16 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True,
     objective = scalar(program.objective)
     return Lowered(inputs, values, heads, losses, objective, scalar(program.learning_rate),
                    [backend.parameter(n) for n in program.optimized_parameters()], context.state_updates)
+
+
+@dataclass
+class LossContext(Generic[H]):
+    """What a loss's lowering may use (`spec_lang.library.losses.LossLowering`)."""
+
+    backend: Backend[H]
+    tensor: Callable[[P.Value], H]
+    of_probabilities: Callable[..., H]
+    parameters: Callable[[tuple[str, ...], bool], list[H]]
 
 
 class _Substituted:
@@ -192,7 +199,8 @@ def input_dtype(program: P.Program, dtype: str) -> str:
 
 def initial_values(program: P.Program) -> dict[str, np.ndarray]:
     """The seeded initial value of every parameter and state variable."""
-    return initializers.initial_parameters(initializer_table(program), program.seed, program.precision)
+    return initializers.initial_parameters(initializer_table(program), program.seed, program.precision,
+                                           initializers.draws())
 
 
 def initializer_table(program: P.Program) -> list[tuple[str, tuple[int, ...], str, dict[str, float]]]:

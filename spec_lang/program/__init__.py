@@ -1,4 +1,37 @@
-"""The checked program: what the checker produces and lowering, reports and training read."""
+"""The checked program: what the checker produces and the lowering, the reports and training read (`types`), the
+queries over its graph (`graph`) and its fingerprint (`fingerprint`)."""
 
-from spec_lang.program.types import *  # noqa: F401,F403
-from spec_lang.program.types import Scalar, Value  # noqa: F401
+from spec_lang.program.graph import (
+    ReversalPoint,
+    ancestors,
+    inputs_of,
+    loss_functions,
+    parents,
+    reversal_points,
+    schedules,
+    tensors,
+)
+from spec_lang.program.types import (
+    Applied,
+    Arith,
+    Const,
+    Hyper,
+    Initializer,
+    InputValue,
+    LayerInstance,
+    LossRef,
+    LossTerm,
+    Outer,
+    ParamSpec,
+    Program,
+    Reversed,
+    Scalar,
+    Schedule,
+    StackDef,
+    TensorType,
+    Value,
+)
+
+__all__ = ["Applied", "Arith", "Const", "Hyper", "Initializer", "InputValue", "LayerInstance", "LossRef", "LossTerm",
+           "Outer", "ParamSpec", "Program", "ReversalPoint", "Reversed", "Scalar", "Schedule", "StackDef", "TensorType",
+           "Value", "ancestors", "inputs_of", "loss_functions", "parents", "reversal_points", "schedules", "tensors"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from spec_lang import program as P
+from spec_lang.library.losses import LOSSES
+from spec_lang.semantics.scalars import PROGRESS_POINTS, evaluate
 
 
 def _namer(program: P.Program):
@@ -37,16 +39,8 @@ def _namer(program: P.Program):
                 level = 1 if op in "+-" else 2
                 text = f"{scalar(left, level)} {op} {scalar(right, level + 1)}"
                 return f"({text})" if level < context else text
-            case P.CrossEntropy(predictions=p, labels=y):
-                return f"crossentropy({describe(p)}, {y if isinstance(y, int) else describe(y)})"
-            case P.Entropy(predictions=p):
-                return f"entropy({describe(p)})"
-            case P.BinaryCrossEntropy(predictions=p, target=t):
-                return f"bce({describe(p)}, {t:g})" if isinstance(t, float) else f"bce({describe(p)}, {describe(t)})"
-            case P.MeanSquaredError(predictions=p, target=t):
-                return f"mse({describe(p)}, {describe(t)})"
-            case P.Penalty(norm=norm, stacks=stacks, biases=biases):
-                return f"{norm}({', '.join(stacks)}{'' if biases else ', biases = false'})"
+            case P.LossTerm(kind=kind):
+                return LOSSES[kind].describe(s, describe)
         raise TypeError(s)
 
     return describe, expression, scalar
@@ -134,9 +128,9 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
     out += ["", "optimiser", f"  {_optimizer(program, scalar)} minimize {scalar(program.objective)}"]
     schedules = _schedules(program)
     if schedules:
-        points = ", ".join(f"{p:g}" for p in P.PROGRESS_POINTS)
+        points = ", ".join(f"{p:g}" for p in PROGRESS_POINTS)
         out += ["", f"schedules (values at training progress {points})"]
-        out += _table([(scalar(s), *(f"{P.evaluate(s, program.hypers, p):.4g}" for p in P.PROGRESS_POINTS))
+        out += _table([(scalar(s), *(f"{evaluate(s, program.hypers, p):.4g}" for p in PROGRESS_POINTS))
                        for s in schedules])
     if compile_seconds is not None:
         out += ["", f"compiled the update function in {compile_seconds:.2f} s (PyTensor mode {mode})"]

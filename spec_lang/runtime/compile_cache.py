@@ -15,7 +15,6 @@ PyTensor's own cache, it loads pickles from that folder: keep it private to the 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import pickle
@@ -25,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from spec_lang.files import write_atomic
+from spec_lang.program.fingerprint import fingerprint
 
 FORMAT = 1
-# the files whose code shapes the compiled graph: a change to any of them invalidates every entry
-_SOURCES = ("ops.py", "lower.py", "layers.py", "optimize.py", "model.py", "program.py", "initializers.py",
-            "compile_cache.py")
+# the packages whose code shapes the compiled graph: a change to any of their files invalidates every entry
+_PACKAGES = ("program", "library", "lowering", "runtime")
 
 
 def folder() -> Path:
@@ -48,9 +47,9 @@ def _environment() -> str:
     import pytensor
 
     digest = hashlib.sha256()
-    for name in _SOURCES:
-        path = Path(__file__).with_name(name)
-        digest.update(path.read_bytes() if path.exists() else b"")
+    package = Path(__file__).resolve().parent.parent  # spec_lang/
+    for path in sorted(p for name in _PACKAGES for p in (package / name).rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return repr((FORMAT, sys.version, numpy.__version__, pytensor.__version__, numba.__version__, digest.hexdigest()))
 
 
@@ -59,32 +58,13 @@ def key(program: Any, mode: str | None, optimizations: Any) -> str | None:
     import pytensor
 
     try:
-        content = repr(_canonical(program, {}))
+        content = fingerprint(program)
     except RecursionError:
         return None
     config = pytensor.config
     options = repr((mode, optimizations, config.mode, config.linker, config.optimizer, config.optimizer_including,
                     config.optimizer_excluding, config.optimizer_requiring, config.floatX, config.numba__fastmath))
     return hashlib.sha256("\n".join((_environment(), options, content)).encode()).hexdigest()
-
-
-def _canonical(thing: Any, seen: dict[int, int]) -> Any:
-    """A plain, deterministic description of a checked program: dataclasses by their fields (source spans left
-    out, so formatting does not matter), a value met again by its number (values form a DAG)."""
-    if dataclasses.is_dataclass(thing) and not isinstance(thing, type):
-        if id(thing) in seen:
-            return ("value", seen[id(thing)])
-        if not type(thing).__dataclass_params__.eq:  # values: identity matters
-            seen[id(thing)] = len(seen)
-        return (type(thing).__name__, *[(f.name, _canonical(getattr(thing, f.name), seen))
-                                        for f in dataclasses.fields(thing) if f.name != "span"])
-    if isinstance(thing, dict):
-        return ("dict", *[(_canonical(k, seen), _canonical(v, seen)) for k, v in thing.items()])
-    if isinstance(thing, list | tuple):
-        return (type(thing).__name__, *[_canonical(v, seen) for v in thing])
-    if isinstance(thing, set | frozenset):
-        return ("set", *sorted(repr(_canonical(v, seen)) for v in thing))
-    return repr(thing)
 
 
 def load(cache_key: str) -> dict[str, Any] | None:

@@ -1,46 +1,50 @@
-"""A compiled model: the PyTensor update function with the optimiser's `updates`, an evaluate function returning
-every loss term, one predict function per head, and access to parameters, hyperparameters, the training progress
-and the optimiser's state.
+"""A compiled program: the PyTensor update function with the optimiser's `updates`, an evaluate function returning
+every loss term, one predict function per head, and access to parameters, hyperparameters, the training progress,
+the optimiser's state and the whole training state (`state_dict`). Training it is `spec_lang.training`'s part:
+`spec_lang.CompiledModel` adds `fit` and `metrics`.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Mapping
+from typing import Any
 
 import numpy as np
 import pytensor
+from pytensor.compile import Function
 from pytensor.graph.traversal import graph_inputs
 from pytensor.tensor.random.type import RandomGeneratorType
 
-from spec_lang.runtime import compile_cache
-from spec_lang.lowering.pytensor import ops
 from spec_lang import program as P
 from spec_lang.files import write_atomic
+from spec_lang.library.optimizers import OPTIMIZERS
+from spec_lang.lowering.passes import Optimizations
+from spec_lang.lowering.pytensor import ops
 from spec_lang.lowering.pytensor.backend import PyTensorBackend
 from spec_lang.lowering.walker import Lowered, initial_values, input_dtype, lower
-from spec_lang.lowering.passes import Optimizations
-
-if TYPE_CHECKING:
-    from spec_lang.training import History
+from spec_lang.runtime import compile_cache
 
 Arrays = Mapping[str, np.ndarray]
 
 
-class CompiledModel:
-    """Train, evaluate and predict with a checked program.
+class CompiledProgram:
+    """The compiled functions of a checked program: step, evaluate and predict, with its parameters and state.
 
     >>> import numpy as np, spec_lang
-    >>> spec = spec_lang.load("examples/seed_dann.dann")
-    >>> model = spec.compile()
+    >>> model = CompiledProgram(spec_lang.load("examples/seed_dann.dann").program)
     >>> rng = np.random.default_rng(0)
     >>> batch = {"xs": rng.normal(size=(9, 2)), "xt": rng.normal(size=(10, 2)), "ys": rng.integers(0, 8, 9)}
     >>> sorted(model.train_step(**batch))
     ['domain_loss', 'label_loss', 'objective']
     >>> model.predict("label_probabilities", batch["xs"]).shape
     (9, 8)
+    >>> arrays, meta = model.state_dict()
+    >>> sorted(meta)
+    ['hyperparameters', 'progress', 'random_state']
+    >>> model.load_state_dict(arrays, meta)
     """
 
     def __init__(self, program: P.Program, mode: str | None = None, optimizations: Optimizations | None = None):
@@ -61,9 +65,9 @@ class CompiledModel:
             if cache_key:
                 compile_cache.store(cache_key, {name: getattr(self, name) for name in self._CACHED})
         self._inference: Lowered | None = None  # the inference graph, built when first needed (`_graph`)
-        self._values: dict[int, tuple[list[str], pytensor.compile.function.types.Function]] = {}
-        self._evaluate: pytensor.compile.function.types.Function | None = None
-        self._predict: dict[str, pytensor.compile.function.types.Function] = {}
+        self._values: dict[int, tuple[list[str], Function]] = {}
+        self._evaluate: Function | None = None
+        self._predict: dict[str, Function] = {}
         self.compile_seconds = time.perf_counter() - started
 
     # what `_compile_training` sets, which the compile cache stores (pickled together, so the update function
@@ -84,7 +88,7 @@ class CompiledModel:
         training = lower(program, self._backend, training=True, optimizations=self.optimizations)
         outputs = [training.objective, *training.losses.values()]
         self.train_inputs = self._needed(training, outputs)
-        rule = getattr(ops, f"{program.optimizer}_updates")
+        rule = OPTIMIZERS[program.optimizer].rule
         updates, self._optimizer_state = ops.training_updates(
             rule, training.parameters, list(program.optimized_parameters().values()), training.objective,
             training.learning_rate, **program.optimizer_options)
@@ -115,7 +119,8 @@ class CompiledModel:
         return [np.asarray(batch[n], dtype=input_dtype(self.program, types[n])) for n in names]
 
     def _losses(self, values: list) -> dict[str, float]:
-        return {"objective": float(values[0]), **{n: float(v) for n, v in zip(self.program.losses, values[1:])}}
+        terms = zip(self.program.losses, values[1:], strict=True)
+        return {"objective": float(values[0]), **{n: float(v) for n, v in terms}}
 
     def train_step(self, **batch: np.ndarray) -> dict[str, float]:
         """One optimiser step on a batch (inputs by name); returns the objective and every loss term, before the
@@ -211,7 +216,7 @@ class CompiledModel:
             bit_generator.state = state
             self._generators[name].set_value(np.random.Generator(bit_generator))
 
-    def value_function(self, value: P.Value) -> tuple[list[str], pytensor.compile.function.types.Function]:
+    def value_function(self, value: P.Value) -> tuple[list[str], Function]:
         """The names of the inputs a program value (e.g. the predictions inside a loss) depends on, and a compiled
         function of those inputs that computes it with the inference graph (no dropout, running statistics)."""
         if id(value) not in self._values:
@@ -221,33 +226,21 @@ class CompiledModel:
             self._values[id(value)] = names, self._function(graph, names, graph.heads["__value__"])
         return self._values[id(value)]
 
-    def fit(self, source: Arrays | str | os.PathLike, target: Arrays | str | os.PathLike | None = None,
-            **options) -> "History":
-        """Train on `source` (and `target`) data: dictionaries of arrays by input name, or `.npz`/`.csv` paths.
-        Returns a `History` (`.records`, one per epoch, and `.final`). See `spec_lang.training.fit` for the
-        options: epochs or steps, batch size, seed, log, checkpoints, resuming, target labels.
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The training state: arrays (parameters as `parameters/NAME`, optimiser state as `optimizer/NAME`) and
+        JSON-able values (`progress`, `hyperparameters`, `random_state`)."""
+        arrays = {f"parameters/{n}": v for n, v in self.parameters.items()}
+        arrays.update({f"optimizer/{n}": v for n, v in self.optimizer_state.items()})
+        meta = {"progress": self.progress, "hyperparameters": self.hyperparameters, "random_state": self.random_state}
+        return arrays, meta
 
-        >>> import spec_lang
-        >>> from spec_lang.data import two_moons
-        >>> model = spec_lang.load("examples/seed_dann.dann").compile("FAST_COMPILE")
-        >>> history = model.fit(two_moons(), epochs=2, batch_size=50, seed=0)  # xs, ys, xt; yt: target labels
-        >>> [(record["epoch"], record["step"]) for record in history.records]
-        [(1, 3), (2, 6)]
-        >>> history.final["status"], 0 <= history.final["target_accuracy"] <= 1
-        ('completed', True)
-        """
-        from spec_lang.training import fit
-
-        return fit(self, source, target, **options)
-
-    def metrics(self, source: Arrays | str | os.PathLike, target: Arrays | str | os.PathLike | None = None,
-                **options) -> dict[str, float]:
-        """Metrics on labelled data, as `fit` records them: the objective and every loss term, source accuracy,
-        target accuracy (with target labels), the domain classifier's accuracy and the proxy A-distance; those the
-        data allows. See `spec_lang.training.metrics`."""
-        from spec_lang.training import metrics
-
-        return metrics(self, source, target, **options)
+    def load_state_dict(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+        """Put back what `state_dict` took; other arrays and keys (a checkpoint's own) are ignored."""
+        self.set_parameters({n.partition("/")[2]: v for n, v in arrays.items() if n.startswith("parameters/")})
+        self.set_optimizer_state({n.partition("/")[2]: v for n, v in arrays.items() if n.startswith("optimizer/")})
+        self.set_progress(float(meta["progress"]))
+        self.set_hyperparameters(**meta["hyperparameters"])
+        self.set_random_state(meta["random_state"])
 
     def save(self, path: str | os.PathLike) -> None:
         """Write every parameter to a `.npz` file, atomically (a crash never leaves half a file)."""

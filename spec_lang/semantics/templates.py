@@ -121,7 +121,7 @@ def _substitute(checks: Checks, node: T, args: dict[str, ir.Expr]) -> T:
         case ir.Dense(units=units, activation=word) if word in args:
             activation = checks.symbol(args[word], ir.ACTIVATIONS, "activation")
             return ir.Dense(_substitute(checks, units, args), activation, _substitute(checks, node.options, args),
-                            span=node.span)
+                            span=node.span, activation_span=node.activation_span)
         case ir.ForLayers(var=var, iterable=iterable, body=body):
             inner = {name: arg for name, arg in args.items() if name != var}
             used = {ref.name for ref in _refs(body)}

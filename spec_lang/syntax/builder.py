@@ -37,11 +37,12 @@ from __future__ import annotations
 
 import keyword
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Union
 
-from spec_lang.syntax import ir
 from spec_lang.diagnostics import did_you_mean
+from spec_lang.syntax import ir
 
 Operand = Union["Expression", str, int, float, bool, list, tuple]
 

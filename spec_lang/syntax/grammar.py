@@ -1,8 +1,14 @@
-"""Where the grammar lives: inside the installed package, or in the source checkout's `grammar/`."""
+"""The grammar: where `dann.lark` lives (inside the installed package, or in the source checkout's `grammar/`), and
+the LALR parser built from it."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
+
+from lark import Lark
+
+from spec_lang.diagnostics import Span
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent  # spec_lang/
 
@@ -17,3 +23,16 @@ def grammar_path() -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("grammar/dann.lark is missing from this installation of spec-lang")
+
+
+@lru_cache(maxsize=1)
+def lark_parser() -> Lark:
+    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", propagate_positions=True,
+                maybe_placeholders=True)
+
+
+def token_span(meta_or_token) -> Span | None:
+    """Where a token or a rule's match is in the text; None for an empty match."""
+    if getattr(meta_or_token, "empty", False):
+        return None
+    return Span(meta_or_token.line, meta_or_token.column, meta_or_token.end_line, meta_or_token.end_column)

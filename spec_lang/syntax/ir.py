@@ -11,8 +11,9 @@ through different doors compares equal.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, TypeVar, Union
+from typing import Any, TypeVar, Union
 
 from spec_lang.diagnostics import Diagnostic, Span
 from spec_lang.diagnostics.limits import MAX_DEPTH
@@ -107,6 +108,7 @@ class Dense(Node):
     units: Expr
     activation: str
     options: tuple[Keyword, ...] = ()
+    activation_span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -261,7 +263,7 @@ T = TypeVar("T")
 
 
 def _parts(node: Node) -> dict[str, Any]:
-    return {f.name: getattr(node, f.name) for f in fields(node) if f.name != "span"}
+    return {f.name: getattr(node, f.name) for f in fields(node) if f.compare}  # spans take no part
 
 
 def children(node: Any) -> tuple:
@@ -293,9 +295,10 @@ def with_spans(node: T, change: Callable[[Span], Span]) -> T:
     Span(line=1, column=2, end_line=1, end_column=2)
     """
     rebuilt = rebuild(node, lambda child: with_spans(child, change))
-    if isinstance(rebuilt, Node) and rebuilt.span is not None:
-        return replace(rebuilt, span=change(rebuilt.span))
-    return rebuilt
+    if not isinstance(rebuilt, Node):
+        return rebuilt
+    spans = {f.name: getattr(rebuilt, f.name) for f in fields(rebuilt) if not f.compare}  # `span`, `activation_span`
+    return replace(rebuilt, **{name: change(span) for name, span in spans.items() if span is not None})
 
 
 

@@ -24,19 +24,24 @@ spec_lang.diagnostics.SpecError: m.json:1:42: error[E120]: /precison: unknown ke
 
 from __future__ import annotations
 
-import bisect
 import json
-import re
 import sys
 from functools import lru_cache
 from importlib.resources import files
-from typing import Any, Callable
+from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
-from spec_lang.syntax import ir
 from spec_lang.diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
-from spec_lang.diagnostics.limits import MAX_DEPTH
+from spec_lang.syntax import ir
+from spec_lang.syntax.json_text import (
+    MAX_JSON_DEPTH,
+    DuplicateKey,
+    LocatingDecoder,
+    repeated,
+    span_of,
+    too_deep_text,
+)
 
 VERSION = 1
 _ROLES = ("weights", "biases")
@@ -151,19 +156,9 @@ def _dump_input(node: ir.Input) -> dict[str, Any]:
 
 
 def _object(pairs: list[tuple[str, Any]], what: str) -> dict[str, Any]:
-    if (twice := _repeated([name for name, _ in pairs])) is not None:
+    if (twice := repeated([name for name, _ in pairs])) is not None:
         raise ValueError(f"the {what} '{twice}' is given twice; a JSON object cannot hold both")
     return dict(pairs)
-
-
-def _repeated(names: list[str]) -> str | None:
-    """The first name that occurs a second time, if any."""
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            return name
-        seen.add(name)
-    return None
 
 
 # JSON → IR -------------------------------------------------------------------------------------
@@ -173,18 +168,18 @@ def loads_json(text: str, filename: str) -> ir.Model:
     """Parse JSON text into the IR; bad JSON, a duplicate key or a schema violation raises `SpecError`. Every part
     of the model remembers where it is in the text, so that the checker's messages point into the file."""
     source = Source(filename, text)
-    deep = _too_deep_text(text)
+    deep = too_deep_text(text)
     if deep is not None:
         raise SpecError([Diagnostic("error", "E120", f"nested more than {MAX_JSON_DEPTH} levels deep", deep,
                                     "no model nests objects and arrays this deeply")], source)
     try:
-        data = _LocatingDecoder(text).decode(text)
+        data = LocatingDecoder(text).decode(text)
     except json.JSONDecodeError as error:
         span = Span(error.lineno, error.colno, error.lineno, error.colno + 1)
         raise SpecError([Diagnostic("error", "E120", f"invalid JSON: {error.msg}", span,
                                     "JSON wants double-quoted keys and strings, and commas between items "
                                     "but not after the last")], source) from None
-    except _DuplicateKey as error:
+    except DuplicateKey as error:
         raise SpecError([Diagnostic("error", "E120", f"the key '{error.key}' is given twice in one object",
                                     error.span, "keep one of them")], source) from None
     return _load(data, source)
@@ -193,103 +188,6 @@ def loads_json(text: str, filename: str) -> ir.Model:
 def load_json(data: Any, filename: str = "<json>") -> ir.Model:
     """The IR of JSON data (as `json.load` returns it); a schema violation raises `SpecError`."""
     return _load(data, Source(filename, ""))
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str, span: Span):
-        super().__init__(key)
-        self.key, self.span = key, span
-
-
-# JSON text → data that knows where it is ---------------------------------------------------------------------
-
-
-class _Object(dict):
-    span: Span
-
-
-class _Array(list):
-    span: Span
-
-
-class _String(str):
-    span: Span
-
-
-class _Int(int):
-    span: Span
-
-
-class _Float(float):
-    span: Span
-
-
-_LOCATED = {dict: _Object, list: _Array, str: _String, int: _Int, float: _Float}  # true, false, null are not
-
-
-class _LocatingDecoder(json.JSONDecoder):
-    """A JSON decoder (the standard library's, in Python) whose objects, arrays, strings and numbers carry the span
-    of their text; keys given twice are an error, at their object."""
-
-    def __init__(self, text: str):
-        super().__init__(object_pairs_hook=list, parse_int=_parse_int)
-        self.line_starts = [0, *(i + 1 for i, c in enumerate(text) if c == "\n")]
-        self.parse_object, self.parse_array = self._object, self._array
-        self.scan_once = self._locating(json.scanner.py_make_scanner(self))
-
-    def _span(self, start: int, end: int) -> Span:
-        line, end_line = bisect.bisect(self.line_starts, start), bisect.bisect(self.line_starts, end - 1)
-        return Span(line, start - self.line_starts[line - 1] + 1, end_line, end - self.line_starts[end_line - 1] + 1)
-
-    def _locating(self, scan: Callable[[str, int], tuple[Any, int]]) -> Callable[[str, int], tuple[Any, int]]:
-        def located(text: str, start: int) -> tuple[Any, int]:
-            value, end = scan(text, start)
-            if type(value) in _LOCATED:
-                value = _LOCATED[type(value)](value)
-                value.span = self._span(start, end)
-            return value, end
-        return located
-
-    def _object(self, text_and_start: tuple[str, int], strict: bool, scan: Callable, hook: Any, pairs_hook: Any,
-                memo: dict) -> tuple[dict[str, Any], int]:
-        pairs, end = json.decoder.JSONObject(text_and_start, strict, self._locating(scan), hook, pairs_hook, memo)
-        if (twice := _repeated([key for key, _ in pairs])) is not None:
-            raise _DuplicateKey(twice, self._span(text_and_start[1] - 1, end))
-        return dict(pairs), end
-
-    def _array(self, text_and_start: tuple[str, int], scan: Callable) -> tuple[list[Any], int]:
-        return json.decoder.JSONArray(text_and_start, self._locating(scan))
-
-
-def _parse_int(digits: str) -> int | float:
-    """An integer, or infinity for one too long to be a usable number (Python refuses to read over 4300 digits)."""
-    return int(digits) if len(digits) <= 400 else float(digits)
-
-
-def _span(data: Any) -> Span | None:
-    return getattr(data, "span", None)
-
-
-# Objects and arrays in objects and arrays: two for each level of the IR at most (a call's object and its array of
-# arguments), so that the JSON form of every model within `MAX_DEPTH` loads.
-MAX_JSON_DEPTH = 2 * MAX_DEPTH
-_JSON_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-
-
-def _too_deep_text(text: str) -> Span | None:
-    """Where JSON text first nests objects and arrays more than `MAX_JSON_DEPTH` deep (strings skipped), if it
-    does: decoding and checking such text would exhaust Python's recursion limit."""
-    depth = 0
-    for match in _JSON_BRACKETS.finditer(text):
-        if match.group() in "[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                line = text.count("\n", 0, match.start()) + 1
-                column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
-                return Span(line, column, line, column + 1)
-        elif match.group() in "]}":
-            depth -= 1
-    return None
 
 
 def _beyond_schema(data: Any) -> list[tuple[_Path, str, str | None, Span | None]]:
@@ -301,7 +199,7 @@ def _beyond_schema(data: Any) -> list[tuple[_Path, str, str | None, Span | None]
         path, value = pending.pop()
         if isinstance(value, (dict, list)) and len(path) >= MAX_JSON_DEPTH:
             problems.append((path, f"nested more than {MAX_JSON_DEPTH} levels deep",
-                             "no model nests objects and arrays this deeply", _span(value)))
+                             "no model nests objects and arrays this deeply", span_of(value)))
         elif isinstance(value, dict):
             pending.extend(((*path, key), item) for key, item in value.items())
         elif isinstance(value, list):
@@ -309,7 +207,7 @@ def _beyond_schema(data: Any) -> list[tuple[_Path, str, str | None, Span | None]
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= sys.float_info.max:
             shown = str(float(value)) if isinstance(value, float) else "an integer beyond 1.8e+308"
             problems.append((path, f"{shown} is not a usable number",
-                             f"numbers are finite, at most about {sys.float_info.max:.1e}", _span(value)))
+                             f"numbers are finite, at most about {sys.float_info.max:.1e}", span_of(value)))
     return problems
 
 
@@ -317,7 +215,7 @@ def _load(data: Any, source: Source) -> ir.Model:
     version = data.get("version") if isinstance(data, dict) else None
     if isinstance(version, int) and not isinstance(version, bool) and version != VERSION:
         raise SpecError([Diagnostic("error", "E120", f"/version: this file is version {version}; this specc reads "
-                                    f"version {VERSION}", _span(version), "read it with the specc that wrote it, or "
+                                    f"version {VERSION}", span_of(version), "read it with the specc that wrote it, or "
                                     f"write it again as version {VERSION}")], source)
     problems = _beyond_schema(data) or [(path, message, hint, _where(error, path))
                                         for error in _validator().iter_errors(data)
@@ -336,34 +234,35 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
     params = data.get("params", {})
     return ir.Model(
         str(data["model"]),
-        params=tuple(ir.Param(name, _load_expr(value, _span(params)), span=_span(value) or _span(params))
+        params=tuple(ir.Param(name, _load_expr(value, span_of(params)), span=span_of(value) or span_of(params))
                      for name, value in params.items()),
-        inputs=tuple(ir.Input(str(i["name"]), str(i["dtype"]), tuple(_load_expr(d, _span(i)) for d in i["shape"]),
-                              _load_optional(i.get("bound"), _span(i)), span=_span(i)) for i in data.get("inputs", [])),
+        inputs=tuple(ir.Input(str(i["name"]), str(i["dtype"]), tuple(_load_expr(d, span_of(i)) for d in i["shape"]),
+                              _load_optional(i.get("bound"), span_of(i)), span=span_of(i))
+                     for i in data.get("inputs", [])),
         stacks=tuple(ir.Stack(str(s["name"]), tuple(map(_load_layer, s.get("layers", []))),
-                              _load_keywords(s.get("options", {}), _span(s)),
-                              _load_optional(s.get("template"), _span(s)), span=_span(s))
+                              _load_keywords(s.get("options", {}), span_of(s)),
+                              _load_optional(s.get("template"), span_of(s)), span=span_of(s))
                      for s in data.get("stacks", [])),
-        lets=tuple(ir.Let(str(d["name"]), _load_expr(d["value"], _span(d)), span=_span(d))
+        lets=tuple(ir.Let(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d))
                    for d in data.get("lets", [])),
-        heads=tuple(ir.Head(str(d["name"]), _load_expr(d["value"], _span(d)), span=_span(d))
+        heads=tuple(ir.Head(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d))
                     for d in data.get("heads", [])),
-        losses=tuple(ir.Loss(str(d["name"]), _load_expr(d["value"], _span(d)), span=_span(d))
+        losses=tuple(ir.Loss(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d))
                      for d in data.get("losses", [])),
         optimize=None if optimize is None else ir.Optimize(_load_expr(optimize["optimizer"]),
-                                                           _load_optional(optimize.get("minimize"), _span(optimize)),
-                                                           span=_span(optimize)),
-        init=None if not init else ir.Init(**{role: _load_expr(value, _span(init)) for role, value in init.items()},
-                                           span=_span(init)),
-        seed=_load_optional(data.get("seed"), _span(data)),
+                                                           _load_optional(optimize.get("minimize"), span_of(optimize)),
+                                                           span=span_of(optimize)),
+        init=None if not init else ir.Init(**{role: _load_expr(value, span_of(init)) for role, value in init.items()},
+                                           span=span_of(init)),
+        seed=_load_optional(data.get("seed"), span_of(data)),
         precision=None if data.get("precision") is None else str(data["precision"]),
-        includes=tuple(ir.Include(str(path), span=_span(path)) for path in data.get("includes", [])),
-        templates=tuple(ir.Template(str(t["name"]), tuple(ir.TemplateParam(name, _load_optional(default, _span(t)),
-                                                                           span=_span(default) or _span(t))
+        includes=tuple(ir.Include(str(path), span=span_of(path)) for path in data.get("includes", [])),
+        templates=tuple(ir.Template(str(t["name"]), tuple(ir.TemplateParam(name, _load_optional(default, span_of(t)),
+                                                                           span=span_of(default) or span_of(t))
                                                           for name, default in t.get("params", {}).items()),
-                                    tuple(map(_load_layer, t["layers"])), span=_span(t))
+                                    tuple(map(_load_layer, t["layers"])), span=span_of(t))
                         for t in data.get("templates", [])),
-        span=_span(data),
+        span=span_of(data),
     )
 
 
@@ -373,7 +272,7 @@ def _load_optional(data: Any, around: Span | None) -> ir.Expr | None:
 
 def _load_expr(data: Any, around: Span | None = None) -> ir.Expr:
     """An expression; `around` is the span of the JSON value that holds it, for a `true` or `false`."""
-    span = _span(data) or around
+    span = span_of(data) or around
     if isinstance(data, bool):
         return ir.Bool(data, span=span)
     if isinstance(data, (int, float)):
@@ -391,17 +290,17 @@ def _load_expr(data: Any, around: Span | None = None) -> ir.Expr:
 
 def _load_arguments(data: dict[str, Any]) -> tuple[tuple[ir.Expr, ...], tuple[ir.Keyword, ...]]:
     """The arguments of a call or of a layer written as one."""
-    args = tuple(_load_expr(arg, _span(data)) for arg in data.get("args", []))
-    return args, _load_keywords(data.get("kwargs", {}), _span(data))
+    args = tuple(_load_expr(arg, span_of(data)) for arg in data.get("args", []))
+    return args, _load_keywords(data.get("kwargs", {}), span_of(data))
 
 
 def _load_keywords(data: dict[str, Any], around: Span | None) -> tuple[ir.Keyword, ...]:
-    span = _span(data) or around
-    return tuple(ir.Keyword(name, _load_expr(value, span), span=_span(value) or span) for name, value in data.items())
+    span = span_of(data) or around
+    return tuple(ir.Keyword(name, _load_expr(value, span), span=span_of(value) or span) for name, value in data.items())
 
 
 def _load_layer(data: dict[str, Any]) -> ir.Layer:
-    span = _span(data)
+    span = span_of(data)
     if "dense" in data:
         return ir.Dense(_load_expr(data["dense"], span), str(data["activation"]),
                         _load_keywords(data.get("options", {}), span), span=span)
@@ -436,8 +335,8 @@ def _where(error: ValidationError, path: _Path) -> Span | None:
     """Where a schema error is in the text: at its value, or for an unknown key (whose path is longer), at the key's
     value."""
     if len(path) > len(error.absolute_path):
-        return _span(error.instance[path[-1]]) or _span(error.instance)
-    return _span(error.instance)
+        return span_of(error.instance[path[-1]]) or span_of(error.instance)
+    return span_of(error.instance)
 
 
 def _problems(error: ValidationError) -> list[tuple[_Path, str, str | None]]:

@@ -7,6 +7,7 @@ import pytensor
 import pytensor.tensor as pt
 
 from spec_lang import program as P
+from spec_lang.library.formulas import formulas
 from spec_lang.lowering.pytensor import ops
 from spec_lang.lowering.walker import input_dtype
 
@@ -49,7 +50,9 @@ class PyTensorBackend:
         return ops.random_generator(self.program.seed, index)
 
     def op(self, name: str, *args, hint: str | None = None, outputs: int = 1):
-        return self.bind(hint, getattr(ops, name)(*args)) if hint else getattr(ops, name)(*args)
+        formula = formulas().get(name)
+        value = formula(*args, xp=pt) if formula else getattr(ops, name)(*args)
+        return self.bind(hint, value) if hint else value
 
     def bind(self, name: str, value):
         if value.name is None:  # a name for PyTensor's printouts; shared variables keep their own

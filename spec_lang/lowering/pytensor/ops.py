@@ -150,44 +150,16 @@ def outer(features, predictions):
     return (features[:, :, None] * conditioning[:, None, :]).reshape((features.shape[0], -1))
 
 
-# Training: schedules and update rules ----------------------------------------------------------------------
-# A schedule is a function of the training progress p ∈ [0, 1], a shared variable set between steps
-# (`model.set_progress`), so a value that follows it needs no recompilation. With `xp=np` a schedule computes
-# the same formula on numbers, for the checks and the `specc compile` summary.
-
-
-def dann_lambda(progress, peak, gamma, xp=pt):
-    """Ganin & Lempitsky's λ schedule: peak · (2 / (1 + exp(-gamma · p)) - 1), rising from 0 towards `peak`."""
-    return peak * (2 / (1 + xp.exp(-gamma * progress)) - 1)
-
-
-def warmup(progress, peak, until, xp=pt):
-    """Linear from 0 at p = 0 to `peak` at p = `until`, then `peak`."""
-    return peak * xp.minimum(progress / until, 1)
-
-
-def annealed(progress, lr0, alpha, beta, xp=pt):
-    """Ganin & Lempitsky's learning-rate annealing: lr0 / (1 + alpha · p)^beta."""
-    return lr0 / (1 + alpha * progress) ** beta
-
-
-def step_decay(progress, lr0, factor, every, xp=pt):
-    """lr0 multiplied by `factor` after each `every` of training: lr0 · factor^floor(p / every)."""
-    return lr0 * factor ** xp.floor(progress / every)
-
-
-def cosine(progress, lr0, final, xp=pt):
-    """Cosine annealing from lr0 at p = 0 to `final` at p = 1: final + (lr0 - final) · (1 + cos(π · p)) / 2."""
-    half_turns = progress * np.asarray(np.pi, dtype=progress.dtype)  # π in the progress's float type
-    return final + (lr0 - final) * (1 + xp.cos(half_turns)) / 2
+# Training: the update function's updates ---------------------------------------------------------------------
 
 
 def training_updates(rule, parameters, multipliers, cost, learning_rate, clip_norm=None, **options):
     """The updates of one training step, and the optimiser's state variables by name.
 
     The gradients of `cost` are scaled down to global norm `clip_norm` when theirs is larger; each parameter's
-    learning rate is `learning_rate` times its multiplier (its stack's `lr_mult`); `rule` (`sgd_updates`,
-    `adam_updates` or `rmsprop_updates`) makes the updates, with `options`.
+    learning rate is `learning_rate` times its multiplier (its stack's `lr_mult`); the optimiser's `rule` (from
+    `spec_lang.library.optimizers`) makes the updates, with `options`. Each new value is cast to its variable's type:
+    Python numbers in the formulas compute in float64, and a float32 model keeps float32 variables.
     """
     # A parameter the cost does not depend on has a zero gradient (the checker warns about such stacks, W706).
     gradients = pytensor.grad(cost, parameters, disconnected_inputs="ignore")
@@ -195,72 +167,27 @@ def training_updates(rule, parameters, multipliers, cost, learning_rate, clip_no
         norm = pt.sqrt(sum(pt.sum(pt.sqr(g)) for g in gradients))
         gradients = [g * pt.minimum(1, clip_norm / norm) for g in gradients]
     rates = [learning_rate if m == 1 else learning_rate * m for m in multipliers]
-    return rule(parameters, gradients, rates, **options)
+    state = OptimizerState()
+    updates = rule(parameters, gradients, rates, state, pt, **options)
+    return [(variable, pt.cast(value, variable.dtype)) for variable, value in updates], state.variables
 
 
-def sgd_updates(parameters, gradients, rates, momentum, nesterov, weight_decay):
-    """SGD: p ← p - lr · d with the gradient g as the direction d; with momentum μ, a velocity v ← μ · v + g
-    (zero at the start) is the direction, or g + μ · v with Nesterov's correction (PyTorch's formulation)."""
-    updates, state = [], {}
-    for p, g, rate in zip(parameters, gradients, rates):
-        direction = g
-        if momentum:
-            velocity = state_variable(p, "velocity", state)
-            new_velocity = momentum * velocity + g
-            updates.append(assign(velocity, new_velocity))
-            direction = g + momentum * new_velocity if nesterov else new_velocity
-        updates.append(assign(p, descend(p, direction, rate, weight_decay)))
-    return updates, state
+class OptimizerState:
+    """The optimiser's state variables, made as its rule asks for them and recorded by name."""
 
+    def __init__(self):
+        self.variables = {}
 
-def adam_updates(parameters, gradients, rates, beta1, beta2, epsilon, weight_decay):
-    """Adam (Kingma & Ba 2015): with the step count t ← t + 1 and the moments m ← β1 · m + (1 - β1) · g and
-    v ← β2 · v + (1 - β2) · g² (zero at the start), the direction is m̂ / (√v̂ + ε) for the bias-corrected
-    m̂ = m / (1 - β1^t) and v̂ = v / (1 - β2^t)."""
-    step = pytensor.shared(np.asarray(0, dtype="int64"), name="step")
-    t = step + 1
-    updates, state = [(step, t)], {"step": step}
-    for p, g, rate in zip(parameters, gradients, rates):
-        m, v = state_variable(p, "m", state), state_variable(p, "v", state)
-        new_m = beta1 * m + (1 - beta1) * g
-        new_v = beta2 * v + (1 - beta2) * pt.sqr(g)
-        direction = new_m / (1 - beta1 ** t) / (pt.sqrt(new_v / (1 - beta2 ** t)) + epsilon)
-        updates += [assign(m, new_m), assign(v, new_v), assign(p, descend(p, direction, rate, weight_decay))]
-    return updates, state
+    def variable(self, parameter, name):
+        """Zeros shaped like a parameter, named `PARAMETER.NAME` (a velocity, a moment)."""
+        variable = pytensor.shared(np.zeros_like(parameter.get_value()), name=f"{parameter.name}.{name}")
+        self.variables[variable.name] = variable
+        return variable
 
-
-def rmsprop_updates(parameters, gradients, rates, rho, epsilon, weight_decay):
-    """RMSprop (Hinton 2012): with a running mean of squared gradients s ← ρ · s + (1 - ρ) · g² (zero at the
-    start), the direction is g / (√s + ε)."""
-    updates, state = [], {}
-    for p, g, rate in zip(parameters, gradients, rates):
-        square = state_variable(p, "mean_square", state)
-        new_square = rho * square + (1 - rho) * pt.sqr(g)
-        direction = g / (pt.sqrt(new_square) + epsilon)
-        updates += [assign(square, new_square), assign(p, descend(p, direction, rate, weight_decay))]
-    return updates, state
-
-
-def descend(parameter, direction, rate, weight_decay):
-    """p - lr · (d + weight_decay · p): a step against the direction d, with decoupled weight decay
-    (Loshchilov & Hutter 2019: the decay does not pass through momentum or Adam's moments)."""
-    if weight_decay:
-        direction = direction + weight_decay * parameter
-    return parameter - rate * direction
-
-
-def assign(variable, value):
-    """The update (variable, value), with the value cast to the variable's type: Python numbers in the formulas
-    compute in float64, and a float32 model keeps float32 variables."""
-    return variable, pt.cast(value, variable.dtype)
-
-
-def state_variable(parameter, name, state):
-    """A new optimiser state variable for a parameter: zeros of its shape, named `PARAMETER.NAME`, recorded in
-    `state` by that name."""
-    variable = pytensor.shared(np.zeros_like(parameter.get_value()), name=f"{parameter.name}.{name}")
-    state[variable.name] = variable
-    return variable
+    def counter(self, name):
+        """A step count starting at 0."""
+        self.variables[name] = pytensor.shared(np.asarray(0, dtype="int64"), name=name)
+        return self.variables[name]
 
 
 # Layers: more activations, dropout, batch normalisation, images ----------------------------------------------

@@ -14,6 +14,9 @@ import keyword
 import re
 
 from spec_lang.library import initializers
+from spec_lang.library.initializers import INITIALIZERS
+from spec_lang.library.optimizers import OPTIMIZERS, descend
+from spec_lang.library.formulas import formulas
 from spec_lang.lowering.pytensor import ops
 from spec_lang import program as P
 from spec_lang.lowering.walker import initializer_table, input_dtype, lower
@@ -21,7 +24,7 @@ from spec_lang.lowering.walker import initializer_table, input_dtype, lower
 # Names the generated module defines or uses itself; a user's name that collides gets a trailing underscore.
 _RESERVED = {"np", "pt", "pytensor", "grad_scale", "params", "hyper", "progress", "build", "compile_model", "inputs",
              "heads", "losses", "objective", "learning_rate", "state_updates", "build_inference", "SEED", "PRECISION",
-             "random_batch"} | {n for n in dir(ops) if not n.startswith("_")} | set(dir(builtins))
+             "random_batch"} | {n for n in dir(ops) if not n.startswith("_")} | set(formulas()) | set(dir(builtins))
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 
@@ -85,6 +88,8 @@ class CodeBackend:
             self.used_ops.append(name)
         rendered = [a if isinstance(a, str) else "[" + ", ".join(a) + "]" if isinstance(a, list) else repr(a)
                     for a in args]
+        if name in formulas():  # a vocabulary's own formula, for numpy and PyTensor alike: on PyTensor here
+            rendered.append("xp=pt")
         call = f"{name}({', '.join(rendered)})"
         if outputs == 1:
             return self.assign(hint, call)
@@ -123,12 +128,15 @@ def emit_python(program: P.Program, source_name: str) -> str:
     inference_lines, inference_ops = inference.needed([inference_graph.objective, *inference_graph.inputs.values(),
                                                        *inference_graph.heads.values(),
                                                        *inference_graph.losses.values()])
-    helpers = [*dict.fromkeys([*used_ops, *inference_ops]), "training_updates", f"{program.optimizer}_updates",
-               "descend", "assign", "state_variable"]
+    rule = OPTIMIZERS[program.optimizer].rule
+    helpers = [*(_source(name) for name in dict.fromkeys([*used_ops, *inference_ops])), inspect.getsource(rule),
+               inspect.getsource(descend), inspect.getsource(ops.training_updates),
+               inspect.getsource(ops.OptimizerState)]
     params = initializer_table(program)
-    init_fns = list(dict.fromkeys([*(scheme for _, _, scheme, _ in params), "initial_parameters"]))
-    if any(name.startswith(("glorot_", "he_")) for name in init_fns):  # they read fan-in and fan-out
-        init_fns.insert(0, "fans")
+    schemes = list(dict.fromkeys(scheme for _, _, scheme, _ in params))
+    init_fns = [*(INITIALIZERS[scheme].draw for scheme in schemes), initializers.initial_parameters]
+    if any(name.startswith(("glorot_", "he_")) for name in schemes):  # they read fan-in and fan-out
+        init_fns.insert(0, initializers.fans)
     train_inputs = _needed(program, list(program.losses.values()))
     inputs = {i.name: (input_dtype(program, i.type.dtype), i.type.shape, i.bound) for i in program.inputs}
     head_inputs = {name: _input_names(program, [value]) for name, value in program.heads.items()}
@@ -155,9 +163,10 @@ def emit_python(program: P.Program, source_name: str) -> str:
            f"TRAIN_INPUTS = {train_inputs!r}",
            f"HEAD_INPUTS = {head_inputs!r}", "", ""]
     out += ["# Building blocks (from spec_lang.lowering.pytensor.ops)", ""]
-    out += [inspect.getsource(getattr(ops, name)) + "\n" for name in helpers]
+    out += [source + "\n" for source in helpers]
     out += ["# Initialisers (from spec_lang.library.initializers)", ""]
-    out += [inspect.getsource(getattr(initializers, name)) + "\n" for name in init_fns]
+    out += [inspect.getsource(function) + "\n" for function in init_fns]
+    out += ["DRAWS = {" + ", ".join(f"{s!r}: {s}" for s in schemes) + "}", "", ""]
     out += ["", "def build(params, hyper, progress):",
             '    """The training graph: inputs, heads, named losses, the objective, the learning rate and the new values',
             '    of state variables (running statistics) after a step. Schedules follow `progress`, the training',
@@ -182,8 +191,13 @@ def emit_python(program: P.Program, source_name: str) -> str:
                 f"    heads = {dict_literal(inference_graph.heads)}",
                 f"    losses = {dict_literal(inference_graph.losses)}"]
     out += ["    return inputs, heads, losses, objective", "", ""]
-    out += [_COMPILE_MODEL.replace("UPDATE_RULE", f"{program.optimizer}_updates")]
+    out += [_COMPILE_MODEL.replace("UPDATE_RULE", rule.__name__)]
     return "\n".join(out)
+
+
+def _source(name: str) -> str:
+    """The source of a building block the graph calls: a vocabulary's formula, or a function of `ops`."""
+    return inspect.getsource(formulas().get(name) or getattr(ops, name))
 
 
 def _quoted(text: str) -> str:
@@ -212,7 +226,7 @@ _COMPILE_MODEL = '''def compile_model(initial=None, mode=None):
     update function, the predict functions by head, and the shared variables: parameters and hyperparameters
     by name, the training progress (set it between steps, from 0 to 1) and the optimiser's state by name.
     """
-    values = initial if initial is not None else initial_parameters(PARAMETERS, SEED, PRECISION)
+    values = initial if initial is not None else initial_parameters(PARAMETERS, SEED, PRECISION, DRAWS)
     params = {name: pytensor.shared(np.asarray(values[name], dtype=PRECISION), name=name) for name, *_ in PARAMETERS}
     hyper = {name: pytensor.shared(np.asarray(value, dtype=PRECISION), name=name)
              for name, value in HYPERPARAMETERS.items()}

@@ -1,0 +1,42 @@
+"""`specc eval FILE --checkpoint CKPT --data DATA`: print metrics of a trained spec on labelled data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from spec_lang.cli.options import (
+    add_backend_options,
+    add_checkpoint_options,
+    add_role_options,
+    add_spec_options,
+    compile_spec,
+    format_metrics,
+    load_checkpointed,
+    roles,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The spec options, the checkpoint and data, `--target`, `--json`, the backend and the roles."""
+    add_spec_options(parser)
+    add_checkpoint_options(parser, ".npz/.csv with inputs by name (source inputs and labels; target inputs and "
+                                   "target labels, unless --target)")
+    parser.add_argument("--target", metavar="FILE", help=".npz/.csv with the target inputs and target labels")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_backend_options(parser)
+    add_role_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the metrics, aligned or as JSON."""
+    spec, saved = load_checkpointed(args)
+    model = compile_spec(spec, args)
+    saved.restore(model)
+    values = model.metrics(args.data, args.target, **roles(args))
+    if args.json:
+        print(json.dumps(values, indent=2))
+    else:
+        sys.stdout.write(format_metrics(values))
+    return 0

@@ -1,0 +1,40 @@
+"""`specc fmt FILE…`: print specs in canonical form, check that they are (`--check`) or rewrite them (`--write`);
+imports no PyTensor."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from spec_lang.api import read_source
+from spec_lang.diagnostics import file_error
+from spec_lang.files import write_atomic
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The files, `--check` and `--write`."""
+    parser.add_argument("files", nargs="+", metavar="file")
+    parser.add_argument("--check", action="store_true", help="print nothing; exit 1 if a file is not canonical")
+    parser.add_argument("--write", action="store_true", help="rewrite files in place")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Format each file in turn; with `--check`, exit 1 if one is not canonical. A JSON spec is an error."""
+    from spec_lang.syntax.printer import format_source
+
+    status = 0
+    for name in args.files:
+        source = read_source(name)
+        if name.endswith(".json"):
+            raise file_error(None, "E003", f"{name} is JSON; fmt formats .dann text",
+                             "use `specc compile FILE --emit json` for canonical JSON")
+        formatted = format_source(source.text, name)
+        if not args.check and not args.write:
+            sys.stdout.write(formatted)
+        elif formatted != source.text and args.check:
+            print(f"would reformat {name}", file=sys.stderr)
+            status = 1
+        elif formatted != source.text:
+            write_atomic(name, formatted)
+            print(f"reformatted {name}", file=sys.stderr)
+    return status

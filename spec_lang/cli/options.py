@@ -1,0 +1,147 @@
+"""The options several `specc` commands share, each defined once, and the helpers that act on them: loading the spec,
+printing its warnings, compiling it, reading a checkpoint.
+
+Only light modules are imported here: the parser is built for every command, and must not import PyTensor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, TypedDict
+
+from spec_lang.api import Spec, from_ir, parse_source, read_source
+from spec_lang.diagnostics import file_error
+from spec_lang.diagnostics.limits import DEFAULT_MAX_PARAMETER_MEMORY, parse_memory
+from spec_lang.lowering.passes import Optimizations
+
+if TYPE_CHECKING:
+    from spec_lang import CompiledModel
+    from spec_lang.runtime.checkpoint import Checkpoint
+
+MODES = {"numba": "NUMBA", "c": "CVM", "fast_compile": "FAST_COMPILE", "jax": "JAX"}  # --mode → PyTensor mode
+
+
+class Roles(TypedDict):
+    """What `--target-labels`, `--label-head`, … choose, as keywords of `CompiledModel.fit` and `.metrics`."""
+
+    target_labels: str | bool | None
+    label_head: str | None
+    domain_head: str | None
+    target_input: str | None
+
+
+def overrides(pairs: list[str]) -> dict[str, object]:
+    """`--set NAME=VALUE` pairs; values are JSON (numbers, true/false, lists).
+
+    >>> overrides(["hidden=[32, 32]", " rate =0.5"])
+    {'hidden': [32, 32], 'rate': 0.5}
+    """
+    values: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            values[name.strip()] = json.loads(text)
+        except ValueError:
+            raise file_error(None, "E603", f"cannot read --set {pair}",
+                             "write NAME=VALUE with a number, true/false or a list, "
+                             "e.g. --set hidden=[32,32]") from None
+    return values
+
+
+def memory(text: str) -> int:
+    """`--max-parameter-memory SIZE`: a bad size is a usage error (exit 2)."""
+    try:
+        return parse_memory(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_spec_options(parser: argparse.ArgumentParser) -> None:
+    """The spec file and the options that change how it is read: `--set`, `--allow-outside-includes`,
+    `--max-parameter-memory`."""
+    parser.add_argument("file", help="a .dann or .json model spec")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a model parameter, e.g. --set hidden=[32,32] (repeatable)")
+    parser.add_argument("--allow-outside-includes", action="store_true",
+                        help="let `include` read files outside the including file's folder")
+    parser.add_argument("--max-parameter-memory", type=memory, default=DEFAULT_MAX_PARAMETER_MEMORY, metavar="SIZE",
+                        help="refuse a model whose parameters need more memory, e.g. 8GiB (default 2GiB)")
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """`--mode` and `--no-opt`: how the spec is compiled."""
+    parser.add_argument("--mode", choices=sorted(MODES), default="numba", help="PyTensor backend (default numba)")
+    parser.add_argument("--no-opt", action="append", default=[], choices=[*Optimizations.names(), "all"],
+                        metavar="NAME", help="switch an optimisation of the lowering off (repeatable): "
+                                             f"{', '.join(Optimizations.names())}, or all")
+
+
+def add_role_options(parser: argparse.ArgumentParser) -> None:
+    """The options that name the target labels and the heads that training and evaluation measure."""
+    parser.add_argument("--target-labels", metavar="NAME",
+                        help="the array of the target file holding target labels, for evaluation only "
+                             "(default: yt, when the file has it)")
+    parser.add_argument("--no-target-labels", action="store_true", help="never read target labels")
+    parser.add_argument("--label-head", metavar="HEAD", help="the head whose accuracy is measured "
+                                                            "(default: inferred from the crossentropy loss)")
+    parser.add_argument("--domain-head", metavar="HEAD", help="the head that tells the domains apart "
+                                                             "(default: the domain loss's own classifier)")
+    parser.add_argument("--target-input", metavar="INPUT",
+                        help="the target input the target labels belong to, when there are several")
+
+
+def add_checkpoint_options(parser: argparse.ArgumentParser, data_help: str) -> None:
+    """`--checkpoint` (written by `specc train`) and `--data`, of the commands that use a trained spec."""
+    parser.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint written by specc train")
+    parser.add_argument("--data", required=True, metavar="FILE", help=data_help)
+
+
+def load_spec(args: argparse.Namespace) -> Spec:
+    """The checked spec of `args.file`, read with the options of `add_spec_options`."""
+    source = read_source(args.file)
+    return from_ir(parse_source(source), source, allow_outside=args.allow_outside_includes,
+                   max_parameter_memory=args.max_parameter_memory, **overrides(args.set))
+
+
+def print_warnings(spec: Spec) -> None:
+    """Print the spec's warnings, rendered with its source, to standard error."""
+    for warning in spec.warnings:
+        print(warning.render(spec.source), file=sys.stderr)
+
+
+def compile_spec(spec: Spec, args: argparse.Namespace) -> CompiledModel:
+    """The spec compiled in the backend and with the optimisations of `add_backend_options`."""
+    return spec.compile(MODES[args.mode], Optimizations.parse(args.no_opt))
+
+
+def roles(args: argparse.Namespace) -> Roles:
+    """The choices of `add_role_options`; `--no-target-labels` wins over `--target-labels`."""
+    return {"target_labels": False if args.no_target_labels else args.target_labels, "label_head": args.label_head,
+            "domain_head": args.domain_head, "target_input": args.target_input}
+
+
+def load_checkpointed(args: argparse.Namespace) -> tuple[Spec, Checkpoint]:
+    """The spec and the checkpoint `--checkpoint`, checked against it; read before compiling, so that a damaged
+    or foreign checkpoint fails fast."""
+    from spec_lang.runtime.checkpoint import read_checkpoint
+
+    spec = load_spec(args)
+    print_warnings(spec)
+    return spec, read_checkpoint(args.checkpoint, spec.program)
+
+
+def format_metrics(values: Mapping[str, object]) -> str:
+    """Metrics a line each, names aligned, floats to 6 significant digits.
+
+    >>> print(format_metrics({"step": 20, "source_accuracy": 0.98333333}), end="")
+    step             20
+    source_accuracy  0.983333
+    """
+    width = max((len(k) for k in values), default=0)
+    return "".join(f"{k:<{width}}  {v:.6g}\n" if isinstance(v, float) else f"{k:<{width}}  {v}\n"
+                   for k, v in values.items())

@@ -1,0 +1,264 @@
+"""Loss functions: each declared once with its signature, its checks (shapes, dtypes, located errors), its lowering
+(a numerically stable form from logits where there is one), its line in the compile summary and the role its term
+plays for training (the label classifier's loss, or a domain classifier's). To add a loss, register a `LossKind`
+here; the lowering ops it calls live in `spec_lang.lowering.pytensor.ops`.
+
+>>> [kind.name for kind in LOSSES.entries()]
+['crossentropy', 'bce', 'mse', 'entropy', 'l2', 'l1']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, NoReturn, Protocol
+
+from spec_lang import program as P
+from spec_lang.library.registry import Argument, Registry, Signature
+from spec_lang.syntax import ir
+
+
+class LossChecks(Protocol):
+    """What a loss's check may ask of the checker; each method reports a located error and aborts on bad input."""
+
+    settings: dict[str, object]
+
+    def arguments(self, call: ir.Call, signature: Signature) -> dict[str, ir.Expr]: ...
+    def value(self, expr: ir.Expr) -> P.Value: ...
+    def number(self, expr: ir.Expr, env: dict[str, object]) -> int | float: ...
+    def is_number(self, expr: ir.Expr) -> bool: ...
+    def stack_names(self, call: ir.Call) -> tuple[str, ...]: ...
+    def error(self, code: str, message: str, node: Any, hint: str | None = None,
+              notes: tuple[str, ...] = ()) -> NoReturn: ...
+
+
+class LossLowering(Protocol):
+    """What a loss's lowering may use: the backend, lowered tensors, stable forms from logits, parameters."""
+
+    backend: Any
+
+    def tensor(self, value: P.Value) -> Any: ...
+    def of_probabilities(self, op: str, predictions: P.Value, *args: Any) -> Any: ...
+    def parameters(self, stacks: tuple[str, ...], biases: bool) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class TermRole:
+    """What a loss term tells training: "label" — `predictions` are classified against the labels input `target`;
+    "domain" — `predictions` classify one batch's domain as the constant `target`."""
+
+    role: Literal["label", "domain"]
+    predictions: P.Value
+    target: P.Value | float | int
+
+
+@dataclass(frozen=True)
+class LossKind:
+    name: str
+    summary: str  # one line, for hints and the language reference
+    signature: Signature
+    check: Callable[[LossChecks, ir.Call], P.LossTerm]  # binds the call's arguments itself
+    lower: Callable[[LossLowering, P.LossTerm], Any]
+    describe: Callable[[P.LossTerm, Callable[[P.Value], str]], str]
+    role: Callable[[P.LossTerm], TermRole | None] = lambda term: None
+    # tensor formulas of the loss's own, `f(*tensors, xp)`, that its lowering calls by name (`backend.op(name, …)`)
+    formulas: tuple[Callable[..., Any], ...] = ()
+
+
+LOSSES = Registry[LossKind]("loss function")
+
+
+def predictions(checks: LossChecks, call: ir.Call, bound: dict[str, ir.Expr]) -> P.Value:
+    """The float predictions a loss reads (its first argument)."""
+    value = checks.value(bound["predictions"])
+    if value.type.dtype != "float":
+        checks.error("E401", f"{call.func} needs float predictions, got {value.type}", bound["predictions"],
+                     "pass the output of a stack")
+    return value
+
+
+def need_activation(checks: LossChecks, call: ir.Call, value: P.Value, activation: str, where: ir.Node) -> None:
+    """Refuse predictions that do not come out of a layer ending in `activation` (softmax or sigmoid)."""
+    if value.activation != activation:
+        checks.error("E401", f"{call.func} expects probabilities from a {activation} layer, got "
+                             f"{value.activation or 'no activation'}", where, f"end the stack with `dense N {activation}`")
+
+
+def same_shape(checks: LossChecks, call: ir.Call, predicted: P.Value, target: P.Value, where: ir.Expr) -> None:
+    a, b = predicted.type.shape, target.type.shape
+    if len(a) != len(b) or a[-1] != b[-1]:
+        checks.error("E301", f"{call.func}: predictions are {predicted.type} but the target is {target.type}", where,
+                     "the target needs the predictions' shape")
+
+
+def _shown(value: object, name: Callable[[P.Value], str]) -> str:
+    """An argument in the summary: a value by name, a number as written."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value) if isinstance(value, int) else name(value)  # type: ignore[arg-type]
+
+
+def _describe(term: P.LossTerm, name: Callable[[P.Value], str]) -> str:
+    """`kind(arguments)`: every argument as the summary shows it."""
+    return f"{term.kind}({', '.join(_shown(v, name) for _, v in term.args)})"
+
+
+_PREDICTIONS = Argument("predictions", holds="a tensor of predictions")
+_CROSSENTROPY = Signature((_PREDICTIONS, Argument("target", holds="int[batch] labels or a class")))
+_BCE = Signature((_PREDICTIONS, Argument("target", holds="0, 1 or a tensor")))
+_MSE = Signature((_PREDICTIONS, Argument("target", holds="a float tensor")))
+_ENTROPY = Signature((_PREDICTIONS,))
+
+
+# crossentropy ---------------------------------------------------------------------------------------------------
+
+
+def _crossentropy_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
+    bound = checks.arguments(call, _CROSSENTROPY)
+    predicted = predictions(checks, call, bound)
+    need_activation(checks, call, predicted, "softmax", call.args[0] if call.args else call)
+    classes = predicted.type.shape[-1]
+    labels_expr = bound["target"]
+    if checks.is_number(labels_expr):
+        label = checks.number(labels_expr, checks.settings)
+        if not isinstance(label, int) or label < 0:
+            checks.error("E601", f"a constant class label is a whole number ≥ 0, got {_literal(label)}", labels_expr,
+                         "give the class of every row, e.g. 0 for the source domain")
+        if label >= classes:
+            checks.error("E302", f"class {label} is out of range: the predictions have {classes} classes "
+                                 f"(0 to {classes - 1})", labels_expr,
+                         f"use a class below {classes}, or make the last layer `dense {label + 1} softmax`")
+        return P.LossTerm("crossentropy", (("predictions", predicted), ("labels", label)))
+    labels = checks.value(labels_expr)
+    if labels.type.dtype != "int" or len(labels.type.shape) != 1:
+        checks.error("E401", f"crossentropy needs integer class labels int[batch], got {labels.type}", labels_expr,
+                     "declare the labels as e.g. `input y : int[batch] < 10`, or give one class for every row, e.g. 0")
+    if isinstance(labels, P.InputValue) and labels.bound is not None and labels.bound != classes:
+        checks.error("E302", f"the predictions have {classes} classes, but '{labels.name}' holds labels "
+                             f"below {labels.bound}", call,
+                     f"make the last layer `dense {labels.bound} softmax`, or change the bound of '{labels.name}'")
+    return P.LossTerm("crossentropy", (("predictions", predicted), ("labels", labels)))
+
+
+def _crossentropy_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
+    labels = term.arg("labels")
+    target = ctx.backend.label(labels) if isinstance(labels, int) else ctx.tensor(labels)  # type: ignore[arg-type]
+    return ctx.of_probabilities("crossentropy", term.arg("predictions"), target)  # type: ignore[arg-type]
+
+
+def _crossentropy_role(term: P.LossTerm) -> TermRole | None:
+    predicted, labels = term.arg("predictions"), term.arg("labels")
+    assert isinstance(predicted, P.InputValue | P.Applied | P.Reversed | P.Outer)
+    if isinstance(labels, int):
+        return TermRole("domain", predicted, labels)
+    return TermRole("label", predicted, labels) if isinstance(labels, P.InputValue) else None  # type: ignore[arg-type]
+
+
+# bce ------------------------------------------------------------------------------------------------------------
+
+
+def _bce_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
+    bound = checks.arguments(call, _BCE)
+    predicted = predictions(checks, call, bound)
+    need_activation(checks, call, predicted, "sigmoid", bound["predictions"])
+    target_expr = bound["target"]
+    if checks.is_number(target_expr):
+        value = checks.number(target_expr, checks.settings)
+        if value not in (0, 1):
+            checks.error("E601", f"a constant bce target must be 0 or 1, got {_literal(value)}", target_expr,
+                         "use 0 for the source domain and 1 for the target domain")
+        return P.LossTerm("bce", (("predictions", predicted), ("target", float(value))))
+    target = checks.value(target_expr)
+    same_shape(checks, call, predicted, target, target_expr)
+    return P.LossTerm("bce", (("predictions", predicted), ("target", target)))
+
+
+def _bce_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
+    target = term.arg("target")
+    lowered = ctx.backend.const(target) if isinstance(target, float) else ctx.tensor(target)  # type: ignore[arg-type]
+    return ctx.of_probabilities("binary_crossentropy", term.arg("predictions"), lowered)  # type: ignore[arg-type]
+
+
+def _bce_role(term: P.LossTerm) -> TermRole | None:
+    predicted, target = term.arg("predictions"), term.arg("target")
+    return TermRole("domain", predicted, target) if isinstance(target, float) else None  # type: ignore[arg-type]
+
+
+# mse, entropy ---------------------------------------------------------------------------------------------------
+
+
+def _mse_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
+    bound = checks.arguments(call, _MSE)
+    predicted = predictions(checks, call, bound)
+    target = checks.value(bound["target"])
+    if target.type.dtype != "float":
+        checks.error("E401", f"mse needs a float target, got {target.type}", bound["target"],
+                     "declare the target as float")
+    same_shape(checks, call, predicted, target, bound["target"])
+    return P.LossTerm("mse", (("predictions", predicted), ("target", target)))
+
+
+def _mse_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
+    return ctx.backend.op("mean_squared_error", ctx.tensor(term.arg("predictions")),  # type: ignore[arg-type]
+                          ctx.tensor(term.arg("target")))  # type: ignore[arg-type]
+
+
+def _entropy_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
+    bound = checks.arguments(call, _ENTROPY)
+    predicted = checks.value(bound["predictions"])
+    need_activation(checks, call, predicted, "softmax", bound["predictions"])
+    return P.LossTerm("entropy", (("predictions", predicted),))
+
+
+def _entropy_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
+    return ctx.of_probabilities("entropy", term.arg("predictions"))  # type: ignore[arg-type]
+
+
+# l2, l1 ---------------------------------------------------------------------------------------------------------
+
+_PENALTY_OPTIONS = Signature((Argument("biases", True, positional=False, holds="true or false"),))
+
+
+def _penalty_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
+    stacks = checks.stack_names(call)
+    options = checks.arguments(ir.Call(call.func, (), call.kwargs), _PENALTY_OPTIONS)
+    biases = options.get("biases", ir.Bool(True))
+    if not isinstance(biases, ir.Bool):
+        checks.error("E601", "`biases` is true or false", biases, "biases = false penalises weights only")
+    return P.LossTerm(call.func, (("stacks", stacks), ("biases", biases.value)))
+
+
+def _penalty_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
+    chosen = ctx.parameters(term.arg("stacks"), bool(term.arg("biases")))  # type: ignore[arg-type]
+    return ctx.backend.op(f"{term.kind}_penalty", chosen)
+
+
+def _penalty_describe(term: P.LossTerm, name: Callable[[P.Value], str]) -> str:
+    stacks: tuple[str, ...] = term.arg("stacks")  # type: ignore[assignment]
+    return f"{term.kind}({', '.join(stacks)}{'' if term.arg('biases') else ', biases = false'})"
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "a list" if isinstance(value, list) else repr(value)
+
+
+_STACKS = Signature((Argument("stacks", (), holds="stack names, any number (none: every stack)"),
+                     *_PENALTY_OPTIONS.arguments))
+for _kind in (
+    LossKind("crossentropy", "`crossentropy(p, y)`: mean categorical cross-entropy of softmax outputs against "
+             "integer labels, or one class for every row",
+             _CROSSENTROPY, _crossentropy_check, _crossentropy_lower, _describe, _crossentropy_role),
+    LossKind("bce", "`bce(p, t)`: mean binary cross-entropy of sigmoid outputs against 0/1 or a tensor",
+             _BCE, _bce_check, _bce_lower, _describe, _bce_role),
+    LossKind("mse", "`mse(p, t)`: mean squared error",
+             _MSE, _mse_check, _mse_lower, _describe),
+    LossKind("entropy", "`entropy(p)`: mean entropy of softmax outputs (entropy minimisation)",
+             _ENTROPY, _entropy_check, _entropy_lower, _describe),
+    LossKind("l2", "`l2(stacks…, biases = true)`: sum of squared parameters", _STACKS, _penalty_check,
+             _penalty_lower, _penalty_describe),
+    LossKind("l1", "`l1(stacks…, biases = true)`: sum of absolute parameters", _STACKS, _penalty_check,
+             _penalty_lower, _penalty_describe),
+):
+    LOSSES.register(_kind)

@@ -1,0 +1,115 @@
+"""Queries over a checked program's graph, shared by the checker, the reports, the lowering and training: what a
+value is computed from, which losses read it, where gradients are reversed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spec_lang.diagnostics import Span
+from spec_lang.program.types import (
+    Applied,
+    Arith,
+    InputValue,
+    LossTerm,
+    Outer,
+    Program,
+    Reversed,
+    Scalar,
+    Schedule,
+    Value,
+)
+
+
+def schedules(scalar: Scalar) -> list[Schedule]:
+    """The schedules inside a scalar expression, left to right."""
+    if isinstance(scalar, Arith):
+        return schedules(scalar.left) + (schedules(scalar.right) if scalar.right else [])
+    return [scalar] if isinstance(scalar, Schedule) else []
+
+
+def parents(value: Value, gradient: bool = False) -> tuple[Value, ...]:
+    """The values a value is computed from directly: none for an input, two for `outer`, else one. With
+    `gradient`, only those its gradient flows into (not `outer`'s predictions)."""
+    match value:
+        case InputValue():
+            return ()
+        case Outer(features=features, predictions=predictions):
+            return (features,) if gradient else (features, predictions)
+    return (value.arg,)
+
+
+def ancestors(value: Value, gradient: bool = False) -> list[Value]:
+    """The value and every value it is computed from, each once, nearest first, down to its inputs. With
+    `gradient`, only the values that the value's gradient reaches."""
+    found: dict[int, Value] = {}
+    pending = [value]
+    while pending:
+        node = pending.pop(0)
+        if id(node) not in found:
+            found[id(node)] = node
+            pending += parents(node, gradient)
+    return list(found.values())
+
+
+def inputs_of(value: Value) -> list[InputValue]:
+    """The inputs a value is computed from."""
+    return [a for a in ancestors(value) if isinstance(a, InputValue)]
+
+
+def loss_functions(scalar: Scalar) -> list[LossTerm]:
+    """The loss functions inside a scalar expression, left to right."""
+    if isinstance(scalar, Arith):
+        return loss_functions(scalar.left) + (loss_functions(scalar.right) if scalar.right else [])
+    return [scalar] if isinstance(scalar, LossTerm) else []
+
+
+def tensors(scalar: Scalar) -> list[Value]:
+    """The tensor values a scalar expression reads."""
+    return [value for term in loss_functions(scalar) for value in term.values]
+
+
+@dataclass(frozen=True)
+class ReversalPoint:
+    """Where gradients are reversed, with which λ, for which losses, and which stacks feel it.
+
+    `value` is the `Reversed` value, or the `Applied` stack whose layer `layer` is a `reverse` layer.
+    """
+
+    value: Value
+    layer: int | None
+    lam: Scalar
+    losses: tuple[str, ...]
+    stacks: tuple[str, ...]
+
+    @property
+    def span(self) -> Span | None:
+        return self.value.span
+
+
+def reversal_points(program: Program) -> list[ReversalPoint]:
+    """Every reversal point: `reverse(...)` expressions and `reverse` layers inside applied stacks."""
+    reads = {name: {id(a) for v in tensors(loss) for a in ancestors(v, gradient=True)}
+             for name, loss in program.losses.items()}
+    everything = [*program.values.values(), *program.heads.values()]
+    everything += [v for loss in program.losses.values() for v in tensors(loss)]
+    points: dict[tuple[int, int], ReversalPoint] = {}
+    seen: set[int] = set()
+    for value in everything:
+        for node in ancestors(value):
+            if id(node) in seen or not isinstance(node, Reversed | Applied):
+                continue
+            seen.add(id(node))
+            if isinstance(node, Applied) and not any(l.reverses_gradient for l in program.stack(node.stack).layers):
+                continue  # (what follows costs a walk of the graph: only for reversal points)
+            upstream = tuple(dict.fromkeys(a.stack for a in ancestors(node, gradient=True)[1:]
+                                           if isinstance(a, Applied)))
+            losses = tuple(n for n, ids in reads.items() if id(node) in ids)
+            if isinstance(node, Reversed):
+                points[(id(node), -1)] = ReversalPoint(node, None, node.lam, losses, upstream)
+            elif isinstance(node, Applied):
+                for index, layer in enumerate(program.stack(node.stack).layers):
+                    if layer.reverses_gradient:
+                        inside = (f"{node.stack} (layers before {index})",) if index else ()
+                        points[(id(node), index)] = ReversalPoint(node, index, layer.option("lambda"), losses,
+                                                                  inside + upstream)
+    return list(points.values())

@@ -1,0 +1,41 @@
+"""What a training run records: the `History` that `fit` returns, and the JSON-lines log file, one record a line."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spec_lang.files import write_atomic
+
+
+@dataclass
+class History:
+    """What `fit` recorded: `records`, one per epoch (and one for a last partial epoch), and `final`, the record
+    at the end of training with `final: True` and `status` ("completed" or "interrupted")."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    final: dict[str, Any] | None = None
+    checkpoint: Path | None = None
+
+    def __repr__(self) -> str:
+        return f"History({len(self.records)} records, final step {self.final and self.final.get('step')})"
+
+
+class Log:
+    """A JSON-lines log file, or nowhere when `path` is None."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        """Replace the file with these records, atomically."""
+        if self.path is not None:
+            write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in records))
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add a record at the end of the file."""
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as stream:
+                stream.write(json.dumps(record) + "\n")

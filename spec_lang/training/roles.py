@@ -1,0 +1,186 @@
+"""Roles of a program's heads and inputs in training, inferred from the checked program:
+
+* the **label classifier** is what a `crossentropy` loss compares with a label input (`ys`): a head computing it
+  (`label_probabilities`), else the predictions inside the loss; `label_head=` names a head instead. Two losses
+  comparing different predictions with labels make the choice ambiguous: an error asks for `label_head`.
+* the **domain classifier** is what the losses behind a gradient-reversal point compare with a constant domain
+  (`bce(domain(reverse(fs)), 0)`, `bce(…(ft)…, 1)`, `crossentropy(…, 2)`): each such term gives a domain class
+  for one input; `domain_head=` names a head to use instead, fed each domain's inputs.
+* **source inputs** are the label input, the label classifier's input and the inputs of the same domain; the
+  **target inputs** are the other inputs the training step takes (`xt`). Source inputs are read from the source
+  data, target inputs from the target data (from the source data when no target is given).
+* **target labels** (evaluation only, never trained on) are the array `target_labels` of the target data, by
+  default `yt` when it has one; they are compared with the label classifier applied to the target input of the
+  label classifier's input type (`target_input=` picks one when there are several).
+
+>>> import spec_lang
+>>> model = spec_lang.load("examples/seed_dann.dann").compile("FAST_COMPILE")
+>>> roles = infer_roles(model)
+>>> roles.label_head, roles.label_input, roles.source_inputs, roles.target_inputs
+('label_probabilities', 'ys', ('xs', 'ys'), ('xt',))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spec_lang import program as P
+from spec_lang.diagnostics import did_you_mean, file_error
+from spec_lang.library.losses import LOSSES, TermRole
+from spec_lang.training.protocol import Model
+
+
+def value_key(value: P.Value, names: bool = True) -> tuple:
+    """What a value computes, as nested tuples; reversal is the identity forward. With `names` False, the inputs are
+    anonymous, so a stack chain applied to xs and to xt gives the same key."""
+    match value:
+        case P.InputValue():
+            return ("input", value.name if names else None)
+        case P.Reversed():
+            return value_key(value.arg, names)
+        case P.Outer():
+            return ("outer", value_key(value.features, names), value_key(value.predictions, names))
+    return ("stack", value.stack, value_key(value.arg, names))
+
+
+@dataclass(frozen=True)
+class DomainTerm:
+    """One term of a domain loss: the classifier's predictions for one input, and that input's domain class."""
+
+    input: str
+    target: float | int
+    kind: str  # the loss kind: "bce", "crossentropy"
+    value: P.Value
+
+
+@dataclass(frozen=True)
+class Roles:
+    """What the training loop and the metrics read from a program (see the module's description)."""
+
+    label_input: str | None
+    label_head: str | None
+    label_value: P.Value | None
+    classifier_input: str | None
+    domain_head: str | None
+    domain_terms: tuple[DomainTerm, ...]
+    source_inputs: tuple[str, ...]
+    target_inputs: tuple[str, ...]
+    target_input: str | None
+    target_input_choices: tuple[str, ...] = ()
+
+
+def infer_roles(model: Model, label_head: str | None = None, domain_head: str | None = None,
+                target_input: str | None = None) -> Roles:
+    """The label classifier, the domain classifier, the source and target inputs of a compiled model."""
+    program = model.program
+    heads = program.heads
+    for name, what in ((label_head, "--label-head"), (domain_head, "--domain-head")):
+        if name is not None and name not in heads:
+            raise file_error(None, "E802", f"{what} {name}: the model has no head '{name}'",
+                             did_you_mean(name, heads) or f"heads: {', '.join(heads) or 'none'}")
+    terms = [(t.kind, role) for loss in program.losses.values() for t in P.loss_functions(loss)
+             if (role := LOSSES[t.kind].role(t)) is not None]
+    label_input, label_value, chosen_head = _label_classifier(heads, terms, label_head)
+    classifier_input = None
+    if label_value is not None:
+        inputs = [i.name for i in P.inputs_of(label_value)]
+        classifier_input = inputs[0] if len(set(inputs)) == 1 else None
+    domain_terms = _domain_terms(program, terms)
+    domain_head = _domain_head(heads, domain_terms, domain_head)
+    source, target = _split_inputs(list(model.train_inputs), label_input, classifier_input, domain_terms)
+    types = {i.name: i.type for i in program.inputs}
+    choices = tuple(n for n in target if classifier_input and types[n] == types[classifier_input])
+    if target_input is not None:
+        if target_input not in types:
+            raise file_error(None, "E802", f"--target-input {target_input}: the model has no input '{target_input}'",
+                             did_you_mean(target_input, types) or f"target inputs: {', '.join(target) or 'none'}")
+    elif len(choices) == 1:
+        target_input = choices[0]
+    return Roles(label_input, chosen_head, label_value, classifier_input, domain_head, tuple(domain_terms),
+                 source, target, target_input, choices)
+
+
+def _label_classifier(heads: dict[str, P.Value], terms: list[tuple[str, TermRole]],
+                      label_head: str | None) -> tuple[str | None, P.Value | None, str | None]:
+    """The label input, the label classifier's value and its head: the head named, else what the label terms
+    (crossentropy against a label input) compare with it (a head computing the same when there is one)."""
+    label_terms = [(r.target.name, r.predictions) for _, r in terms
+                   if r.role == "label" and isinstance(r.target, P.InputValue)]
+    if label_head is not None:
+        label_value = heads[label_head]
+        exact = [y for y, v in label_terms if value_key(v) == value_key(label_value)]
+        similar = [y for y, v in label_terms if value_key(v, False) == value_key(label_value, False)]
+        inputs = list(dict.fromkeys(exact or similar or [y for y, _ in label_terms]))
+        if len(inputs) > 1:
+            raise file_error(None, "E802",
+                             f"cannot tell which labels head '{label_head}' predicts: {', '.join(inputs)}",
+                             "compare the head with its labels in a crossentropy loss")
+        return (inputs[0] if inputs else None), label_value, label_head
+    if not label_terms:
+        return None, None, None
+    distinct = list({(y, value_key(v)): (y, v) for y, v in label_terms}.values())
+    if len(distinct) > 1:
+        described = "; ".join(f"'{y}' with {_describe(v)}" for y, v in distinct)
+        raise file_error(None, "E802",
+                         f"cannot tell which head is the label classifier: crossentropy losses compare "
+                         f"{described}", "name it with --label-head NAME (label_head= in Python)")
+    label_input, label_value = distinct[0]
+    chosen = next((n for n, v in heads.items() if value_key(v) == value_key(label_value)), None)
+    return label_input, (label_value if chosen is None else heads[chosen]), chosen
+
+
+def _domain_terms(program: P.Program, terms: list[tuple[str, TermRole]]) -> list[DomainTerm]:
+    """The domain terms (a constant domain as target) comparing the predictions for one input, behind a gradient
+    reversal, with their domain."""
+    found = []
+    for kind, r in terms:
+        if r.role != "domain" or not isinstance(r.target, float | int):
+            continue
+        inputs = {i.name for i in P.inputs_of(r.predictions)}
+        if len(inputs) == 1 and _reversed(program, r.predictions):
+            found.append(DomainTerm(inputs.pop(), r.target, kind, r.predictions))
+    return found
+
+
+def _reversed(program: P.Program, value: P.Value) -> bool:
+    return any(isinstance(a, P.Reversed) or (isinstance(a, P.Applied) and any(
+        layer.kind == "reverse" for layer in program.stack(a.stack).layers)) for a in P.ancestors(value))
+
+
+def _domain_head(heads: dict[str, P.Value], terms: list[DomainTerm], domain_head: str | None) -> str | None:
+    """The head named as the domain classifier (checked), else a head computing what the domain terms compare."""
+    if domain_head is None:
+        keys = {value_key(t.value, False) for t in terms}
+        return next((n for n, v in heads.items() if value_key(v, False) in keys), None)
+    if not terms:
+        raise file_error(None, "E802",
+                         f"--domain-head {domain_head}: the model has no domain loss (a bce or crossentropy "
+                         "against a constant domain behind a gradient reversal)", "leave --domain-head out")
+    if len({i.name for i in P.inputs_of(heads[domain_head])}) != 1:
+        raise file_error(None, "E802", f"--domain-head {domain_head}: the head reads several inputs",
+                         "name a head of one input, e.g. domain(fs)")
+    return domain_head
+
+
+def _split_inputs(train: list[str], label_input: str | None, classifier_input: str | None,
+                  terms: list[DomainTerm]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The source inputs (the labels, the label classifier's input and the inputs of its domain) and the target
+    inputs (the other inputs the training step takes)."""
+    if label_input is None and classifier_input is None:
+        source = tuple(train)
+    else:
+        domains = {t.input: t.target for t in terms}
+        home = domains[classifier_input] if classifier_input in domains else object()  # object(): no domain
+        source = tuple(n for n in train if n in (label_input, classifier_input) or domains.get(n) == home)
+    return source, tuple(n for n in train if n not in source)
+
+
+def _describe(value: P.Value) -> str:
+    match value:
+        case P.InputValue():
+            return value.name
+        case P.Reversed():
+            return f"reverse({_describe(value.arg)})"
+        case P.Outer():
+            return f"outer({_describe(value.features)}, {_describe(value.predictions)})"
+    return f"{value.stack}({_describe(value.arg)})"
