@@ -42,8 +42,14 @@ class Spec:
         return CompiledModel(self.program, mode, optimizations)
 
 
-def from_ir(model: ir.Model, source: Source | None = None, *, allow_outside: bool = False,
-            max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY, **overrides: object) -> Spec:
+def from_ir(
+    model: ir.Model,
+    source: Source | None = None,
+    *,
+    allow_outside: bool = False,
+    max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY,
+    **overrides: object,
+) -> Spec:
     """Check an IR model (from any door) with parameter overrides; raises `SpecError` on errors. Its includes are
     read relative to the folder of `source` (the current directory without one; see `included_templates`). A model
     whose parameters would take more than `max_parameter_memory` bytes is refused (E604)."""
@@ -51,17 +57,35 @@ def from_ir(model: ir.Model, source: Source | None = None, *, allow_outside: boo
         known = [p.name for p in model.params]
         for name in overrides:
             if name not in known:
-                raise SpecError([Diagnostic("error", "E602", f"the model has no parameter '{name}'", None,
-                                            did_you_mean(name, known) or f"parameters: {', '.join(known) or 'none'}")],
-                                source)
+                raise SpecError(
+                    [
+                        Diagnostic(
+                            "error",
+                            "E602",
+                            f"the model has no parameter '{name}'",
+                            None,
+                            did_you_mean(name, known) or f"parameters: {', '.join(known) or 'none'}",
+                        )
+                    ],
+                    source,
+                )
         values: dict[str, ir.Expr] = {}
         for name, value in overrides.items():
             try:
                 values[name] = value if isinstance(value, ir.Node) else ir.literal(value)
             except TypeError:
-                raise SpecError([Diagnostic("error", "E603", f"cannot use {value!r} as the value of '{name}'", None,
-                                            "values are numbers, true/false or lists of them, e.g. [32, 32]")],
-                                source) from None
+                raise SpecError(
+                    [
+                        Diagnostic(
+                            "error",
+                            "E603",
+                            f"cannot use {value!r} as the value of '{name}'",
+                            None,
+                            "values are numbers, true/false or lists of them, e.g. [32, 32]",
+                        )
+                    ],
+                    source,
+                ) from None
         model = model.with_params(values)
     deep = ir.too_deep(model)  # the Python builder may nest deeper than a parsed model
     if deep is not None:
@@ -72,8 +96,13 @@ def from_ir(model: ir.Model, source: Source | None = None, *, allow_outside: boo
     return Spec(model, program, tuple(diagnostics), source)
 
 
-def load(path: str | os.PathLike, *, allow_outside: bool = False,
-         max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY, **overrides: object) -> Spec:
+def load(
+    path: str | os.PathLike,
+    *,
+    allow_outside: bool = False,
+    max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY,
+    **overrides: object,
+) -> Spec:
     """Load and check a `.dann` or `.json` file; keyword arguments override the header's parameters. Its includes may
     only name files in its own folder or below, unless `allow_outside`. Parameters may take at most
     `max_parameter_memory` bytes (2 GiB unless raised).
@@ -82,13 +111,29 @@ def load(path: str | os.PathLike, *, allow_outside: bool = False,
     2464
     """
     source = read_source(path)
-    return from_ir(parse_source(source), source, allow_outside=allow_outside,
-                   max_parameter_memory=max_parameter_memory, **overrides)
+    return from_ir(
+        parse_source(source),
+        source,
+        allow_outside=allow_outside,
+        max_parameter_memory=max_parameter_memory,
+        **overrides,
+    )
 
 
-def loads(text: str, filename: str = "<string>", *, allow_outside: bool = False,
-          max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY, **overrides: object) -> Spec:
+def loads(
+    text: str,
+    filename: str = "<string>",
+    *,
+    allow_outside: bool = False,
+    max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY,
+    **overrides: object,
+) -> Spec:
     """Load and check `.dann` text; includes are read relative to the folder of `filename`."""
     source = Source(filename, text)
-    return from_ir(parse(text, filename), source, allow_outside=allow_outside,
-                   max_parameter_memory=max_parameter_memory, **overrides)
+    return from_ir(
+        parse(text, filename),
+        source,
+        allow_outside=allow_outside,
+        max_parameter_memory=max_parameter_memory,
+        **overrides,
+    )

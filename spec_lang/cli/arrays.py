@@ -17,8 +17,9 @@ def refuse_array_output(path: Path, force: bool) -> None:
     """Fail unless `path` can be written: it does not exist (or `force`) and names a `.npz` or `.csv` file."""
     refuse_existing(path, force)
     if path.suffix not in (".npz", ".csv"):
-        raise file_error(None, "E004", f"cannot write {path}: unknown data format '{path.suffix}'",
-                         "name a .npz or a .csv file")
+        raise file_error(
+            None, "E004", f"cannot write {path}: unknown data format '{path.suffix}'", "name a .npz or a .csv file"
+        )
 
 
 def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], force: bool) -> None:
@@ -40,8 +41,9 @@ def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], force: bool) -> N
             flat = array.reshape(len(array), -1)
             columns += [(f"{name}.{i}", flat[:, i]) for i in range(flat.shape[1])]
     if len({len(c) for _, c in columns}) > 1:
-        raise file_error(None, "E004", f"cannot write {path}: the arrays have different numbers of rows",
-                         "write a .npz file instead")
+        raise file_error(
+            None, "E004", f"cannot write {path}: the arrays have different numbers of rows", "write a .npz file instead"
+        )
     lines = [",".join(n for n, _ in columns)]
     rows = range(len(columns[0][1]) if columns else 0)
     lines += [",".join(repr(c[row].item()) for _, c in columns) for row in rows]

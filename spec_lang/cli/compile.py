@@ -14,8 +14,11 @@ from spec_lang.reports.summary import listing, summary
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The spec options, `--emit`, the backend options and `-o`/`--force` for `--emit`."""
     add_spec_options(parser)
-    parser.add_argument("--emit", choices=["ir", "json", "python"],
-                        help="print the checked IR, the JSON form, or a standalone PyTensor module instead")
+    parser.add_argument(
+        "--emit",
+        choices=["ir", "json", "python"],
+        help="print the checked IR, the JSON form, or a standalone PyTensor module instead",
+    )
     add_backend_options(parser)
     parser.add_argument("-o", "--output", help="with --emit: write to this file instead of standard output")
     parser.add_argument("--force", action="store_true", help="with -o: replace an existing file")

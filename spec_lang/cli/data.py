@@ -24,8 +24,12 @@ def run(args: argparse.Namespace) -> int:
     from spec_lang.data import two_moons
 
     if args.samples < 2 or args.noise < 0:
-        raise file_error(None, "E802", "--samples is at least 2 and --noise at least 0",
-                         "the DANN paper uses --samples 150 --noise 0.05")
+        raise file_error(
+            None,
+            "E802",
+            "--samples is at least 2 and --noise at least 0",
+            "the DANN paper uses --samples 150 --noise 0.05",
+        )
     data = two_moons(args.samples, args.noise, args.angle)
     output = Path(args.output)
     write_arrays(output, data, args.force)

@@ -21,8 +21,10 @@ from spec_lang.cli.options import (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The spec options, the checkpoint and data, `--target`, `--json`, the backend and the roles."""
     add_spec_options(parser)
-    add_checkpoint_options(parser, ".npz/.csv with inputs by name (source inputs and labels; target inputs and "
-                                   "target labels, unless --target)")
+    add_checkpoint_options(
+        parser,
+        ".npz/.csv with inputs by name (source inputs and labels; target inputs and target labels, unless --target)",
+    )
     parser.add_argument("--target", metavar="FILE", help=".npz/.csv with the target inputs and target labels")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     add_backend_options(parser)

@@ -26,8 +26,12 @@ def run(args: argparse.Namespace) -> int:
     for name in args.files:
         source = read_source(name)
         if name.endswith(".json"):
-            raise file_error(None, "E003", f"{name} is JSON; fmt formats .dann text",
-                             "use `specc compile FILE --emit json` for canonical JSON")
+            raise file_error(
+                None,
+                "E003",
+                f"{name} is JSON; fmt formats .dann text",
+                "use `specc compile FILE --emit json` for canonical JSON",
+            )
         formatted = format_source(source.text, name)
         if not args.check and not args.write:
             sys.stdout.write(formatted)

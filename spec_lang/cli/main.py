@@ -42,11 +42,14 @@ COMMANDS: dict[str, Command] = {
     "check": Command(check, "check a spec and print its diagnostics"),
     "compile": Command(compile_, "check, lower and compile a spec; print a summary"),
     "fmt": Command(fmt, "print specs in canonical form"),
-    "data": Command(data, "write a built-in data set",
-                    "write a built-in data set: `moons`, the DANN paper's toy (scikit-learn's make_moons(150, "
-                    "noise=0.05), source random_state 1, target random_state 2 rotated by 35 degrees, both centred on "
-                    "the source mean and scaled by 2) as xs, ys (source), xt (target) and yt (target labels, for "
-                    "evaluation)"),
+    "data": Command(
+        data,
+        "write a built-in data set",
+        "write a built-in data set: `moons`, the DANN paper's toy (scikit-learn's make_moons(150, "
+        "noise=0.05), source random_state 1, target random_state 2 rotated by 35 degrees, both centred on "
+        "the source mean and scaled by 2) as xs, ys (source), xt (target) and yt (target labels, for "
+        "evaluation)",
+    ),
     "train": Command(train, "train a spec on data files; write checkpoints and a log"),
     "eval": Command(evaluate, "print metrics of a trained spec on labelled data"),
     "predict": Command(predict, "write the predictions of a head of a trained spec"),
@@ -57,8 +60,9 @@ COMMANDS: dict[str, Command] = {
 def parser() -> argparse.ArgumentParser:
     """The `specc` argument parser: a subcommand per entry of `COMMANDS`; the parsed arguments carry the command's
     `run` as `args.run`."""
-    top = argparse.ArgumentParser(prog="specc", description="Compile .dann model specs for domain-adversarial "
-                                                           "networks to PyTensor.")
+    top = argparse.ArgumentParser(
+        prog="specc", description="Compile .dann model specs for domain-adversarial networks to PyTensor."
+    )
     top.add_argument("--version", action="version", version=f"specc {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
     for name, command in COMMANDS.items():

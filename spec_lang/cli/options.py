@@ -47,9 +47,12 @@ def overrides(pairs: list[str]) -> dict[str, object]:
                 raise ValueError
             values[name.strip()] = json.loads(text)
         except ValueError:
-            raise file_error(None, "E603", f"cannot read --set {pair}",
-                             "write NAME=VALUE with a number, true/false or a list, "
-                             "e.g. --set hidden=[32,32]") from None
+            raise file_error(
+                None,
+                "E603",
+                f"cannot read --set {pair}",
+                "write NAME=VALUE with a number, true/false or a list, e.g. --set hidden=[32,32]",
+            ) from None
     return values
 
 
@@ -65,34 +68,62 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     """The spec file and the options that change how it is read: `--set`, `--allow-outside-includes`,
     `--max-parameter-memory`."""
     parser.add_argument("file", help="a .dann or .json model spec")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a model parameter, e.g. --set hidden=[32,32] (repeatable)")
-    parser.add_argument("--allow-outside-includes", action="store_true",
-                        help="let `include` read files outside the including file's folder")
-    parser.add_argument("--max-parameter-memory", type=memory, default=DEFAULT_MAX_PARAMETER_MEMORY, metavar="SIZE",
-                        help="refuse a model whose parameters need more memory, e.g. 8GiB (default 2GiB)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a model parameter, e.g. --set hidden=[32,32] (repeatable)",
+    )
+    parser.add_argument(
+        "--allow-outside-includes",
+        action="store_true",
+        help="let `include` read files outside the including file's folder",
+    )
+    parser.add_argument(
+        "--max-parameter-memory",
+        type=memory,
+        default=DEFAULT_MAX_PARAMETER_MEMORY,
+        metavar="SIZE",
+        help="refuse a model whose parameters need more memory, e.g. 8GiB (default 2GiB)",
+    )
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
     """`--mode` and `--no-opt`: how the spec is compiled."""
     parser.add_argument("--mode", choices=sorted(MODES), default="numba", help="PyTensor backend (default numba)")
-    parser.add_argument("--no-opt", action="append", default=[], choices=[*Optimizations.names(), "all"],
-                        metavar="NAME", help="switch an optimisation of the lowering off (repeatable): "
-                                             f"{', '.join(Optimizations.names())}, or all")
+    parser.add_argument(
+        "--no-opt",
+        action="append",
+        default=[],
+        choices=[*Optimizations.names(), "all"],
+        metavar="NAME",
+        help=f"switch an optimisation of the lowering off (repeatable): {', '.join(Optimizations.names())}, or all",
+    )
 
 
 def add_role_options(parser: argparse.ArgumentParser) -> None:
     """The options that name the target labels and the heads that training and evaluation measure."""
-    parser.add_argument("--target-labels", metavar="NAME",
-                        help="the array of the target file holding target labels, for evaluation only "
-                             "(default: yt, when the file has it)")
+    parser.add_argument(
+        "--target-labels",
+        metavar="NAME",
+        help="the array of the target file holding target labels, for evaluation only "
+        "(default: yt, when the file has it)",
+    )
     parser.add_argument("--no-target-labels", action="store_true", help="never read target labels")
-    parser.add_argument("--label-head", metavar="HEAD", help="the head whose accuracy is measured "
-                                                            "(default: inferred from the crossentropy loss)")
-    parser.add_argument("--domain-head", metavar="HEAD", help="the head that tells the domains apart "
-                                                             "(default: the domain loss's own classifier)")
-    parser.add_argument("--target-input", metavar="INPUT",
-                        help="the target input the target labels belong to, when there are several")
+    parser.add_argument(
+        "--label-head",
+        metavar="HEAD",
+        help="the head whose accuracy is measured (default: inferred from the crossentropy loss)",
+    )
+    parser.add_argument(
+        "--domain-head",
+        metavar="HEAD",
+        help="the head that tells the domains apart (default: the domain loss's own classifier)",
+    )
+    parser.add_argument(
+        "--target-input", metavar="INPUT", help="the target input the target labels belong to, when there are several"
+    )
 
 
 def add_checkpoint_options(parser: argparse.ArgumentParser, data_help: str) -> None:
@@ -104,8 +135,13 @@ def add_checkpoint_options(parser: argparse.ArgumentParser, data_help: str) -> N
 def load_spec(args: argparse.Namespace) -> Spec:
     """The checked spec of `args.file`, read with the options of `add_spec_options`."""
     source = read_source(args.file)
-    return from_ir(parse_source(source), source, allow_outside=args.allow_outside_includes,
-                   max_parameter_memory=args.max_parameter_memory, **overrides(args.set))
+    return from_ir(
+        parse_source(source),
+        source,
+        allow_outside=args.allow_outside_includes,
+        max_parameter_memory=args.max_parameter_memory,
+        **overrides(args.set),
+    )
 
 
 def print_warnings(spec: Spec) -> None:
@@ -121,8 +157,12 @@ def compile_spec(spec: Spec, args: argparse.Namespace) -> CompiledModel:
 
 def roles(args: argparse.Namespace) -> Roles:
     """The choices of `add_role_options`; `--no-target-labels` wins over `--target-labels`."""
-    return {"target_labels": False if args.no_target_labels else args.target_labels, "label_head": args.label_head,
-            "domain_head": args.domain_head, "target_input": args.target_input}
+    return {
+        "target_labels": False if args.no_target_labels else args.target_labels,
+        "label_head": args.label_head,
+        "domain_head": args.domain_head,
+        "target_input": args.target_input,
+    }
 
 
 def load_checkpointed(args: argparse.Namespace) -> tuple[Spec, Checkpoint]:
@@ -143,5 +183,6 @@ def format_metrics(values: Mapping[str, object]) -> str:
     source_accuracy  0.983333
     """
     width = max((len(k) for k in values), default=0)
-    return "".join(f"{k:<{width}}  {v:.6g}\n" if isinstance(v, float) else f"{k:<{width}}  {v}\n"
-                   for k, v in values.items())
+    return "".join(
+        f"{k:<{width}}  {v:.6g}\n" if isinstance(v, float) else f"{k:<{width}}  {v}\n" for k, v in values.items()
+    )

@@ -24,8 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_options(parser)
     add_checkpoint_options(parser, ".npz/.csv with the head's inputs by name")
     parser.add_argument("--head", required=True, help="the head to predict with")
-    parser.add_argument("--map", action="append", default=[], metavar="INPUT=ARRAY",
-                        help="read an input from an array of another name, e.g. --map xs=xt (repeatable)")
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="INPUT=ARRAY",
+        help="read an input from an array of another name, e.g. --map xs=xt (repeatable)",
+    )
     parser.add_argument("-o", "--output", required=True, help="a .npz (one array, named after the head) or .csv file")
     parser.add_argument("--force", action="store_true", help="replace an existing file")
     add_backend_options(parser)
@@ -37,8 +42,12 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, array = pair.partition("=")
         if not sep or not name or not array:
-            raise file_error(None, "E802", f"cannot read --map {pair}",
-                             "write INPUT=ARRAY, e.g. --map xs=xt to feed the array xt to the input xs")
+            raise file_error(
+                None,
+                "E802",
+                f"cannot read --map {pair}",
+                "write INPUT=ARRAY, e.g. --map xs=xt to feed the array xt to the input xs",
+            )
         mapping[name] = array
     return mapping
 
@@ -55,8 +64,12 @@ def run(args: argparse.Namespace) -> int:
     spec, saved = load_checkpointed(args)
     heads = spec.program.heads
     if args.head not in heads:
-        raise file_error(None, "E802", f"--head {args.head}: the model has no head '{args.head}'",
-                         did_you_mean(args.head, heads) or f"heads: {', '.join(heads) or 'none'}")
+        raise file_error(
+            None,
+            "E802",
+            f"--head {args.head}: the model has no head '{args.head}'",
+            did_you_mean(args.head, heads) or f"heads: {', '.join(heads) or 'none'}",
+        )
     arrays = load_arrays(args.data)
     mapping = _mapping(args.map)
     model = compile_spec(spec, args)
@@ -66,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
     where = args.data + "".join(f" (input {n} from array '{a}')" for n, a in mapping.items() if n in names)
     inputs = check_arrays(spec.program, renamed, names, where)
     rows = len(next(iter(inputs.values()))) if inputs else 0
-    parts = [model.predict(args.head, **{n: a[i:i + BATCH_ROWS] for n, a in inputs.items()})
-             for i in range(0, rows, BATCH_ROWS)]
+    parts = [
+        model.predict(args.head, **{n: a[i : i + BATCH_ROWS] for n, a in inputs.items()})
+        for i in range(0, rows, BATCH_ROWS)
+    ]
     predictions = np.concatenate(parts) if parts else np.zeros((0,))
     write_arrays(output, {args.head: predictions}, args.force)
     print(f"wrote {output}: {args.head} {list(predictions.shape)}")

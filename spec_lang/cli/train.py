@@ -24,23 +24,35 @@ from spec_lang.files import refuse_existing
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The spec options, the data, the length and batches of the run, its outputs, the backend and the roles."""
     add_spec_options(parser)
-    parser.add_argument("--source", required=True, metavar="FILE",
-                        help=".npz/.csv with the source inputs (by name, e.g. xs and ys)")
-    parser.add_argument("--target", metavar="FILE",
-                        help=".npz/.csv with the target inputs (default: the source file)")
+    parser.add_argument(
+        "--source", required=True, metavar="FILE", help=".npz/.csv with the source inputs (by name, e.g. xs and ys)"
+    )
+    parser.add_argument("--target", metavar="FILE", help=".npz/.csv with the target inputs (default: the source file)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int, help="passes over the source data (default 10)")
     length.add_argument("--steps", type=int, help="optimiser steps, instead of --epochs")
-    parser.add_argument("--batch-size", type=int, default=32, help="source rows per step, paired with as many "
-                                                                  "target rows (default 32)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the batch order (default 0); the spec's `seed` "
-                                                            "draws the initial weights and dropout masks")
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="source rows per step, paired with as many target rows (default 32)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the batch order (default 0); the spec's `seed` draws the initial weights and dropout masks",
+    )
     parser.add_argument("--log", metavar="FILE", help="a JSON-lines log: one record per epoch and a final record")
-    parser.add_argument("--plot", metavar="FILE.png", help="plot the loss terms, accuracies, proxy A-distance, λ and "
-                                                           "learning rate per epoch (needs matplotlib)")
-    parser.add_argument("--checkpoint", metavar="FILE", help="the checkpoint (.npz) written every --checkpoint-every "
-                                                             "steps, at the end and when interrupted (default "
-                                                             "MODEL.ckpt.npz, after the spec's file name)")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="plot the loss terms, accuracies, proxy A-distance, λ and learning rate per epoch (needs matplotlib)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="the checkpoint (.npz) written every --checkpoint-every "
+        "steps, at the end and when interrupted (default "
+        "MODEL.ckpt.npz, after the spec's file name)",
+    )
     parser.add_argument("--checkpoint-every", type=int, metavar="N", help="also write the checkpoint every N steps")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
     parser.add_argument("--force", action="store_true", help="start a new run over an existing checkpoint or log")
@@ -75,22 +87,43 @@ def run(args: argparse.Namespace) -> int:
             raise file_error(None, "E005", str(error), "install it, or train without --plot") from None
     model = compile_spec(spec, args)
     try:
-        history = model.fit(args.source, args.target, epochs=args.epochs, steps=args.steps,
-                            batch_size=args.batch_size, seed=args.seed, log=args.log, checkpoint=checkpoint,
-                            checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.force,
-                            verbose=False if args.quiet else sys.stderr, **roles(args))
+        history = model.fit(
+            args.source,
+            args.target,
+            epochs=args.epochs,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            log=args.log,
+            checkpoint=checkpoint,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            overwrite=args.force,
+            verbose=False if args.quiet else sys.stderr,
+            **roles(args),
+        )
     except Interrupted as stop:
         number = stop.signal_number or signal.SIGINT
-        print(f"specc: {signal.Signals(number).name} received: stopped after step {stop.step} of {stop.total}; "
-              f"checkpoint written to {checkpoint}; continue with the same command and --resume", file=sys.stderr)
+        print(
+            f"specc: {signal.Signals(number).name} received: stopped after step {stop.step} of {stop.total}; "
+            f"checkpoint written to {checkpoint}; continue with the same command and --resume",
+            file=sys.stderr,
+        )
         return 128 + number
     final = history.final
     assert final is not None  # a run that returns (not interrupted) has its final record
-    print(f"trained {final['step']} steps ({final['epoch']} epochs); checkpoint written to {checkpoint}"
-          + (f"; log written to {args.log}" if args.log else ""))
+    print(
+        f"trained {final['step']} steps ({final['epoch']} epochs); checkpoint written to {checkpoint}"
+        + (f"; log written to {args.log}" if args.log else "")
+    )
     sys.stdout.write(format_metrics({k: v for k, v in final.items() if k not in ("final", "status")}))
     if args.plot:
-        plot_history(history.records, args.plot, hyperparameters=spec.program.hypers,
-                     title=f"{spec.program.name} trained on {args.source}", force=True)
+        plot_history(
+            history.records,
+            args.plot,
+            hyperparameters=spec.program.hypers,
+            title=f"{spec.program.name} trained on {args.source}",
+            force=True,
+        )
         print(f"plotted the loss terms, accuracies, λ and learning rate in {args.plot}")
     return 0

@@ -17,8 +17,7 @@ def make_moons(n_samples: int, noise: float, random_state: int) -> tuple[np.ndar
     n_out, n_in = n_samples // 2, n_samples - n_samples // 2
     outer = np.linspace(0, np.pi, n_out)
     inner = np.linspace(0, np.pi, n_in)
-    x = np.vstack([np.append(np.cos(outer), 1 - np.cos(inner)),
-                   np.append(np.sin(outer), 1 - np.sin(inner) - 0.5)]).T
+    x = np.vstack([np.append(np.cos(outer), 1 - np.cos(inner)), np.append(np.sin(outer), 1 - np.sin(inner) - 0.5)]).T
     y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
     order = np.arange(n_samples)
     generator.shuffle(order)

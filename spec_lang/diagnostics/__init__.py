@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Literal
+from typing import Literal
 
 Severity = Literal["error", "warning"]
 
@@ -93,7 +94,7 @@ class Diagnostic:
                 width = max(1, min(end, len(text) + 1) - self.span.column)
                 out.append(f"  {gutter} | {text.rstrip()}")
                 # the caret line keeps the tabs before the span, so the caret lines up under a tab-indented line
-                indent = "".join("\t" if c == "\t" else " " for c in text[:self.span.column - 1])
+                indent = "".join("\t" if c == "\t" else " " for c in text[: self.span.column - 1])
                 out.append(f"  {' ' * len(gutter)} | {indent:<{self.span.column - 1}}{'^' * width}")
         out.extend(f"  note: {note}" for note in (*(self.span.context if self.span else ()), *self.notes))
         if self.hint:

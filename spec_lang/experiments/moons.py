@@ -48,11 +48,14 @@ class MoonsResult:
 
     def summary(self) -> dict[str, dict[str, dict[str, float]]]:
         """Mean, min and max of the source and target accuracy over the seeds, by model."""
-        return {name: {key: {"mean": float(np.mean(values)), "min": float(np.min(values)),
-                             "max": float(np.max(values))}
-                       for key in ("source_accuracy", "target_accuracy")
-                       for values in [[run[key] for run in runs]]}
-                for name, runs in self.runs.items()}
+        return {
+            name: {
+                key: {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values))}
+                for key in ("source_accuracy", "target_accuracy")
+                for values in [[run[key] for run in runs]]
+            }
+            for name, runs in self.runs.items()
+        }
 
     def table(self) -> str:
         """The summary as a Markdown table, accuracies in percent.
@@ -63,18 +66,29 @@ class MoonsResult:
         |---|---|---|---|
         | NN | 2 | 99.0% (98.0–100.0) | 83.0% (80.0–86.0) |
         """
-        lines = ["| model | seeds | source accuracy: mean (min–max) | target accuracy: mean (min–max) |",
-                 "|---|---|---|---|"]
+        lines = [
+            "| model | seeds | source accuracy: mean (min–max) | target accuracy: mean (min–max) |",
+            "|---|---|---|---|",
+        ]
         for name, stats in self.summary().items():
-            cells = [f"{100 * s['mean']:.1f}% ({100 * s['min']:.1f}–{100 * s['max']:.1f})"
-                     for s in (stats["source_accuracy"], stats["target_accuracy"])]
+            cells = [
+                f"{100 * s['mean']:.1f}% ({100 * s['min']:.1f}–{100 * s['max']:.1f})"
+                for s in (stats["source_accuracy"], stats["target_accuracy"])
+            ]
             lines.append(f"| {name} | {len(self.runs[name])} | {cells[0]} | {cells[1]} |")
         return "\n".join(lines)
 
 
-def reproduce_moons(seeds: int = 5, out_dir: str | Path = "moons", *, epochs: int = MOONS_EPOCHS,
-                    specs: dict[str, Path] | None = None, mode: str | None = None, force: bool = False,
-                    report: Callable[[str], None] | None = None) -> MoonsResult:
+def reproduce_moons(
+    seeds: int = 5,
+    out_dir: str | Path = "moons",
+    *,
+    epochs: int = MOONS_EPOCHS,
+    specs: dict[str, Path] | None = None,
+    mode: str | None = None,
+    force: bool = False,
+    report: Callable[[str], None] | None = None,
+) -> MoonsResult:
     """Train each model of `specs` (name → spec path; default: the examples moons_nn and moons_dann, as "NN" and
     "DANN") on the two-moons toy (`data.two_moons`) once per seed 0, 1, …, `seeds` - 1, with `CompiledModel.fit`
     for `epochs` epochs of one source and one target point per step (the authors' online SGD); the seed sets the
@@ -87,8 +101,11 @@ def reproduce_moons(seeds: int = 5, out_dir: str | Path = "moons", *, epochs: in
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     specs = specs or {name: example(file) for name, file in MOONS_EXAMPLES.items()}
     out = Path(out_dir)
-    paths = {"json": out / "moons.json", "figure": out / "moons.png",
-             **{name: out / f"moons_{name.lower()}_history.png" for name in specs}}
+    paths = {
+        "json": out / "moons.json",
+        "figure": out / "moons.png",
+        **{name: out / f"moons_{name.lower()}_history.png" for name in specs},
+    }
     for path in paths.values():
         refuse_existing(path, force)
     require_matplotlib()  # before minutes of training, not after
@@ -101,24 +118,41 @@ def reproduce_moons(seeds: int = 5, out_dir: str | Path = "moons", *, epochs: in
             model = load(spec_path, init_seed=seed).compile(mode)
             history = model.fit(data, epochs=epochs, batch_size=1, seed=seed)
             final = history.final
-            runs[name].append({"seed": seed, **{key: final[key] for key in
-                                                ("source_accuracy", "target_accuracy", "domain_accuracy")},
-                               "seconds": round(time.perf_counter() - started, 2)})
+            runs[name].append(
+                {
+                    "seed": seed,
+                    **{key: final[key] for key in ("source_accuracy", "target_accuracy", "domain_accuracy")},
+                    "seconds": round(time.perf_counter() - started, 2),
+                }
+            )
             if seed == 0:
                 first[name] = (model, history.records)
             if report:
-                report(f"{name} seed {seed}: source {final['source_accuracy']:.1%}, target "
-                       f"{final['target_accuracy']:.1%} ({runs[name][-1]['seconds']} s)")
+                report(
+                    f"{name} seed {seed}: source {final['source_accuracy']:.1%}, target "
+                    f"{final['target_accuracy']:.1%} ({runs[name][-1]['seconds']} s)"
+                )
     result = MoonsResult(runs)
     out.mkdir(parents=True, exist_ok=True)
-    setup = {"data": "two_moons(): 150 source and 150 target points, target rotated by 35°", "epochs": epochs,
-             "seeds": seeds, "specs": {name: os.path.relpath(path) for name, path in specs.items()}}
+    setup = {
+        "data": "two_moons(): 150 source and 150 target points, target rotated by 35°",
+        "epochs": epochs,
+        "seeds": seeds,
+        "specs": {name: os.path.relpath(path) for name, path in specs.items()},
+    }
     document = {"setup": setup, "summary": result.summary(), "runs": runs}
     result.files.append(write_atomic(paths["json"], json.dumps(document, indent=2) + "\n"))
-    result.files.append(plot_moons({name: model for name, (model, _) in first.items()}, data, paths["figure"],
-                                   force=force))
+    result.files.append(
+        plot_moons({name: model for name, (model, _) in first.items()}, data, paths["figure"], force=force)
+    )
     for name, (model, records) in first.items():
-        result.files.append(plot_history(records, paths[name], hyperparameters=model.hyperparameters,
-                                         title=f"{name} on the two moons, seed 0", force=force))
+        result.files.append(
+            plot_history(
+                records,
+                paths[name],
+                hyperparameters=model.hyperparameters,
+                title=f"{name} on the two moons, seed 0",
+                force=force,
+            )
+        )
     return result
-

@@ -100,17 +100,20 @@ def draws() -> Mapping[str, Callable[..., np.ndarray]]:
 
 for _kind in (
     InitializerKind("normal", "`normal(std)`: N(0, std²)", Signature((Argument("std"),)), normal),
-    InitializerKind("uniform", "`uniform(scale)`: U(-scale, scale)",
-                    Signature((Argument("scale"),)), uniform),
-    InitializerKind("glorot_uniform", "`glorot_uniform`: Glorot & Bengio's (Xavier's) uniform; the default weights",
-                    Signature(), glorot_uniform),
-    InitializerKind("glorot_normal", "`glorot_normal`: Glorot & Bengio's (Xavier's) normal", Signature(),
-                    glorot_normal),
+    InitializerKind("uniform", "`uniform(scale)`: U(-scale, scale)", Signature((Argument("scale"),)), uniform),
+    InitializerKind(
+        "glorot_uniform",
+        "`glorot_uniform`: Glorot & Bengio's (Xavier's) uniform; the default weights",
+        Signature(),
+        glorot_uniform,
+    ),
+    InitializerKind(
+        "glorot_normal", "`glorot_normal`: Glorot & Bengio's (Xavier's) normal", Signature(), glorot_normal
+    ),
     InitializerKind("he_uniform", "`he_uniform`: He et al.'s uniform, for ReLU layers", Signature(), he_uniform),
     InitializerKind("he_normal", "`he_normal`: He et al.'s normal, for ReLU layers", Signature(), he_normal),
     InitializerKind("zeros", "`zeros`: 0; the default biases", Signature(), zeros),
-    InitializerKind("constant", "`constant(value)`: one value everywhere",
-                    Signature((Argument("value"),)), constant),
+    InitializerKind("constant", "`constant(value)`: one value everywhere", Signature((Argument("value"),)), constant),
     InitializerKind("ones", "1 (batch normalisation's scales and variances)", Signature(), ones, public=False),
 ):
     INITIALIZERS.register(_kind)

@@ -28,8 +28,9 @@ class LossChecks(Protocol):
     def number(self, expr: ir.Expr, env: dict[str, object]) -> int | float: ...
     def is_number(self, expr: ir.Expr) -> bool: ...
     def stack_names(self, call: ir.Call) -> tuple[str, ...]: ...
-    def error(self, code: str, message: str, node: Any, hint: str | None = None,
-              notes: tuple[str, ...] = ()) -> NoReturn: ...
+    def error(
+        self, code: str, message: str, node: Any, hint: str | None = None, notes: tuple[str, ...] = ()
+    ) -> NoReturn: ...
 
 
 class LossLowering(Protocol):
@@ -72,23 +73,35 @@ def predictions(checks: LossChecks, call: ir.Call, bound: dict[str, ir.Expr]) ->
     """The float predictions a loss reads (its first argument)."""
     value = checks.value(bound["predictions"])
     if value.type.dtype != "float":
-        checks.error("E401", f"{call.func} needs float predictions, got {value.type}", bound["predictions"],
-                     "pass the output of a stack")
+        checks.error(
+            "E401",
+            f"{call.func} needs float predictions, got {value.type}",
+            bound["predictions"],
+            "pass the output of a stack",
+        )
     return value
 
 
 def need_activation(checks: LossChecks, call: ir.Call, value: P.Value, activation: str, where: ir.Node) -> None:
     """Refuse predictions that do not come out of a layer ending in `activation` (softmax or sigmoid)."""
     if value.activation != activation:
-        checks.error("E401", f"{call.func} expects probabilities from a {activation} layer, got "
-                             f"{value.activation or 'no activation'}", where, f"end the stack with `dense N {activation}`")
+        checks.error(
+            "E401",
+            f"{call.func} expects probabilities from a {activation} layer, got {value.activation or 'no activation'}",
+            where,
+            f"end the stack with `dense N {activation}`",
+        )
 
 
 def same_shape(checks: LossChecks, call: ir.Call, predicted: P.Value, target: P.Value, where: ir.Expr) -> None:
     a, b = predicted.type.shape, target.type.shape
     if len(a) != len(b) or a[-1] != b[-1]:
-        checks.error("E301", f"{call.func}: predictions are {predicted.type} but the target is {target.type}", where,
-                     "the target needs the predictions' shape")
+        checks.error(
+            "E301",
+            f"{call.func}: predictions are {predicted.type} but the target is {target.type}",
+            where,
+            "the target needs the predictions' shape",
+        )
 
 
 def _shown(value: object, name: Callable[[P.Value], str]) -> str:
@@ -122,21 +135,35 @@ def _crossentropy_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
     if checks.is_number(labels_expr):
         label = checks.number(labels_expr, checks.settings)
         if not isinstance(label, int) or label < 0:
-            checks.error("E601", f"a constant class label is a whole number ≥ 0, got {_literal(label)}", labels_expr,
-                         "give the class of every row, e.g. 0 for the source domain")
+            checks.error(
+                "E601",
+                f"a constant class label is a whole number ≥ 0, got {_literal(label)}",
+                labels_expr,
+                "give the class of every row, e.g. 0 for the source domain",
+            )
         if label >= classes:
-            checks.error("E302", f"class {label} is out of range: the predictions have {classes} classes "
-                                 f"(0 to {classes - 1})", labels_expr,
-                         f"use a class below {classes}, or make the last layer `dense {label + 1} softmax`")
+            checks.error(
+                "E302",
+                f"class {label} is out of range: the predictions have {classes} classes (0 to {classes - 1})",
+                labels_expr,
+                f"use a class below {classes}, or make the last layer `dense {label + 1} softmax`",
+            )
         return P.LossTerm("crossentropy", (("predictions", predicted), ("labels", label)))
     labels = checks.value(labels_expr)
     if labels.type.dtype != "int" or len(labels.type.shape) != 1:
-        checks.error("E401", f"crossentropy needs integer class labels int[batch], got {labels.type}", labels_expr,
-                     "declare the labels as e.g. `input y : int[batch] < 10`, or give one class for every row, e.g. 0")
+        checks.error(
+            "E401",
+            f"crossentropy needs integer class labels int[batch], got {labels.type}",
+            labels_expr,
+            "declare the labels as e.g. `input y : int[batch] < 10`, or give one class for every row, e.g. 0",
+        )
     if isinstance(labels, P.InputValue) and labels.bound is not None and labels.bound != classes:
-        checks.error("E302", f"the predictions have {classes} classes, but '{labels.name}' holds labels "
-                             f"below {labels.bound}", call,
-                     f"make the last layer `dense {labels.bound} softmax`, or change the bound of '{labels.name}'")
+        checks.error(
+            "E302",
+            f"the predictions have {classes} classes, but '{labels.name}' holds labels below {labels.bound}",
+            call,
+            f"make the last layer `dense {labels.bound} softmax`, or change the bound of '{labels.name}'",
+        )
     return P.LossTerm("crossentropy", (("predictions", predicted), ("labels", labels)))
 
 
@@ -165,8 +192,12 @@ def _bce_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
     if checks.is_number(target_expr):
         value = checks.number(target_expr, checks.settings)
         if value not in (0, 1):
-            checks.error("E601", f"a constant bce target must be 0 or 1, got {_literal(value)}", target_expr,
-                         "use 0 for the source domain and 1 for the target domain")
+            checks.error(
+                "E601",
+                f"a constant bce target must be 0 or 1, got {_literal(value)}",
+                target_expr,
+                "use 0 for the source domain and 1 for the target domain",
+            )
         return P.LossTerm("bce", (("predictions", predicted), ("target", float(value))))
     target = checks.value(target_expr)
     same_shape(checks, call, predicted, target, target_expr)
@@ -192,15 +223,19 @@ def _mse_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
     predicted = predictions(checks, call, bound)
     target = checks.value(bound["target"])
     if target.type.dtype != "float":
-        checks.error("E401", f"mse needs a float target, got {target.type}", bound["target"],
-                     "declare the target as float")
+        checks.error(
+            "E401", f"mse needs a float target, got {target.type}", bound["target"], "declare the target as float"
+        )
     same_shape(checks, call, predicted, target, bound["target"])
     return P.LossTerm("mse", (("predictions", predicted), ("target", target)))
 
 
 def _mse_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
-    return ctx.backend.op("mean_squared_error", ctx.tensor(term.arg("predictions")),  # type: ignore[arg-type]
-                          ctx.tensor(term.arg("target")))  # type: ignore[arg-type]
+    return ctx.backend.op(
+        "mean_squared_error",
+        ctx.tensor(term.arg("predictions")),  # type: ignore[arg-type]
+        ctx.tensor(term.arg("target")),
+    )  # type: ignore[arg-type]
 
 
 def _entropy_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
@@ -244,21 +279,53 @@ def _literal(value: object) -> str:
     return "a list" if isinstance(value, list) else repr(value)
 
 
-_STACKS = Signature((Argument("stacks", (), holds="stack names, any number (none: every stack)"),
-                     *_PENALTY_OPTIONS.arguments))
+_STACKS = Signature(
+    (Argument("stacks", (), holds="stack names, any number (none: every stack)"), *_PENALTY_OPTIONS.arguments)
+)
 for _kind in (
-    LossKind("crossentropy", "`crossentropy(p, y)`: mean categorical cross-entropy of softmax outputs against "
-             "integer labels, or one class for every row",
-             _CROSSENTROPY, _crossentropy_check, _crossentropy_lower, _describe, _crossentropy_role),
-    LossKind("bce", "`bce(p, t)`: mean binary cross-entropy of sigmoid outputs against 0/1 or a tensor",
-             _BCE, _bce_check, _bce_lower, _describe, _bce_role),
-    LossKind("mse", "`mse(p, t)`: mean squared error",
-             _MSE, _mse_check, _mse_lower, _describe),
-    LossKind("entropy", "`entropy(p)`: mean entropy of softmax outputs (entropy minimisation)",
-             _ENTROPY, _entropy_check, _entropy_lower, _describe),
-    LossKind("l2", "`l2(stacks…, biases = true)`: sum of squared parameters", _STACKS, _penalty_check,
-             _penalty_lower, _penalty_describe),
-    LossKind("l1", "`l1(stacks…, biases = true)`: sum of absolute parameters", _STACKS, _penalty_check,
-             _penalty_lower, _penalty_describe),
+    LossKind(
+        "crossentropy",
+        "`crossentropy(p, y)`: mean categorical cross-entropy of softmax outputs against "
+        "integer labels, or one class for every row",
+        _CROSSENTROPY,
+        _crossentropy_check,
+        _crossentropy_lower,
+        _describe,
+        _crossentropy_role,
+    ),
+    LossKind(
+        "bce",
+        "`bce(p, t)`: mean binary cross-entropy of sigmoid outputs against 0/1 or a tensor",
+        _BCE,
+        _bce_check,
+        _bce_lower,
+        _describe,
+        _bce_role,
+    ),
+    LossKind("mse", "`mse(p, t)`: mean squared error", _MSE, _mse_check, _mse_lower, _describe),
+    LossKind(
+        "entropy",
+        "`entropy(p)`: mean entropy of softmax outputs (entropy minimisation)",
+        _ENTROPY,
+        _entropy_check,
+        _entropy_lower,
+        _describe,
+    ),
+    LossKind(
+        "l2",
+        "`l2(stacks…, biases = true)`: sum of squared parameters",
+        _STACKS,
+        _penalty_check,
+        _penalty_lower,
+        _penalty_describe,
+    ),
+    LossKind(
+        "l1",
+        "`l1(stacks…, biases = true)`: sum of absolute parameters",
+        _STACKS,
+        _penalty_check,
+        _penalty_lower,
+        _penalty_describe,
+    ),
 ):
     LOSSES.register(_kind)

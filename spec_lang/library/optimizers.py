@@ -56,7 +56,7 @@ def sgd_updates(parameters, gradients, rates, state, t, momentum, nesterov, weig
     """SGD: p ← p - lr · d with the gradient g as the direction d; with momentum μ, a velocity v ← μ · v + g
     (zero at the start) is the direction, or g + μ · v with Nesterov's correction (PyTorch's formulation)."""
     updates = []
-    for p, g, rate in zip(parameters, gradients, rates):
+    for p, g, rate in zip(parameters, gradients, rates, strict=False):
         direction = g
         if momentum:
             velocity = state.variable(p, "velocity")
@@ -74,11 +74,11 @@ def adam_updates(parameters, gradients, rates, state, t, beta1, beta2, epsilon, 
     step = state.counter("step")
     n = step + 1
     updates = [(step, n)]
-    for p, g, rate in zip(parameters, gradients, rates):
+    for p, g, rate in zip(parameters, gradients, rates, strict=False):
         m, v = state.variable(p, "m"), state.variable(p, "v")
         new_m = beta1 * m + (1 - beta1) * g
         new_v = beta2 * v + (1 - beta2) * t.sqr(g)
-        direction = new_m / (1 - beta1 ** n) / (t.sqrt(new_v / (1 - beta2 ** n)) + epsilon)
+        direction = new_m / (1 - beta1**n) / (t.sqrt(new_v / (1 - beta2**n)) + epsilon)
         updates += [(m, new_m), (v, new_v), (p, descend(p, direction, rate, weight_decay))]
     return updates
 
@@ -87,7 +87,7 @@ def rmsprop_updates(parameters, gradients, rates, state, t, rho, epsilon, weight
     """RMSprop (Hinton 2012): with a running mean of squared gradients s ← ρ · s + (1 - ρ) · g² (zero at the
     start), the direction is g / (√s + ε)."""
     updates = []
-    for p, g, rate in zip(parameters, gradients, rates):
+    for p, g, rate in zip(parameters, gradients, rates, strict=False):
         square = state.variable(p, "mean_square")
         new_square = rho * square + (1 - rho) * t.sqr(g)
         direction = g / (t.sqrt(new_square) + epsilon)
@@ -105,13 +105,25 @@ def descend(parameter, direction, rate, weight_decay):
 
 _EPSILON = Option("epsilon", 1e-8, "positive", "1e-8")
 for _kind in (
-    OptimizerKind("sgd", "`sgd(lr, momentum = 0, nesterov = false)`: stochastic gradient descent",
-                  (Option("momentum", 0.0, "fraction", "0.9"), Option("nesterov", False, "flag", "true")),
-                  sgd_updates),
-    OptimizerKind("adam", "`adam(lr = 0.001, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8)`: Adam",
-                  (Option("beta1", 0.9, "fraction", "0.9"), Option("beta2", 0.999, "fraction", "0.999"), _EPSILON),
-                  adam_updates, default_lr=0.001),
-    OptimizerKind("rmsprop", "`rmsprop(lr = 0.001, rho = 0.9, epsilon = 1e-8)`: RMSprop",
-                  (Option("rho", 0.9, "fraction", "0.9"), _EPSILON), rmsprop_updates, default_lr=0.001),
+    OptimizerKind(
+        "sgd",
+        "`sgd(lr, momentum = 0, nesterov = false)`: stochastic gradient descent",
+        (Option("momentum", 0.0, "fraction", "0.9"), Option("nesterov", False, "flag", "true")),
+        sgd_updates,
+    ),
+    OptimizerKind(
+        "adam",
+        "`adam(lr = 0.001, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8)`: Adam",
+        (Option("beta1", 0.9, "fraction", "0.9"), Option("beta2", 0.999, "fraction", "0.999"), _EPSILON),
+        adam_updates,
+        default_lr=0.001,
+    ),
+    OptimizerKind(
+        "rmsprop",
+        "`rmsprop(lr = 0.001, rho = 0.9, epsilon = 1e-8)`: RMSprop",
+        (Option("rho", 0.9, "fraction", "0.9"), _EPSILON),
+        rmsprop_updates,
+        default_lr=0.001,
+    ),
 ):
     OPTIMIZERS.register(_kind)

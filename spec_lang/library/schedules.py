@@ -68,18 +68,43 @@ def cosine(progress, lr0, final, xp):
 
 
 for _kind in (
-    ScheduleKind("constant", "`constant(value)`: the same value throughout (written as the value itself)",
-                 Signature((Argument("value"),)), constant),
-    ScheduleKind("dann_lambda", "`dann_lambda(max = 1, gamma = 10)`: DANN's λ, 0 rising to max",
-                 Signature((Argument("max", 1.0), Argument("gamma", 10.0))), dann_lambda),
-    ScheduleKind("warmup", "`warmup(max, until = 0.1)`: linear from 0 to max until a fraction of training",
-                 Signature((Argument("max"), Argument("until", 0.1))), warmup, fractions=("until",)),
-    ScheduleKind("annealed", "`annealed(lr0, alpha = 10, beta = 0.75)`: DANN's learning rate lr0 / (1 + αp)^β",
-                 Signature((Argument("lr0"), Argument("alpha", 10.0), Argument("beta", 0.75))), annealed),
-    ScheduleKind("step_decay", "`step_decay(lr0, factor = 0.1, every = 0.3)`: lr0 times factor after each `every`",
-                 Signature((Argument("lr0"), Argument("factor", 0.1), Argument("every", 0.3))), step_decay,
-                 fractions=("every",)),
-    ScheduleKind("cosine", "`cosine(lr0, final = 0)`: cosine annealing from lr0 to final",
-                 Signature((Argument("lr0"), Argument("final", 0.0))), cosine),
+    ScheduleKind(
+        "constant",
+        "`constant(value)`: the same value throughout (written as the value itself)",
+        Signature((Argument("value"),)),
+        constant,
+    ),
+    ScheduleKind(
+        "dann_lambda",
+        "`dann_lambda(max = 1, gamma = 10)`: DANN's λ, 0 rising to max",
+        Signature((Argument("max", 1.0), Argument("gamma", 10.0))),
+        dann_lambda,
+    ),
+    ScheduleKind(
+        "warmup",
+        "`warmup(max, until = 0.1)`: linear from 0 to max until a fraction of training",
+        Signature((Argument("max"), Argument("until", 0.1))),
+        warmup,
+        fractions=("until",),
+    ),
+    ScheduleKind(
+        "annealed",
+        "`annealed(lr0, alpha = 10, beta = 0.75)`: DANN's learning rate lr0 / (1 + αp)^β",
+        Signature((Argument("lr0"), Argument("alpha", 10.0), Argument("beta", 0.75))),
+        annealed,
+    ),
+    ScheduleKind(
+        "step_decay",
+        "`step_decay(lr0, factor = 0.1, every = 0.3)`: lr0 times factor after each `every`",
+        Signature((Argument("lr0"), Argument("factor", 0.1), Argument("every", 0.3))),
+        step_decay,
+        fractions=("every",),
+    ),
+    ScheduleKind(
+        "cosine",
+        "`cosine(lr0, final = 0)`: cosine annealing from lr0 to final",
+        Signature((Argument("lr0"), Argument("final", 0.0))),
+        cosine,
+    ),
 ):
     SCHEDULES.register(_kind)

@@ -22,8 +22,8 @@ Optimizations(batch_inputs=False, merge_heads=True, fused_losses=True, fast_tanh
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
-from typing import Iterable
 
 from spec_lang import program as P
 from spec_lang.library.layers import LAYERS
@@ -76,8 +76,9 @@ def row_wise(stack: P.StackDef, training: bool) -> bool:
     return all(kind.row_wise if training else kind.row_wise_in_inference for kind in kinds)
 
 
-def batch_groups(program: P.Program, roots: list[P.Value], training: bool,
-                 optimizations: Optimizations) -> dict[int, Group]:
+def batch_groups(
+    program: P.Program, roots: list[P.Value], training: bool, optimizations: Optimizations
+) -> dict[int, Group]:
     """The groups of applications to run as one pass, by the id of each member, among the values that `roots`
     are computed from. Applications of a stack to the same argument share one place in their group; an
     application whose argument is computed from another one of the group is left out of it (it must wait)."""

@@ -7,14 +7,14 @@ graph by construction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
-from spec_lang.library import initializers
 from spec_lang import program as P
+from spec_lang.library import initializers
 from spec_lang.library.layers import LAYERS, Lowering
 from spec_lang.library.losses import LOSSES
 from spec_lang.lowering.passes import Group, Optimizations, batch_groups
@@ -33,8 +33,9 @@ class Backend(Protocol[H]):
     def generator(self, index: int) -> H: ...  # a new shared random generator, the `index`-th of its graph
     # `args` are values, lists of values, or sizes fixed when the graph is built (ints, tuples of ints); an op
     # that returns several values (`outputs` > 1) gives a tuple
-    def op(self, name: str, *args: H | list[H] | int | tuple[int, ...], hint: str | None = None,
-           outputs: int = 1) -> H | tuple[H, ...]: ...
+    def op(
+        self, name: str, *args: H | list[H] | int | tuple[int, ...], hint: str | None = None, outputs: int = 1
+    ) -> H | tuple[H, ...]: ...
     def bind(self, name: str, value: H) -> H: ...
 
 
@@ -50,8 +51,9 @@ class Lowered(Generic[H]):
     state_updates: list[tuple[H, H]]  # new values of state variables (running statistics) after a training step
 
 
-def lower(program: P.Program, backend: Backend[H], training: bool = True,
-          optimizations: Optimizations | None = None) -> Lowered[H]:
+def lower(
+    program: P.Program, backend: Backend[H], training: bool = True, optimizations: Optimizations | None = None
+) -> Lowered[H]:
     """Build the program's graph with `backend`: inputs, values, heads, losses, objective. The training graph
     (dropout active, batch statistics) feeds the update function; the inference graph feeds evaluate and predict.
     `optimizations` (all on by default) may batch applications of a stack in the training graph (see
@@ -83,8 +85,12 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True,
         """The rows of `args` joined into one tensor, and the number of rows of each: the output of an earlier
         batched pass when `args` are its parts in order (or those parts reversed alike), else a join."""
         first = parts.get(id(args[0]))
-        if first is not None and first[1] == 0 and len(first[2]) == len(args) and all(
-                parts.get(id(a), (None, -1))[0] is first[0] and parts[id(a)][1] == i for i, a in enumerate(args)):
+        if (
+            first is not None
+            and first[1] == 0
+            and len(first[2]) == len(args)
+            and all(parts.get(id(a), (None, -1))[0] is first[0] and parts[id(a)][1] == i for i, a in enumerate(args))
+        ):
             return first[0], first[2]
         if all(isinstance(a, P.Reversed) and a.lam == args[0].lam for a in args):
             inner, sizes = joined(tuple(a.arg for a in args))
@@ -155,8 +161,12 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True,
 
     def parameters(stacks: tuple[str, ...], biases: bool) -> list[H]:
         """The trainable parameters of the stacks, their biases only with `biases` (a penalty's)."""
-        return [backend.parameter(p.name) for s in stacks for p in program.stack(s).params
-                if p.trainable and (biases or p.role == "weights")]
+        return [
+            backend.parameter(p.name)
+            for s in stacks
+            for p in program.stack(s).params
+            if p.trainable and (biases or p.role == "weights")
+        ]
 
     loss_context = LossContext(backend, tensor, loss_of_probabilities, parameters)
     context = Lowering(backend, scalar, training)
@@ -165,8 +175,16 @@ def lower(program: P.Program, backend: Backend[H], training: bool = True,
     for name, loss in program.losses.items():
         losses[name] = backend.bind(name, scalar(loss))
     objective = scalar(program.objective)
-    return Lowered(inputs, values, heads, losses, objective, scalar(program.learning_rate),
-                   [backend.parameter(n) for n in program.optimized_parameters()], context.state_updates)
+    return Lowered(
+        inputs,
+        values,
+        heads,
+        losses,
+        objective,
+        scalar(program.learning_rate),
+        [backend.parameter(n) for n in program.optimized_parameters()],
+        context.state_updates,
+    )
 
 
 @dataclass
@@ -199,8 +217,9 @@ def input_dtype(program: P.Program, dtype: str) -> str:
 
 def initial_values(program: P.Program) -> dict[str, np.ndarray]:
     """The seeded initial value of every parameter and state variable."""
-    return initializers.initial_parameters(initializer_table(program), program.seed, program.precision,
-                                           initializers.draws())
+    return initializers.initial_parameters(
+        initializer_table(program), program.seed, program.precision, initializers.draws()
+    )
 
 
 def initializer_table(program: P.Program) -> list[tuple[str, tuple[int, ...], str, dict[str, float]]]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +26,11 @@ def canonical(thing: Any, seen: dict[int, int] | None = None) -> Any:
             return {"ref": seen[id(thing)]}
         if not type(thing).__dataclass_params__.eq:  # type: ignore[attr-defined]  # tensor values: identity matters
             seen[id(thing)] = len(seen)
-        fields = {f.name: canonical(getattr(thing, f.name), seen) for f in dataclasses.fields(thing)
-                  if f.name not in ("span", "spans")}
+        fields = {
+            f.name: canonical(getattr(thing, f.name), seen)
+            for f in dataclasses.fields(thing)
+            if f.name not in ("span", "spans")
+        }
         return {"type": type(thing).__name__, **fields}
     if isinstance(thing, Mapping):
         return [[str(k), canonical(v, seen)] for k, v in thing.items()]

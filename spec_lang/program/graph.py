@@ -88,8 +88,10 @@ class ReversalPoint:
 
 def reversal_points(program: Program) -> list[ReversalPoint]:
     """Every reversal point: `reverse(...)` expressions and `reverse` layers inside applied stacks."""
-    reads = {name: {id(a) for v in tensors(loss) for a in ancestors(v, gradient=True)}
-             for name, loss in program.losses.items()}
+    reads = {
+        name: {id(a) for v in tensors(loss) for a in ancestors(v, gradient=True)}
+        for name, loss in program.losses.items()
+    }
     everything = [*program.values.values(), *program.heads.values()]
     everything += [v for loss in program.losses.values() for v in tensors(loss)]
     points: dict[tuple[int, int], ReversalPoint] = {}
@@ -101,8 +103,9 @@ def reversal_points(program: Program) -> list[ReversalPoint]:
             seen.add(id(node))
             if isinstance(node, Applied) and not any(l.reverses_gradient for l in program.stack(node.stack).layers):
                 continue  # (what follows costs a walk of the graph: only for reversal points)
-            upstream = tuple(dict.fromkeys(a.stack for a in ancestors(node, gradient=True)[1:]
-                                           if isinstance(a, Applied)))
+            upstream = tuple(
+                dict.fromkeys(a.stack for a in ancestors(node, gradient=True)[1:] if isinstance(a, Applied))
+            )
             losses = tuple(n for n, ids in reads.items() if id(node) in ids)
             if isinstance(node, Reversed):
                 points[(id(node), -1)] = ReversalPoint(node, None, node.lam, losses, upstream)
@@ -110,6 +113,7 @@ def reversal_points(program: Program) -> list[ReversalPoint]:
                 for index, layer in enumerate(program.stack(node.stack).layers):
                     if layer.reverses_gradient:
                         inside = (f"{node.stack} (layers before {index})",) if index else ()
-                        points[(id(node), index)] = ReversalPoint(node, index, layer.option("lambda"), losses,
-                                                                  inside + upstream)
+                        points[(id(node), index)] = ReversalPoint(
+                            node, index, layer.option("lambda"), losses, inside + upstream
+                        )
     return list(points.values())

@@ -1,7 +1,7 @@
 """The checked program: a model with its parameters applied, loops unrolled, shapes and dtypes known.
 
-`spec_lang.semantics.checker.resolve` builds it from the IR; lowering and code generation walk it. Tensor values form a DAG
-(identity matters: applying one stack twice gives two values that share weights); scalar expressions
+`spec_lang.semantics.checker.resolve` builds it from the IR; lowering and code generation walk it. Tensor values
+form a DAG (identity matters: applying one stack twice gives two values that share weights); scalar expressions
 (losses, their weights, λ, the learning rate) are trees over constants, hyperparameters, schedules and loss
 functions.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Union
 
 from spec_lang.diagnostics import Span
 
@@ -75,7 +74,7 @@ class LossRef:
     name: str
 
 
-Scalar = Union[Const, Hyper, Arith, Schedule, LossTerm, LossRef]
+Scalar = Const | Hyper | Arith | Schedule | LossTerm | LossRef
 
 # Tensors -----------------------------------------------------------------------------------------
 
@@ -131,7 +130,7 @@ class Outer:
     span: Span | None = None
 
 
-Value = Union[InputValue, Applied, Reversed, Outer]
+Value = InputValue | Applied | Reversed | Outer
 
 # Stacks ------------------------------------------------------------------------------------------
 

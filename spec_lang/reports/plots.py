@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Collection, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -30,8 +31,13 @@ if TYPE_CHECKING:
 # Keys of a training record that are neither loss terms nor run-time values.
 BOOKKEEPING = frozenset({"epoch", "step", "progress"})
 LAMBDA = "lambda"  # fit's record of the first reversal point's λ
-PANEL_TITLES = {"losses": "loss terms", "accuracies": "accuracy", "proxy_a_distance": "proxy A-distance",
-                "learning_rate": "learning rate", "hyperparameters": "run-time values"}
+PANEL_TITLES = {
+    "losses": "loss terms",
+    "accuracies": "accuracy",
+    "proxy_a_distance": "proxy A-distance",
+    "learning_rate": "learning rate",
+    "hyperparameters": "run-time values",
+}
 
 
 class Predictor(Protocol):
@@ -78,8 +84,9 @@ def history_panels(records: list[dict], hyperparameters: Collection[str] = ()) -
     key are left out."""
     keys: list[str] = []
     for record in records:
-        keys += [k for k, v in record.items()
-                 if k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        keys += [
+            k for k, v in record.items() if k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
     panels: dict[str, list[str]] = {name: [] for name in PANEL_TITLES}
     for key in keys:
         if key in BOOKKEEPING:
@@ -95,8 +102,14 @@ def history_panels(records: list[dict], hyperparameters: Collection[str] = ()) -
     return {name: ks for name, ks in panels.items() if ks}
 
 
-def plot_history(records: list[dict], path: str | os.PathLike, *, hyperparameters: Collection[str] = (),
-                 title: str | None = None, force: bool = False) -> Path:
+def plot_history(
+    records: list[dict],
+    path: str | os.PathLike,
+    *,
+    hyperparameters: Collection[str] = (),
+    title: str | None = None,
+    force: bool = False,
+) -> Path:
     """Plot per-epoch training records (from `History.records` or `load_log`) against the epoch (or the step when
     records have no epoch): loss terms, accuracies, the proxy A-distance, the learning rate, and the run-time
     values: fit's `lambda` and those named in `hyperparameters` (give `model.hyperparameters` or
@@ -116,8 +129,9 @@ def plot_history(records: list[dict], path: str | os.PathLike, *, hyperparameter
         axes = figure.add_subplot(rows, columns, index + 1)
         for key in keys:
             values = np.array([r.get(key, np.nan) for r in records], dtype=float)
-            axes.plot(x, values, label=key, linewidth=2 if key == "objective" else 1.2,
-                      marker="." if len(x) < 30 else None)
+            axes.plot(
+                x, values, label=key, linewidth=2 if key == "objective" else 1.2, marker="." if len(x) < 30 else None
+            )
         if panel == "losses" and all(v > 0 for k in keys for r in records if (v := r.get(k)) is not None):
             axes.set_yscale("log")
         if panel == "accuracies":
@@ -164,20 +178,29 @@ def accuracy(model: Predictor, head: str, x: np.ndarray, y: np.ndarray) -> float
     return float(np.mean(predicted == np.asarray(y)))
 
 
-def _boundary(axes: Axes, xx: np.ndarray, yy: np.ndarray, probability: np.ndarray, name: str, color: str,
-              linestyle: str = "-") -> Line2D:
+def _boundary(
+    axes: Axes, xx: np.ndarray, yy: np.ndarray, probability: np.ndarray, name: str, color: str, linestyle: str = "-"
+) -> Line2D:
     """Draw where `probability` crosses 0.5, if it does on the grid; returns the legend entry."""
     from matplotlib.lines import Line2D
 
     crosses = probability.min() < 0.5 < probability.max()
     if crosses:
         axes.contour(xx, yy, probability, levels=[0.5], colors=color, linewidths=2, linestyles=linestyle)
-    return Line2D([], [], color=color, linewidth=2, linestyle=linestyle,
-                  label=name if crosses else f"{name}: none in view")
+    return Line2D(
+        [], [], color=color, linewidth=2, linestyle=linestyle, label=name if crosses else f"{name}: none in view"
+    )
 
 
-def _draw_moons(axes: Axes, model: Predictor, name: str, data: Mapping[str, np.ndarray], label_head: str,
-                domain_head: str | None, resolution: int) -> None:
+def _draw_moons(
+    axes: Axes,
+    model: Predictor,
+    name: str,
+    data: Mapping[str, np.ndarray],
+    label_head: str,
+    domain_head: str | None,
+    resolution: int,
+) -> None:
     from matplotlib.colors import ListedColormap
 
     xx, yy = _grid([data["xs"], data["xt"]], resolution)
@@ -193,8 +216,9 @@ def _draw_moons(axes: Axes, model: Predictor, name: str, data: Mapping[str, np.n
         legend.append(_boundary(axes, xx, yy, domain.reshape(xx.shape), "domain boundary", "#1f4fd1", "--"))
     for cls, (colour, marker) in enumerate([("#c0392b", "+"), ("#1e8449", "x")]):
         points = data["xs"][data["ys"] == cls]
-        axes.scatter(points[:, 0], points[:, 1], c=colour, marker=marker, s=30, linewidths=1.5,
-                     label=f"source, class {cls}")
+        axes.scatter(
+            points[:, 0], points[:, 1], c=colour, marker=marker, s=30, linewidths=1.5, label=f"source, class {cls}"
+        )
     axes.scatter(data["xt"][:, 0], data["xt"][:, 1], c="black", s=8, label="target (unlabelled)")
     handles, _ = axes.get_legend_handles_labels()
     axes.legend(handles=handles + legend, fontsize="small", loc="upper left")
@@ -207,9 +231,16 @@ def _draw_moons(axes: Axes, model: Predictor, name: str, data: Mapping[str, np.n
     axes.set_ylim(yy.min(), yy.max())
 
 
-def plot_moons(models: Mapping[str, Predictor], data: Mapping[str, np.ndarray], path: str | os.PathLike, *,
-               label_head: str = "label", domain_head: str | None = "domain", resolution: int = 200,
-               force: bool = False) -> Path:
+def plot_moons(
+    models: Mapping[str, Predictor],
+    data: Mapping[str, np.ndarray],
+    path: str | os.PathLike,
+    *,
+    label_head: str = "label",
+    domain_head: str | None = "domain",
+    resolution: int = 200,
+    force: bool = False,
+) -> Path:
     """The DANN paper's picture of a 2-D problem, one panel per model, side by side (e.g. {"NN": nn, "DANN":
     dann}): source points coloured by label, target points in black, the label classifier's decision boundary
     (where the probability of class 1 under `label_head` is 0.5, the two sides shaded) and, for models with
@@ -222,6 +253,7 @@ def plot_moons(models: Mapping[str, Predictor], data: Mapping[str, np.ndarray], 
     refuse_existing(target, force)
     figure = _figure(len(models), size=(5.5, 5.0))
     for index, (name, model) in enumerate(models.items()):
-        _draw_moons(figure.add_subplot(1, len(models), index + 1), model, name, data, label_head, domain_head,
-                    resolution)
+        _draw_moons(
+            figure.add_subplot(1, len(models), index + 1), model, name, data, label_head, domain_head, resolution
+        )
     return _save(figure, target, force)

@@ -86,14 +86,18 @@ def _optimizer(program: P.Program, scalar) -> str:
 
 def _schedules(program: P.Program) -> list[P.Schedule]:
     """Every schedule in the program, once: those of reversal points, losses, the objective, the learning rate."""
-    scalars = [*(point.lam for point in P.reversal_points(program)), *program.losses.values(), program.objective,
-               program.learning_rate]
+    scalars = [
+        *(point.lam for point in P.reversal_points(program)),
+        *program.losses.values(),
+        program.objective,
+        program.learning_rate,
+    ]
     return list(dict.fromkeys(s for scalar in scalars for s in P.schedules(scalar)))
 
 
 def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
-    return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
 
 
 def summary(program: P.Program, source_name: str, compile_seconds: float | None, mode: str) -> str:
@@ -104,12 +108,16 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
     out += ["", "inputs"]
     out += _table([(i.name, _type(program, i.type) + (f" < {i.bound}" if i.bound else "")) for i in program.inputs])
     out += ["", "stacks"]
-    rows = [(s.name, ", ".join(_layer(l, scalar) for l in s.layers),
-             f"{s.parameter_count:,} parameters{_stack_options(s)}") for s in program.stacks]
+    rows = [
+        (s.name, ", ".join(_layer(l, scalar) for l in s.layers), f"{s.parameter_count:,} parameters{_stack_options(s)}")
+        for s in program.stacks
+    ]
     rows.append(("total", "", f"{sum(s.parameter_count for s in program.stacks):,} parameters"))
     out += _table(rows)
     out += ["", "heads"]
-    out += _table([(n, "= " + expression(v), _type(program, v.type)) for n, v in program.heads.items()] or [("(none)",)])
+    out += _table(
+        [(n, "= " + expression(v), _type(program, v.type)) for n, v in program.heads.items()] or [("(none)",)]
+    )
     out += ["", "reversal points"]
     points = P.reversal_points(program)
     for point in points:
@@ -119,8 +127,10 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
         else:
             place = f"{describe(point.value)}, layer {point.layer} of {point.value.stack}"
         out.append(f"  {place}{where}: λ = {scalar(point.lam)}")
-        out.append(f"    reversed gradients of {', '.join(point.losses) or 'no loss'} "
-                   f"reach {', '.join(point.stacks) or 'no stack'}")
+        out.append(
+            f"    reversed gradients of {', '.join(point.losses) or 'no loss'} "
+            f"reach {', '.join(point.stacks) or 'no stack'}"
+        )
     if not points:
         out.append("  (none)")
     out += ["", "losses"]
@@ -130,8 +140,9 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
     if schedules:
         points = ", ".join(f"{p:g}" for p in PROGRESS_POINTS)
         out += ["", f"schedules (values at training progress {points})"]
-        out += _table([(scalar(s), *(f"{evaluate(s, program.hypers, p):.4g}" for p in PROGRESS_POINTS))
-                       for s in schedules])
+        out += _table(
+            [(scalar(s), *(f"{evaluate(s, program.hypers, p):.4g}" for p in PROGRESS_POINTS)) for s in schedules]
+        )
     if compile_seconds is not None:
         out += ["", f"compiled the update function in {compile_seconds:.2f} s (PyTensor mode {mode})"]
     return "\n".join(out) + "\n"
@@ -141,15 +152,21 @@ def listing(program: P.Program) -> str:
     """The checked program as a flat listing (`specc compile --emit ir`): one line per value, every layer
     with its parameter names and shapes, every loss and the objective."""
     describe, expression, scalar = _namer(program)
-    out = [f"program {program.name} precision={program.precision} seed={program.seed}",
-           f"  init weights={_init(program.weights_init)} biases={_init(program.biases_init)}"]
+    out = [
+        f"program {program.name} precision={program.precision} seed={program.seed}",
+        f"  init weights={_init(program.weights_init)} biases={_init(program.biases_init)}",
+    ]
     out += [f"  hyper {n} = {v:g}" for n, v in program.hypers.items()]
-    out += [f"  input {i.name} : {_type(program, i.type)}" + (f" < {i.bound}" if i.bound else "") for i in program.inputs]
+    out += [
+        f"  input {i.name} : {_type(program, i.type)}" + (f" < {i.bound}" if i.bound else "") for i in program.inputs
+    ]
     for stack in program.stacks:
         out.append(f"  stack {stack.name}{_stack_options(stack)}")
         for layer in stack.layers:
-            params = "  ".join(f"{p.name} : {list(p.shape)}{'' if p.trainable else ' (state)'}{_own_init(program, p)}"
-                               for p in layer.params)
+            params = "  ".join(
+                f"{p.name} : {list(p.shape)}{'' if p.trainable else ' (state)'}{_own_init(program, p)}"
+                for p in layer.params
+            )
             shape = _type(program, P.TensorType("float", layer.out_shape))
             out.append(f"    {_layer(layer, scalar)} → {shape}" + (f"  {params}" if params else ""))
     for kind, group in (("let", program.values), ("head", program.heads)):

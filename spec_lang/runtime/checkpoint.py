@@ -47,15 +47,22 @@ class Stateful(Protocol):
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None: ...
 
 
-def write_checkpoint(path: str | os.PathLike, model: Stateful, meta: Mapping[str, Any],
-                     arrays: Mapping[str, np.ndarray] | None = None) -> None:
+def write_checkpoint(
+    path: str | os.PathLike, model: Stateful, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None
+) -> None:
     """Write the model's state (`state_dict`), `meta` (JSON-able: counters, history…) and extra `arrays` (the
     sampler's order) to `path`, atomically: a temporary file in the same folder, flushed to disk, then renamed over
     `path`."""
     state, model_meta = model.state_dict()
     stored = {**state, **{f"run/{n}": np.asarray(v) for n, v in (arrays or {}).items()}}
-    header = {"format": FORMAT, "model": model.program.name, "spec_hash": fingerprint(model.program),
-              "settings": {k: _jsonable(v) for k, v in model.program.settings.items()}, **model_meta, **meta}
+    header = {
+        "format": FORMAT,
+        "model": model.program.name,
+        "spec_hash": fingerprint(model.program),
+        "settings": {k: _jsonable(v) for k, v in model.program.settings.items()},
+        **model_meta,
+        **meta,
+    }
     stored[META] = np.array(json.dumps(header))
     stored[CHECKSUM] = np.array(digest(stored))
     write_atomic(path, lambda stream: np.savez(stream, **stored))
@@ -95,8 +102,12 @@ def read_checkpoint(path: str | os.PathLike, program: Program | None = None) -> 
     with target.open("rb") as stream:
         is_zip = stream.read(4) == b"PK\x03\x04"  # a .npz archive starts so, however much of it is left
     if not is_zip:
-        raise file_error(path, "E803", f"{path} is not a checkpoint (not a .npz archive)",
-                         "give a checkpoint written by `specc train` or `model.fit(checkpoint=…)`")
+        raise file_error(
+            path,
+            "E803",
+            f"{path} is not a checkpoint (not a .npz archive)",
+            "give a checkpoint written by `specc train` or `model.fit(checkpoint=…)`",
+        )
     try:
         with np.load(target, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -106,21 +117,31 @@ def read_checkpoint(path: str | os.PathLike, program: Program | None = None) -> 
         raise file_error(path, "E803", f"{path} is not a specc checkpoint", "write one with `specc train --checkpoint`")
     stored = str(arrays.pop(CHECKSUM))
     if digest(arrays) != stored:
-        raise file_error(path, "E803", f"checkpoint {path} is corrupt: its checksum does not match its contents",
-                         corrupt)
+        raise file_error(
+            path, "E803", f"checkpoint {path} is corrupt: its checksum does not match its contents", corrupt
+        )
     try:
         meta = json.loads(str(arrays.pop(META)))
     except ValueError:
         raise file_error(path, "E803", f"checkpoint {path} is corrupt: unreadable header", corrupt) from None
     if meta.get("format") != FORMAT:
-        raise file_error(path, "E803", f"{path} has checkpoint format {meta.get('format')!r}, expected {FORMAT!r}",
-                         "it was written by another version of specc")
+        raise file_error(
+            path,
+            "E803",
+            f"{path} has checkpoint format {meta.get('format')!r}, expected {FORMAT!r}",
+            "it was written by another version of specc",
+        )
     if program is not None and meta.get("spec_hash") != fingerprint(program):
         if meta.get("model") != program.name:
-            raise file_error(path, "E804", f"checkpoint {path} was written for model '{meta.get('model')}', not "
-                             f"'{program.name}'", f"use it with the spec of model '{meta.get('model')}'")
-        raise file_error(path, "E804", f"checkpoint {path} was written for a different spec",
-                         _difference(meta, program))
+            raise file_error(
+                path,
+                "E804",
+                f"checkpoint {path} was written for model '{meta.get('model')}', not '{program.name}'",
+                f"use it with the spec of model '{meta.get('model')}'",
+            )
+        raise file_error(
+            path, "E804", f"checkpoint {path} was written for a different spec", _difference(meta, program)
+        )
     return Checkpoint(target, meta, arrays)
 
 
@@ -128,8 +149,11 @@ def _difference(meta: Mapping[str, Any], program: Program) -> str:
     """A hint naming the parameter values that differ between a checkpoint and a spec, if any do."""
     stored = meta.get("settings", {})
     now = {k: _jsonable(v) for k, v in program.settings.items()}
-    changed = [f"{k} = {json.dumps(stored.get(k))} in the checkpoint, {json.dumps(now.get(k))} now"
-               for k in sorted(set(stored) | set(now)) if stored.get(k) != now.get(k)]
+    changed = [
+        f"{k} = {json.dumps(stored.get(k))} in the checkpoint, {json.dumps(now.get(k))} now"
+        for k in sorted(set(stored) | set(now))
+        if stored.get(k) != now.get(k)
+    ]
     if changed:
         return "parameter values differ: " + "; ".join(changed) + " (pass the same --set values)"
     return "load it with the spec (and --set values) it was trained with; the stacks, losses or settings differ"

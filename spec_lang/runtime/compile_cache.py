@@ -62,8 +62,20 @@ def key(program: Any, mode: str | None, optimizations: Any) -> str | None:
     except RecursionError:
         return None
     config = pytensor.config
-    options = repr((mode, optimizations, config.mode, config.linker, config.optimizer, config.optimizer_including,
-                    config.optimizer_excluding, config.optimizer_requiring, config.floatX, config.numba__fastmath))
+    options = repr(
+        (
+            mode,
+            optimizations,
+            config.mode,
+            config.linker,
+            config.optimizer,
+            config.optimizer_including,
+            config.optimizer_excluding,
+            config.optimizer_requiring,
+            config.floatX,
+            config.numba__fastmath,
+        )
+    )
     return hashlib.sha256("\n".join((_environment(), options, content)).encode()).hexdigest()
 
 
@@ -84,8 +96,10 @@ def store(cache_key: str, attributes: dict[str, Any]) -> bool:
     target = folder()
     try:
         target.mkdir(parents=True, exist_ok=True)
-        write_atomic(target / f"{cache_key}.pkl",
-                     lambda stream: pickle.dump(attributes, stream, protocol=pickle.HIGHEST_PROTOCOL))
+        write_atomic(
+            target / f"{cache_key}.pkl",
+            lambda stream: pickle.dump(attributes, stream, protocol=pickle.HIGHEST_PROTOCOL),
+        )
         return True
     except Exception:
         return False

@@ -90,12 +90,20 @@ class CompiledProgram:
         self.train_inputs = self._needed(training, outputs)
         rule = OPTIMIZERS[program.optimizer].rule
         updates, self._optimizer_state = ops.training_updates(
-            rule, training.parameters, list(program.optimized_parameters().values()), training.objective,
-            training.learning_rate, **program.optimizer_options)
+            rule,
+            training.parameters,
+            list(program.optimized_parameters().values()),
+            training.objective,
+            training.learning_rate,
+            **program.optimizer_options,
+        )
         self._train = self._function(training, self.train_inputs, outputs, updates + training.state_updates)
         # the random generators of the training graph (dropout), whose state a bit-identical resume restores
-        self._generators = {variable.name: variable for variable, _ in training.state_updates
-                            if isinstance(variable.type, RandomGeneratorType)}
+        self._generators = {
+            variable.name: variable
+            for variable, _ in training.state_updates
+            if isinstance(variable.type, RandomGeneratorType)
+        }
 
     # functions
     @staticmethod
@@ -104,17 +112,20 @@ class CompiledProgram:
         return [name for name, var in graph.inputs.items() if id(var) in used]
 
     def _function(self, graph: Lowered, names: list[str], outputs: list, updates=None):
-        return pytensor.function([graph.inputs[n] for n in names], outputs, updates=updates,
-                                 mode=self.mode, on_unused_input="ignore")
+        return pytensor.function(
+            [graph.inputs[n] for n in names], outputs, updates=updates, mode=self.mode, on_unused_input="ignore"
+        )
 
     def _arguments(self, names: list[str], batch: Arrays, what: str) -> list[np.ndarray]:
         missing = [n for n in names if n not in batch]
         known = {i.name for i in self.program.inputs}
         unknown = [n for n in batch if n not in known]
         if missing or unknown:
-            raise ValueError(f"{what} takes the inputs {', '.join(names)}"
-                             + (f"; missing: {', '.join(missing)}" if missing else "")
-                             + (f"; not inputs of this model: {', '.join(unknown)}" if unknown else ""))
+            raise ValueError(
+                f"{what} takes the inputs {', '.join(names)}"
+                + (f"; missing: {', '.join(missing)}" if missing else "")
+                + (f"; not inputs of this model: {', '.join(unknown)}" if unknown else "")
+            )
         types = {i.name: i.type.dtype for i in self.program.inputs}
         return [np.asarray(batch[n], dtype=input_dtype(self.program, types[n])) for n in names]
 
@@ -209,8 +220,10 @@ class CompiledProgram:
         """Put back random generator states taken from `random_state`; names must match."""
         unknown = [n for n in states if n not in self._generators]
         if unknown or len(states) != len(self._generators):
-            raise KeyError(f"random generators of this model: {', '.join(self._generators) or 'none'}; "
-                           f"got {', '.join(states) or 'none'}")
+            raise KeyError(
+                f"random generators of this model: {', '.join(self._generators) or 'none'}; "
+                f"got {', '.join(states) or 'none'}"
+            )
         for name, state in states.items():
             bit_generator = getattr(np.random, state["bit_generator"])()
             bit_generator.state = state

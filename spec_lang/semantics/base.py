@@ -3,8 +3,9 @@ arguments to a signature, and finding what a name is."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from spec_lang import program as P
 from spec_lang.diagnostics import Diagnostic, Span, did_you_mean
@@ -13,10 +14,15 @@ from spec_lang.library.layers import LayerKind
 from spec_lang.library.registry import Signature
 from spec_lang.syntax import ir
 
+T = TypeVar("T")
+
 # What to do about an unknown name when there is nothing close to suggest, by the kind of name expected.
-HOW_TO_DEFINE = {"parameter": "declare it in the model's header, e.g. `model m(width = 8)`",
-                 "name": "declare it with `input`, `let` or `head`",
-                 "stack": "declare it with `stack NAME { … }`", "loss": "declare it with `loss NAME = …`"}
+HOW_TO_DEFINE = {
+    "parameter": "declare it in the model's header, e.g. `model m(width = 8)`",
+    "name": "declare it with `input`, `let` or `head`",
+    "stack": "declare it with `stack NAME { … }`",
+    "loss": "declare it with `loss NAME = …`",
+}
 
 
 class TooManyErrors(Exception):
@@ -69,8 +75,9 @@ class CheckerState:
     objective_found: P.Scalar | None = None
     seed_found: int | None = None
 
-    def error(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None,
-              notes: tuple[str, ...] = ()) -> NoReturn:
+    def error(
+        self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None, notes: tuple[str, ...] = ()
+    ) -> NoReturn:
         self.diagnostics.append(Diagnostic("error", code, message, where(node), hint, notes))
         if sum(d.severity == "error" for d in self.diagnostics) >= MAX_ERRORS:
             raise TooManyErrors
@@ -79,34 +86,49 @@ class CheckerState:
     def warn(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic("warning", code, message, where(node), hint))
 
-    def attempt(self, action: Callable[[], object]) -> object | None:
+    def attempt(self, action: Callable[..., T], *args: Any) -> T | None:
+        """`action(*args)`, or None when it reported an error (and aborted its declaration)."""
         try:
-            return action()
+            return action(*args)
         except Abort:
             return None
 
     def definitions(self) -> dict[str, tuple[str, ir.Node]]:
         found: dict[str, tuple[str, ir.Node]] = {}
         m = self.model
-        groups = [("parameter", m.params), ("input", m.inputs), ("stack", m.stacks), ("value", m.lets),
-                  ("head", m.heads), ("loss", m.losses)]
+        groups = [
+            ("parameter", m.params),
+            ("input", m.inputs),
+            ("stack", m.stacks),
+            ("value", m.lets),
+            ("head", m.heads),
+            ("loss", m.losses),
+        ]
         for kind, nodes in groups:
             for node in nodes:
                 if node.name in found:
                     other_kind, other = found[node.name]
                     line = f" at line {other.span.line}" if other.span else ""
-                    self.attempt(lambda: self.error("E202", f"'{node.name}' is defined twice", node,
-                                                    f"rename one of them; the {other_kind} '{node.name}' "
-                                                    f"is defined{line}"))
+                    self.attempt(
+                        self.error,
+                        "E202",
+                        f"'{node.name}' is defined twice",
+                        node,
+                        f"rename one of them; the {other_kind} '{node.name}' is defined{line}",
+                    )
                 else:
                     found[node.name] = (kind, node)
         return found
 
     def unknown(self, ref: ir.Ref, expected: str, candidates: list[str]) -> NoReturn:
         candidates = list(dict.fromkeys(candidates))
-        self.error("E201", f"unknown {expected} '{ref.name}'", ref,
-                   did_you_mean(ref.name, candidates)
-                   or (f"define it, or use one of: {some_of(candidates)}" if candidates else HOW_TO_DEFINE[expected]))
+        self.error(
+            "E201",
+            f"unknown {expected} '{ref.name}'",
+            ref,
+            did_you_mean(ref.name, candidates)
+            or (f"define it, or use one of: {some_of(candidates)}" if candidates else HOW_TO_DEFINE[expected]),
+        )
 
     def not_a_number(self, ref: ir.Ref, env: dict[str, object]) -> NoReturn:
         """A name used where a number is expected that is not a usable parameter (or loop variable)."""
@@ -114,38 +136,63 @@ class CheckerState:
         if kind == "parameter":
             if ref.name in self.failed:
                 raise Abort  # its default has an error, already reported
-            self.error("E205", f"parameter '{ref.name}' is used before it is declared", ref,
-                       "a parameter's default may only use the parameters declared before it")
+            self.error(
+                "E205",
+                f"parameter '{ref.name}' is used before it is declared",
+                ref,
+                "a parameter's default may only use the parameters declared before it",
+            )
         if kind:
-            self.error("E204", f"'{ref.name}' is {with_article(kind)}, not a number", ref,
-                       "use a number or a model parameter here")
+            self.error(
+                "E204",
+                f"'{ref.name}' is {with_article(kind)}, not a number",
+                ref,
+                "use a number or a model parameter here",
+            )
         self.unknown(ref, "parameter", list(env))
 
     def arguments(self, call: ir.Call, signature: Signature) -> dict[str, ir.Expr]:
         """Match a call's arguments to a vocabulary entry's signature (see `bind`)."""
         return self.bind(call, call, signature.positional, signature.keywords, signature.required)
 
-    def bind(self, node: ir.Node, call: ir.Call, positional: tuple[str, ...], keywords: tuple[str, ...],
-             required: tuple[str, ...]) -> dict[str, ir.Expr]:
+    def bind(
+        self,
+        node: ir.Node,
+        call: ir.Call,
+        positional: tuple[str, ...],
+        keywords: tuple[str, ...],
+        required: tuple[str, ...],
+    ) -> dict[str, ir.Expr]:
         """Match a call's arguments to parameter names: too many, unknown, duplicate and missing ones are errors."""
         if len(call.args) > len(positional):
             signature = ", ".join([*positional, *(f"{k} = …" for k in keywords)])
-            self.error("E207", f"{call.func} takes {counted(len(positional), 'positional argument')}, "
-                               f"got {len(call.args)}",
-                       call.args[len(positional)], f"write {call.func}({signature})")
-        bound: dict[str, ir.Expr] = dict(zip(positional, call.args))
+            self.error(
+                "E207",
+                f"{call.func} takes {counted(len(positional), 'positional argument')}, got {len(call.args)}",
+                call.args[len(positional)],
+                f"write {call.func}({signature})",
+            )
+        bound: dict[str, ir.Expr] = dict(zip(positional, call.args, strict=False))
         for kw in call.kwargs:
             if kw.name not in positional + keywords:
-                self.error("E207", f"{call.func} has no argument '{kw.name}'", kw,
-                           did_you_mean(kw.name, positional + keywords)
-                           or f"{call.func} takes: {', '.join(positional + keywords) or 'nothing'}")
+                self.error(
+                    "E207",
+                    f"{call.func} has no argument '{kw.name}'",
+                    kw,
+                    did_you_mean(kw.name, positional + keywords)
+                    or f"{call.func} takes: {', '.join(positional + keywords) or 'nothing'}",
+                )
             if kw.name in bound:
                 self.error("E207", f"argument '{kw.name}' is given twice", kw, "give each argument once")
             bound[kw.name] = kw.value
         missing = [name for name in required if name not in bound]
         if missing:
-            self.error("E207", f"{call.func} is missing its argument '{missing[0]}'", node,
-                       f"write {call.func}({', '.join(f'{n} = …' if n in keywords else n for n in required)})")
+            self.error(
+                "E207",
+                f"{call.func} is missing its argument '{missing[0]}'",
+                node,
+                f"write {call.func}({', '.join(f'{n} = …' if n in keywords else n for n in required)})",
+            )
         return bound
 
 

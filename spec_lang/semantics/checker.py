@@ -33,14 +33,23 @@ class Checker(Lints):
 
     def check_values(self) -> None:
         for node in (*self.model.lets, *self.model.heads):
-            value = self.attempt(lambda: self.values.get(node.name) or self.define(node))
+            value = self.values.get(node.name) or self.attempt(self.define, node)
             if value is not None:
                 (self.heads if isinstance(node, ir.Head) else self.lets)[node.name] = value
 
     PHASES: tuple[Callable[[Checker], object], ...] = (
-        check_definitions, Lints.check_params, Lints.check_inputs, Lints.check_model_inits, Lints.plan_stacks,
-        check_values, Lints.check_losses, Lints.check_optimizer, Lints.check_objective, Lints.check_seed,
-        Lints.check_memory)
+        check_definitions,
+        Lints.check_params,
+        Lints.check_inputs,
+        Lints.check_model_inits,
+        Lints.plan_stacks,
+        check_values,
+        Lints.check_losses,
+        Lints.check_optimizer,
+        Lints.check_objective,
+        Lints.check_seed,
+        Lints.check_memory,
+    )
 
     def run(self) -> P.Program | None:
         for phase in self.PHASES:
@@ -55,16 +64,28 @@ class Checker(Lints):
         assert self.optimizer_found is not None and self.objective_found is not None and self.seed_found is not None
         name, learning_rate, options = self.optimizer_found
         return P.Program(
-            name=self.model.name, precision=self.model.precision or "float32", seed=self.seed_found,
-            weights_init=self.model_inits["weights"], biases_init=self.model_inits["biases"], hypers=self.hypers,
+            name=self.model.name,
+            precision=self.model.precision or "float32",
+            seed=self.seed_found,
+            weights_init=self.model_inits["weights"],
+            biases_init=self.model_inits["biases"],
+            hypers=self.hypers,
             inputs=self.inputs,
             stacks=tuple(self.stacks[s.name] for s in self.model.stacks if s.name in self.stacks),
-            values=self.lets, heads=self.heads, losses=self.losses, objective=self.objective_found, optimizer=name,
-            learning_rate=learning_rate, settings=self.settings, optimizer_options=options)
+            values=self.lets,
+            heads=self.heads,
+            losses=self.losses,
+            objective=self.objective_found,
+            optimizer=name,
+            learning_rate=learning_rate,
+            settings=self.settings,
+            optimizer_options=options,
+        )
 
 
-def resolve(model: ir.Model, included: tuple[ir.Template, ...] = (),
-            max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY) -> tuple[P.Program | None, list[Diagnostic]]:
+def resolve(
+    model: ir.Model, included: tuple[ir.Template, ...] = (), max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY
+) -> tuple[P.Program | None, list[Diagnostic]]:
     """Check a model, with the templates of the files it includes; returns the program (None when there are errors)
     and every diagnostic found. Parameters that would take more than `max_parameter_memory` bytes are an error."""
     checker = Checker(model, max_parameter_memory)

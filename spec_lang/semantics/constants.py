@@ -49,8 +49,9 @@ class Constants(CheckerState):
         if isinstance(value, float) and math.isfinite(value) or isinstance(value, int) and abs(value) <= FLOAT_MAX:
             return value
         shown = f"a number beyond {FLOAT_MAX:.1e}" if isinstance(value, int) else str(value)
-        self.error("E601", f"{shown} is not a usable value", expr,
-                   f"use a finite number, at most about {FLOAT_MAX:.1e}")
+        self.error(
+            "E601", f"{shown} is not a usable value", expr, f"use a finite number, at most about {FLOAT_MAX:.1e}"
+        )
 
     def check_divisor(self, divisor: ir.Expr, value: float) -> None:
         if value == 0:
@@ -74,14 +75,18 @@ class Constants(CheckerState):
         """A word from a fixed set, such as an activation."""
         if not isinstance(expr, ir.Ref) or expr.name not in choices:
             word = expr.name if isinstance(expr, ir.Ref) else "this"
-            self.error("E206", f"unknown {what} '{word}'", expr,
-                       (did_you_mean(word, choices) if isinstance(expr, ir.Ref) else None)
-                       or f"use one of: {', '.join(choices)}")
+            self.error(
+                "E206",
+                f"unknown {what} '{word}'",
+                expr,
+                (did_you_mean(word, choices) if isinstance(expr, ir.Ref) else None)
+                or f"use one of: {', '.join(choices)}",
+            )
         return expr.name
 
     def check_params(self) -> None:
         for param in self.model.params:
-            value = self.attempt(lambda: self.constant(param.default, dict(self.settings)))
+            value = self.attempt(self.constant, param.default, dict(self.settings))
             if value is None:
                 self.failed.add(param.name)
             else:
@@ -95,12 +100,17 @@ class Constants(CheckerState):
         """`zeros`, `glorot_uniform`, `normal(std = 0.1)`, `constant(value = 0.1)`, …"""
         call = ir.Call(expr.name, span=expr.span) if isinstance(expr, ir.Ref) else expr
         if not isinstance(call, ir.Call):
-            self.error("E204", "expected an initialiser", expr,
-                       "e.g. `zeros`, `constant(value = 0.1)` or `normal(std = 0.1)`")
+            self.error(
+                "E204", "expected an initialiser", expr, "e.g. `zeros`, `constant(value = 0.1)` or `normal(std = 0.1)`"
+            )
         known = [name for name in INITIALIZERS if INITIALIZERS[name].public]
         if call.func not in known:
-            self.error("E206", f"unknown initialiser '{call.func}'", leading(call, call.func),
-                       did_you_mean(call.func, known) or f"use one of: {', '.join(known)}")
+            self.error(
+                "E206",
+                f"unknown initialiser '{call.func}'",
+                leading(call, call.func),
+                did_you_mean(call.func, known) or f"use one of: {', '.join(known)}",
+            )
         names = INITIALIZERS[call.func].signature.names
         bound = self.bind(call, call, names, (), required=names)
         args = tuple((name, float(self.number(bound[name], env))) for name in names)
@@ -113,7 +123,7 @@ class Constants(CheckerState):
         init = self.model.init or ir.Init()
         for role, default in (("weights", P.Initializer("glorot_uniform")), ("biases", P.Initializer("zeros"))):
             expr = getattr(init, role)
-            chosen = None if expr is None else self.attempt(lambda: self.initializer(expr, self.settings))
+            chosen = None if expr is None else self.attempt(self.initializer, expr, self.settings)
             self.model_inits[role] = chosen or default
 
     def check_seed(self) -> None:
@@ -124,6 +134,7 @@ class Constants(CheckerState):
             return 0
         value = self.constant(self.model.seed, self.settings)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            self.error("E601", f"the seed must be a whole number ≥ 0, got {show(value)}", self.model.seed,
-                       "e.g. seed 1")
+            self.error(
+                "E601", f"the seed must be a whole number ≥ 0, got {show(value)}", self.model.seed, "e.g. seed 1"
+            )
         return value

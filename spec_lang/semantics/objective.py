@@ -10,8 +10,11 @@ from spec_lang.semantics.base import Abort, leading, show, with_article
 from spec_lang.semantics.losses import Losses
 from spec_lang.syntax import ir
 
-OPTION_RANGES = {"fraction": ("at least 0 and below 1", lambda v: 0 <= v < 1),
-                 "positive": ("positive", lambda v: v > 0), "non-negative": ("at least 0", lambda v: v >= 0)}
+OPTION_RANGES = {
+    "fraction": ("at least 0 and below 1", lambda v: 0 <= v < 1),
+    "positive": ("positive", lambda v: v > 0),
+    "non-negative": ("at least 0", lambda v: v >= 0),
+}
 
 
 class Objective(Losses):
@@ -20,12 +23,20 @@ class Objective(Losses):
         and its other options, every one with its value."""
         opt = self.model.optimize
         if opt is None:
-            self.error("E203", "the model has no `optimize` statement", self.model.span,
-                       "add e.g. `optimize sgd(lr = 0.01) minimize my_loss`")
+            self.error(
+                "E203",
+                "the model has no `optimize` statement",
+                self.model.span,
+                "add e.g. `optimize sgd(lr = 0.01) minimize my_loss`",
+            )
         call = opt.optimizer
         if call.func not in OPTIMIZERS:
-            self.error("E206", f"unknown optimiser '{call.func}'", leading(call, call.func),
-                       did_you_mean(call.func, OPTIMIZERS) or f"use one of: {', '.join(OPTIMIZERS)}")
+            self.error(
+                "E206",
+                f"unknown optimiser '{call.func}'",
+                leading(call, call.func),
+                did_you_mean(call.func, OPTIMIZERS) or f"use one of: {', '.join(OPTIMIZERS)}",
+            )
         kind = OPTIMIZERS[call.func]
         names = tuple(option.name for option in kind.options)
         bound = self.bind(call, call, (), ("lr", *names), required=() if kind.default_lr is not None else ("lr",))
@@ -37,10 +48,15 @@ class Objective(Losses):
             values = self.progression(lr, bound["lr"])
             bad = next((shown for shown, rate in values if rate < 0), None)
             if bad is not None or all(rate <= 0 for _, rate in values):
-                self.error("E601", f"the learning rate must be positive, got {bad or values[0][0]}", bound["lr"],
-                           "use e.g. lr = 0.01")
-        options = {option.name: self.optimizer_option(call.func, option, bound.get(option.name))
-                   for option in kind.options}
+                self.error(
+                    "E601",
+                    f"the learning rate must be positive, got {bad or values[0][0]}",
+                    bound["lr"],
+                    "use e.g. lr = 0.01",
+                )
+        options = {
+            option.name: self.optimizer_option(call.func, option, bound.get(option.name)) for option in kind.options
+        }
         if options.get("nesterov") and not options["momentum"]:
             self.error("E601", "nesterov needs momentum above 0", bound["nesterov"], "add e.g. momentum = 0.9")
         return call.func, lr, options
@@ -64,8 +80,12 @@ class Objective(Losses):
     def objective(self, losses: dict[str, P.Scalar]) -> P.Scalar:
         opt = self.model.optimize
         if not self.model.losses:
-            self.error("E203", "the model has no `loss` statement", opt or self.model.span,
-                       "add e.g. `loss xent = crossentropy(net(x), y)`")
+            self.error(
+                "E203",
+                "the model has no `loss` statement",
+                opt or self.model.span,
+                "add e.g. `loss xent = crossentropy(net(x), y)`",
+            )
         if not losses:
             raise Abort  # every loss has an error, already reported
         if opt is None or opt.objective is None:
@@ -82,11 +102,19 @@ class Objective(Losses):
                 if kind == "loss":
                     raise Abort  # the loss's own error is already reported
                 if kind:
-                    self.error("E204", f"'{expr.name}' is {with_article(kind)}, not a loss", expr,
-                               "`minimize` combines the names of `loss` statements")
+                    self.error(
+                        "E204",
+                        f"'{expr.name}' is {with_article(kind)}, not a loss",
+                        expr,
+                        "`minimize` combines the names of `loss` statements",
+                    )
                 self.unknown(expr, "loss", [l.name for l in self.model.losses])
-            self.error("E204", "the objective combines loss names, numbers and parameters", expr,
-                       "declare the term as a `loss` and use its name")
+            self.error(
+                "E204",
+                "the objective combines loss names, numbers and parameters",
+                expr,
+                "declare the term as a `loss` and use its name",
+            )
 
         objective = self.scalar(opt.objective, self.settings, loss_ref)
         if not loss_names(objective):
@@ -94,15 +122,19 @@ class Objective(Losses):
         for name in losses:
             if name not in loss_names(objective):
                 node = next(l for l in self.model.losses if l.name == name)
-                self.warn("W704", f"loss '{name}' is not part of the objective", node,
-                          "add it to `minimize`, or remove it (it is still reported by evaluate)")
+                self.warn(
+                    "W704",
+                    f"loss '{name}' is not part of the objective",
+                    node,
+                    "add it to `minimize`, or remove it (it is still reported by evaluate)",
+                )
         return objective
 
     def check_optimizer(self) -> None:
         self.optimizer_found = self.attempt(self.optimizer)
 
     def check_objective(self) -> None:
-        self.objective_found = self.attempt(lambda: self.objective(self.losses))
+        self.objective_found = self.attempt(self.objective, self.losses)
 
     def check_memory(self) -> None:
         self.attempt(self.memory)
@@ -111,18 +143,25 @@ class Objective(Losses):
         """Refuse parameters that would take more memory than `max_parameter_memory`, before any is allocated; the
         error points at the layer with the most."""
         size = 8 if self.model.precision == "float64" else 4
-        layers = [(sum(p.size for p in layer.params) * size, planned.node) for name, stack in self.stacks.items()
-                  for layer, planned in zip(stack.layers, self.stack_plans[name])]
+        layers = [
+            (sum(p.size for p in layer.params) * size, planned.node)
+            for name, stack in self.stacks.items()
+            for layer, planned in zip(stack.layers, self.stack_plans[name], strict=False)
+        ]
         total = sum(bytes_ for bytes_, _ in layers)
         if total > self.max_parameter_memory:
             largest, node = max(layers, key=lambda layer: layer[0])
             exact = f" ({total:,} bytes)" if total < 10**16 else ""
             enough = -(-total // 2**30)  # GiB, rounded up
-            self.error("E604", f"the parameters need {format_memory(total)}{exact}, more than the limit of "
-                               f"{format_memory(self.max_parameter_memory)}", node,
-                       f"make the layers smaller, or raise the limit: `specc check --max-parameter-memory "
-                       f"{enough}GiB`, or in Python `spec_lang.load(…, max_parameter_memory={enough} * 2**30)`",
-                       (f"this layer's parameters take {format_memory(largest)}",))
+            self.error(
+                "E604",
+                f"the parameters need {format_memory(total)}{exact}, more than the limit of "
+                f"{format_memory(self.max_parameter_memory)}",
+                node,
+                f"make the layers smaller, or raise the limit: `specc check --max-parameter-memory "
+                f"{enough}GiB`, or in Python `spec_lang.load(…, max_parameter_memory={enough} * 2**30)`",
+                (f"this layer's parameters take {format_memory(largest)}",),
+            )
 
 
 def loss_names(scalar: P.Scalar) -> set[str]:

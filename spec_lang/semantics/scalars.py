@@ -4,7 +4,7 @@ over them, as λ, learning rates and loss weights use them; and their values at 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -12,8 +12,8 @@ from spec_lang import program as P
 from spec_lang.diagnostics import did_you_mean
 from spec_lang.library.losses import LOSSES
 from spec_lang.library.schedules import SCHEDULES, constant
-from spec_lang.semantics.constants import FLOAT_MAX, Constants
 from spec_lang.semantics.base import leading, show
+from spec_lang.semantics.constants import FLOAT_MAX, Constants
 from spec_lang.syntax import ir
 
 FLOAT32_MAX = 3.4028234663852886e38  # the largest float32: run-time parameters are float32 unless `precision float64`
@@ -68,11 +68,19 @@ class Scalars(Constants):
             case ir.Ref(name=name) if name in self.settings:
                 value = self.settings[name]
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    self.error("E601", f"parameter '{name}' is {show(value)}, not a number", expr,
-                               "use a numeric parameter here")
+                    self.error(
+                        "E601",
+                        f"parameter '{name}' is {show(value)}, not a number",
+                        expr,
+                        "use a numeric parameter here",
+                    )
                 if self.model.precision != "float64" and abs(value) > FLOAT32_MAX:
-                    self.error("E601", f"parameter '{name}' is {show(value)}, beyond float32 (about 3.4e38)", expr,
-                               "write `precision float64`, or use a smaller value")
+                    self.error(
+                        "E601",
+                        f"parameter '{name}' is {show(value)}, beyond float32 (about 3.4e38)",
+                        expr,
+                        "write `precision float64`, or use a smaller value",
+                    )
                 self.used.add(name)
                 self.hypers[name] = float(value)
                 return P.Hyper(name)
@@ -87,12 +95,18 @@ class Scalars(Constants):
                 return result
             case ir.Call(func=func) if func in SCHEDULES:
                 return self.schedule(expr, env)
-            case ir.Call(func=func) if func not in self.named and func not in LOSSES and (
-                    func not in VALUE_FUNCTIONS) and (
-                    losses is None or did_you_mean(func, SCHEDULES)):
-                self.error("E206", f"unknown schedule '{func}'", leading(expr, func),
-                           did_you_mean(func, SCHEDULES)
-                           or f"use a number, a parameter or a schedule: {', '.join(SCHEDULES)}")
+            case ir.Call(func=func) if (
+                func not in self.named
+                and func not in LOSSES
+                and (func not in VALUE_FUNCTIONS)
+                and (losses is None or did_you_mean(func, SCHEDULES))
+            ):
+                self.error(
+                    "E206",
+                    f"unknown schedule '{func}'",
+                    leading(expr, func),
+                    did_you_mean(func, SCHEDULES) or f"use a number, a parameter or a schedule: {', '.join(SCHEDULES)}",
+                )
         if losses is not None:
             return losses(expr)
         if isinstance(expr, ir.Ref):
@@ -113,15 +127,27 @@ class Scalars(Constants):
                 continue
             value = self.scalar(bound[name], env, None)
             if not is_constant(value):
-                self.error("E204", f"{call.func}'s {name} must be a number or a parameter", bound[name],
-                           "schedules do not take schedules; e.g. annealed(lr0 = 0.01)")
+                self.error(
+                    "E204",
+                    f"{call.func}'s {name} must be a number or a parameter",
+                    bound[name],
+                    "schedules do not take schedules; e.g. annealed(lr0 = 0.01)",
+                )
             number = evaluate(value, self.hypers)
             if name in kind.fractions and number <= 0:
-                self.error("E601", f"{call.func}'s {name} must be above 0, got {number:g}", bound[name],
-                           f"{name} is a fraction of training, e.g. {name} = {kind.signature.default(name):g}")
+                self.error(
+                    "E601",
+                    f"{call.func}'s {name} must be above 0, got {number:g}",
+                    bound[name],
+                    f"{name} is a fraction of training, e.g. {name} = {kind.signature.default(name):g}",
+                )
             if number < 0:
-                self.error("E601", f"{call.func}'s {name} must be at least 0, got {number:g}", bound[name],
-                           "schedule arguments are values, rates and fractions of training: never negative")
+                self.error(
+                    "E601",
+                    f"{call.func}'s {name} must be at least 0, got {number:g}",
+                    bound[name],
+                    "schedule arguments are values, rates and fractions of training: never negative",
+                )
             args.append((name, value))
         # `constant(v)` is v itself, shown and lowered as the number or parameter it is
         return args[0][1] if kind.formula is constant else P.Schedule(call.func, tuple(args))
@@ -132,14 +158,22 @@ class Scalars(Constants):
         values = progression_of(scalar, self.hypers)
         infinite = next((shown for shown, value in values if not math.isfinite(value)), None)
         if infinite is not None:
-            self.error("E601", f"this evaluates to {infinite}, which is not a usable value", expr,
-                       f"use finite numbers, at most about {FLOAT_MAX:.1e}")
+            self.error(
+                "E601",
+                f"this evaluates to {infinite}, which is not a usable value",
+                expr,
+                f"use finite numbers, at most about {FLOAT_MAX:.1e}",
+            )
         return values
 
     def reversal_lambda(self, expr: ir.Expr, env: dict[str, object]) -> P.Scalar:
         lam = self.scalar(expr, env, None)
         negative = next((shown for shown, value in self.progression(lam, expr) if value < 0), None)
         if negative is not None:
-            self.error("E501", f"the reversal's lambda is {negative}; it must be at least 0", expr,
-                       "reverse already flips the gradient's sign; a negative lambda would undo the reversal")
+            self.error(
+                "E501",
+                f"the reversal's lambda is {negative}; it must be at least 0",
+                expr,
+                "reverse already flips the gradient's sign; a negative lambda would undo the reversal",
+            )
         return lam

@@ -17,11 +17,12 @@ checked in each stack made from it; a message about its layers says which stack 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable, NoReturn, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
-from spec_lang.syntax import ir
 from spec_lang.diagnostics import Span, did_you_mean
+from spec_lang.syntax import ir
 from spec_lang.syntax.printer import format_expr
 
 T = TypeVar("T")
@@ -32,12 +33,19 @@ class Checks(Protocol):
 
     failed: set[str]
 
-    def error(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None,
-              notes: tuple[str, ...] = ()) -> NoReturn: ...
+    def error(
+        self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None, notes: tuple[str, ...] = ()
+    ) -> NoReturn: ...
     def warn(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None) -> None: ...
-    def attempt(self, action: Callable[[], object]) -> object | None: ...
-    def bind(self, node: ir.Node, call: ir.Call, positional: tuple[str, ...], keywords: tuple[str, ...],
-             required: tuple[str, ...]) -> dict[str, ir.Expr]: ...
+    def attempt(self, action: Callable[..., T], *args: Any) -> T | None: ...
+    def bind(
+        self,
+        node: ir.Node,
+        call: ir.Call,
+        positional: tuple[str, ...],
+        keywords: tuple[str, ...],
+        required: tuple[str, ...],
+    ) -> dict[str, ir.Expr]: ...
     def symbol(self, expr: ir.Expr, choices: tuple[str, ...], what: str) -> str: ...
 
 
@@ -51,7 +59,7 @@ def instantiate(checks: Checks, model: ir.Model, included: tuple[ir.Template, ..
     failed = False
     for stack in model.stacks:
         if stack.template is not None:
-            layers = checks.attempt(lambda: _layers(checks, stack, templates))
+            layers = checks.attempt(_layers, checks, stack, templates)
             if layers is None:
                 checks.failed.add(stack.name)
                 failed = True
@@ -60,8 +68,12 @@ def instantiate(checks: Checks, model: ir.Model, included: tuple[ir.Template, ..
     used = {stack.template.func for stack in model.stacks if stack.template is not None}
     for template in model.templates:
         if template.name not in used and not failed:  # a stack that failed may have meant it
-            checks.warn("W901", f"template '{template.name}' is never used", template,
-                        f"make a stack from it, e.g. `stack NAME = {template.name}(…)`, or remove it")
+            checks.warn(
+                "W901",
+                f"template '{template.name}' is never used",
+                template,
+                f"make a stack from it, e.g. `stack NAME = {template.name}(…)`, or remove it",
+            )
     return replace(model, stacks=tuple(stacks))
 
 
@@ -72,23 +84,37 @@ def _templates(checks: Checks, model: ir.Model, included: tuple[ir.Template, ...
     for template in (*included, *model.templates):
         if template.name in found:
             other = _place(found[template.name].span)
-            checks.attempt(lambda: checks.error("E202", f"template '{template.name}' is defined twice", template,
-                                                "rename one of them" + (f"; the other is{other}" if other else "")))
+            checks.attempt(
+                checks.error,
+                "E202",
+                f"template '{template.name}' is defined twice",
+                template,
+                "rename one of them" + (f"; the other is{other}" if other else ""),
+            )
         else:
             found[template.name] = template
         seen: set[str] = set()
         for param in template.params:
             if param.name in seen:
-                checks.attempt(lambda: checks.error("E202", f"parameter '{param.name}' is given twice", param,
-                                                    f"give each parameter of template '{template.name}' its own name"))
+                checks.attempt(
+                    checks.error,
+                    "E202",
+                    f"parameter '{param.name}' is given twice",
+                    param,
+                    f"give each parameter of template '{template.name}' its own name",
+                )
             seen.add(param.name)
     model_params = {p.name for p in model.params}
     for template in model.templates:
         for param in template.params:
             if param.name in model_params:
-                checks.warn("W902", f"template parameter '{param.name}' hides the model parameter '{param.name}'",
-                            param, f"inside template '{template.name}', '{param.name}' is this parameter; rename it "
-                                   "if the template means the model's")
+                checks.warn(
+                    "W902",
+                    f"template parameter '{param.name}' hides the model parameter '{param.name}'",
+                    param,
+                    f"inside template '{template.name}', '{param.name}' is this parameter; rename it "
+                    "if the template means the model's",
+                )
     return found
 
 
@@ -98,12 +124,24 @@ def _layers(checks: Checks, stack: ir.Stack, templates: dict[str, ir.Template]) 
     call = stack.template
     template = templates.get(call.func)
     if template is None:
-        checks.error("E201", f"unknown template '{call.func}'", call.span.head(len(call.func)) if call.span else None,
-                     did_you_mean(call.func, templates)
-                     or (f"the templates are {', '.join(templates)}" if templates
-                         else "define it with `template NAME(parameters) { layers }`, or include a file that does"))
-    bound = checks.bind(call, call, tuple(p.name for p in template.params), (),
-                        required=tuple(p.name for p in template.params if p.default is None))
+        checks.error(
+            "E201",
+            f"unknown template '{call.func}'",
+            call.span.head(len(call.func)) if call.span else None,
+            did_you_mean(call.func, templates)
+            or (
+                f"the templates are {', '.join(templates)}"
+                if templates
+                else "define it with `template NAME(parameters) { layers }`, or include a file that does"
+            ),
+        )
+    bound = checks.bind(
+        call,
+        call,
+        tuple(p.name for p in template.params),
+        (),
+        required=tuple(p.name for p in template.params if p.default is None),
+    )
     note = f"in stack '{stack.name}' = {format_expr(call)}"
     template = ir.with_spans(template, lambda span: replace(span, context=(*span.context, note)))
     args: dict[str, ir.Expr] = {}
@@ -120,20 +158,30 @@ def _substitute(checks: Checks, node: T, args: dict[str, ir.Expr]) -> T:
             return args[name]
         case ir.Dense(units=units, activation=word) if word in args:
             activation = checks.symbol(args[word], ir.ACTIVATIONS, "activation")
-            return ir.Dense(_substitute(checks, units, args), activation, _substitute(checks, node.options, args),
-                            span=node.span, activation_span=node.activation_span)
+            return ir.Dense(
+                _substitute(checks, units, args),
+                activation,
+                _substitute(checks, node.options, args),
+                span=node.span,
+                activation_span=node.activation_span,
+            )
         case ir.ForLayers(var=var, iterable=iterable, body=body):
             inner = {name: arg for name, arg in args.items() if name != var}
             used = {ref.name for ref in _refs(body)}
-            captured = next((ref for name, arg in inner.items() if name in used
-                             for ref in _refs(arg) if ref.name == var), None)
+            captured = next(
+                (ref for name, arg in inner.items() if name in used for ref in _refs(arg) if ref.name == var), None
+            )
             if captured is not None:
-                checks.error("E904", f"'{var}' in this argument would be hidden by the template's loop variable "
-                                     f"'{var}'", captured,
-                             "rename the loop variable in the template, or use another name here",
-                             (f"the loop `for {var} in …` is{_place(node.span)}",))
-            return ir.ForLayers(var, _substitute(checks, iterable, args), _substitute(checks, body, inner),
-                                span=node.span)
+                checks.error(
+                    "E904",
+                    f"'{var}' in this argument would be hidden by the template's loop variable '{var}'",
+                    captured,
+                    "rename the loop variable in the template, or use another name here",
+                    (f"the loop `for {var} in …` is{_place(node.span)}",),
+                )
+            return ir.ForLayers(
+                var, _substitute(checks, iterable, args), _substitute(checks, body, inner), span=node.span
+            )
     return ir.rebuild(node, lambda child: _substitute(checks, child, args))
 
 

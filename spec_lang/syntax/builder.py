@@ -66,8 +66,9 @@ def _name(name: str) -> str:
     """`name`, if the text can say it where a name goes; `ValueError` otherwise (e.g. `x y`, `2x`, `true`): the
     printer and the generated Python write names as they are."""
     if not ir.is_name(name):
-        raise ValueError(f"{name!r} is not a name: a name is ASCII letters, digits and _, not led by a digit, and not "
-                         "true or false")
+        raise ValueError(
+            f"{name!r} is not a name: a name is ASCII letters, digits and _, not led by a digit, and not true or false"
+        )
     return name
 
 
@@ -88,6 +89,7 @@ def _operator(op: str, reflected: bool = False) -> Callable[[Expression, Operand
     def apply(self: Expression, other: Operand) -> Expression:
         left, right = (other, self) if reflected else (self, other)
         return Expression(ir.BinOp(op, _node(left), _node(right)))
+
     return apply
 
 
@@ -156,6 +158,7 @@ def call(func: str, *args: Operand, **kwargs: Operand) -> Expression:
 def _function(name: str) -> Callable[..., Expression]:
     def apply(*args: Operand, **kwargs: Operand) -> Expression:
         return call(name, *args, **kwargs)
+
     apply.__name__ = apply.__qualname__ = name
     apply.__doc__ = f"`{name}(…)`: `call({name!r}, *args, **kwargs)`."
     return apply
@@ -168,7 +171,8 @@ normal, uniform, constant = map(_function, ("normal", "uniform", "constant"))
 sgd, adam, rmsprop = map(_function, ("sgd", "adam", "rmsprop"))
 # schedules of the training progress (`constant` above is also the constant schedule)
 dann_lambda, warmup, annealed, step_decay, cosine = map(
-    _function, ("dann_lambda", "warmup", "annealed", "step_decay", "cosine"))
+    _function, ("dann_lambda", "warmup", "annealed", "step_decay", "cosine")
+)
 
 
 def dense(units: Operand, activation: str, **options: Operand) -> ir.Dense:
@@ -250,8 +254,9 @@ class ModelBuilder:
         stack enc(lr_mult = 0.1) = block(64, act = tanh)
         stack deep = mlp(hidden)
         """
-        template_params = tuple(ir.TemplateParam(_name(_keyword_name(n)), _optional(default))
-                                for n, default in params.items())
+        template_params = tuple(
+            ir.TemplateParam(_name(_keyword_name(n)), _optional(default)) for n, default in params.items()
+        )
         self._templates.append(ir.Template(_name(name), template_params, layers))
         return TemplateHandle(name)
 
@@ -310,6 +315,15 @@ class ModelBuilder:
 
     def build(self) -> ir.Model:
         """The IR of the model declared so far."""
-        return ir.Model(self.name, self._params, tuple(self._inputs), tuple(self._stacks), tuple(self._lets),
-                        tuple(self._heads), tuple(self._losses), **self._once, includes=tuple(self._includes),
-                        templates=tuple(self._templates))
+        return ir.Model(
+            self.name,
+            self._params,
+            tuple(self._inputs),
+            tuple(self._stacks),
+            tuple(self._lets),
+            tuple(self._heads),
+            tuple(self._losses),
+            **self._once,
+            includes=tuple(self._includes),
+            templates=tuple(self._templates),
+        )

@@ -27,8 +27,9 @@ def grammar_path() -> Path:
 
 @lru_cache(maxsize=1)
 def lark_parser() -> Lark:
-    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", propagate_positions=True,
-                maybe_placeholders=True)
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"), parser="lalr", propagate_positions=True, maybe_placeholders=True
+    )
 
 
 def token_span(meta_or_token) -> Span | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from spec_lang.diagnostics import Diagnostic, Span
 from spec_lang.diagnostics.limits import MAX_DEPTH
@@ -95,7 +95,8 @@ def is_name(text: object) -> bool:
     """
     return isinstance(text, str) and NAME.fullmatch(text) is not None and text not in BOOLEAN_WORDS
 
-Expr = Union[Number, Bool, ListExpr, Ref, Call, BinOp, Neg]
+
+Expr = Number | Bool | ListExpr | Ref | Call | BinOp | Neg
 
 # Layers ----------------------------------------------------------------------------------------
 
@@ -129,7 +130,7 @@ class ForLayers(Node):
     body: tuple[Layer, ...]
 
 
-Layer = Union[Dense, LayerCall, ForLayers]
+Layer = Dense | LayerCall | ForLayers
 
 # Declarations ----------------------------------------------------------------------------------
 
@@ -301,7 +302,6 @@ def with_spans(node: T, change: Callable[[Span], Span]) -> T:
     return replace(rebuilt, **{name: change(span) for name, span in spans.items() if span is not None})
 
 
-
 def too_deep(node: Any) -> Diagnostic | None:
     """The error for the first node (in reading order) nested more than `MAX_DEPTH` nodes deep, if there is one;
     found without recursion, so it is safe for any depth.
@@ -320,10 +320,15 @@ def too_deep(node: Any) -> Diagnostic | None:
         if isinstance(item, Node):
             depth += 1
             if depth > MAX_DEPTH:
-                return Diagnostic("error", "E108", f"this is nested more than {MAX_DEPTH} levels deep", item.span,
-                                  "give parts of it names of their own (a parameter, a `let`, or a `loss` for a "
-                                  "term of the objective); each bracket, operator, call and `for` is a level, and "
-                                  "so is each term of a sum")
+                return Diagnostic(
+                    "error",
+                    "E108",
+                    f"this is nested more than {MAX_DEPTH} levels deep",
+                    item.span,
+                    "give parts of it names of their own (a parameter, a `let`, or a `loss` for a "
+                    "term of the objective); each bracket, operator, call and `for` is a level, and "
+                    "so is each term of a sum",
+                )
         pending.extend((child, depth) for child in reversed(children(item)))
     return None
 

@@ -66,10 +66,12 @@ class LocatingDecoder(json.JSONDecoder):
                 value = _LOCATED[type(value)](value)
                 value.span = self.span_of(start, end)
             return value, end
+
         return located
 
-    def _object(self, text_and_start: tuple[str, int], strict: bool, scan: Callable, hook: Any, pairs_hook: Any,
-                memo: dict) -> tuple[dict[str, Any], int]:
+    def _object(
+        self, text_and_start: tuple[str, int], strict: bool, scan: Callable, hook: Any, pairs_hook: Any, memo: dict
+    ) -> tuple[dict[str, Any], int]:
         pairs, end = json.decoder.JSONObject(text_and_start, strict, self._locating(scan), hook, pairs_hook, memo)
         if (twice := repeated([key for key, _ in pairs])) is not None:
             raise DuplicateKey(twice, self.span_of(text_and_start[1] - 1, end))

@@ -34,131 +34,23 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from spec_lang.diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
 from spec_lang.syntax import ir
+from spec_lang.syntax.json_dump import VERSION, dump_json, dumps_json
 from spec_lang.syntax.json_text import (
     MAX_JSON_DEPTH,
     DuplicateKey,
     LocatingDecoder,
-    repeated,
     span_of,
     too_deep_text,
 )
 
-VERSION = 1
-_ROLES = ("weights", "biases")
-_DEFINITIONS = ("lets", "heads", "losses")
-_JSON_TYPES = {"number": "a number", "boolean": "true or false", "string": "a string", "array": "an array",
-               "object": "an object"}
-
-
-# IR → JSON -------------------------------------------------------------------------------------
-
-
-def dump_json(model: ir.Model) -> dict[str, Any]:
-    """The JSON form of a model, as Python data; raises `ValueError` for a name given twice where JSON
-    needs an object (model parameters, keyword arguments), since an object cannot hold it."""
-    data: dict[str, Any] = {"version": VERSION, "model": model.name}
-    if model.params:
-        data["params"] = _object([(p.name, _dump_expr(p.default)) for p in model.params], "parameter")
-    if model.includes:
-        data["includes"] = [i.path for i in model.includes]
-    if model.init is not None and (model.init.weights is not None or model.init.biases is not None):
-        data["init"] = {role: _dump_expr(value) for role in _ROLES if (value := getattr(model.init, role)) is not None}
-    if model.seed is not None:
-        data["seed"] = _dump_expr(model.seed)
-    if model.precision is not None:
-        data["precision"] = model.precision
-    if model.inputs:
-        data["inputs"] = [_dump_input(i) for i in model.inputs]
-    if model.templates:
-        data["templates"] = [_dump_template(t) for t in model.templates]
-    if model.stacks:
-        data["stacks"] = [_dump_stack(s) for s in model.stacks]
-    for key in _DEFINITIONS:
-        if group := getattr(model, key):
-            data[key] = [{"name": d.name, "value": _dump_expr(d.value)} for d in group]
-    if model.optimize is not None:
-        data["optimize"] = {"optimizer": _dump_expr(model.optimize.optimizer)}
-        if model.optimize.objective is not None:
-            data["optimize"]["minimize"] = _dump_expr(model.optimize.objective)
-    return data
-
-
-def dumps_json(model: ir.Model) -> str:
-    """The JSON text of a model: indented by two spaces, ending in a newline."""
-    return json.dumps(dump_json(model), indent=2) + "\n"
-
-
-def _dump_expr(expr: ir.Expr) -> Any:
-    match expr:
-        case ir.Number(value=value) | ir.Bool(value=value):
-            return value
-        case ir.Ref(name=name):
-            return name
-        case ir.ListExpr(items=items):
-            return [_dump_expr(i) for i in items]
-        case ir.Call(func=func, args=args, kwargs=kwargs):
-            return _dump_call("call", func, args, kwargs)
-        case ir.BinOp(op=op, left=left, right=right):
-            return {"op": op, "left": _dump_expr(left), "right": _dump_expr(right)}
-        case ir.Neg(operand=operand):
-            return {"op": "neg", "operand": _dump_expr(operand)}
-    raise TypeError(f"not an expression: {expr!r}")
-
-
-def _dump_call(key: str, name: str, args: tuple[ir.Expr, ...], kwargs: tuple[ir.Keyword, ...]) -> dict[str, Any]:
-    data: dict[str, Any] = {key: name}
-    if args:
-        data["args"] = [_dump_expr(a) for a in args]
-    if kwargs:
-        data["kwargs"] = _object([(k.name, _dump_expr(k.value)) for k in kwargs], "keyword argument")
-    return data
-
-
-def _dump_stack(stack: ir.Stack) -> dict[str, Any]:
-    data: dict[str, Any] = {"name": stack.name}
-    if stack.options:
-        data["options"] = _object([(k.name, _dump_expr(k.value)) for k in stack.options], "stack option")
-    if stack.template is not None:
-        data["template"] = _dump_expr(stack.template)
-    else:
-        data["layers"] = [_dump_layer(layer) for layer in stack.layers]
-    return data
-
-
-def _dump_template(template: ir.Template) -> dict[str, Any]:
-    data: dict[str, Any] = {"name": template.name}
-    if template.params:
-        data["params"] = _object([(p.name, None if p.default is None else _dump_expr(p.default))
-                                  for p in template.params], "template parameter")
-    data["layers"] = [_dump_layer(layer) for layer in template.layers]
-    return data
-
-
-def _dump_layer(layer: ir.Layer) -> dict[str, Any]:
-    match layer:
-        case ir.Dense(units=units, activation=activation, options=options):
-            data = {"dense": _dump_expr(units), "activation": activation}
-            if options:
-                data["options"] = _object([(k.name, _dump_expr(k.value)) for k in options], "layer option")
-            return data
-        case ir.LayerCall(kind=kind, args=args, kwargs=kwargs):
-            return _dump_call("layer", kind, args, kwargs)
-        case ir.ForLayers(var=var, iterable=iterable, body=body):
-            return {"for": var, "in": _dump_expr(iterable), "body": [_dump_layer(b) for b in body]}
-    raise TypeError(f"not a layer: {layer!r}")
-
-
-def _dump_input(node: ir.Input) -> dict[str, Any]:
-    data = {"name": node.name, "dtype": node.dtype, "shape": [_dump_expr(d) for d in node.shape]}
-    if node.bound is not None:
-        data["bound"] = _dump_expr(node.bound)
-    return data
-
-
-def _object(pairs: list[tuple[str, Any]], what: str) -> dict[str, Any]:
-    if (twice := repeated([name for name, _ in pairs])) is not None:
-        raise ValueError(f"the {what} '{twice}' is given twice; a JSON object cannot hold both")
-    return dict(pairs)
+__all__ = ["VERSION", "dump_json", "dumps_json", "load_json", "loads_json"]  # the door, both ways
+_JSON_TYPES = {
+    "number": "a number",
+    "boolean": "true or false",
+    "string": "a string",
+    "array": "an array",
+    "object": "an object",
+}
 
 
 # JSON → IR -------------------------------------------------------------------------------------
@@ -170,18 +62,47 @@ def loads_json(text: str, filename: str) -> ir.Model:
     source = Source(filename, text)
     deep = too_deep_text(text)
     if deep is not None:
-        raise SpecError([Diagnostic("error", "E120", f"nested more than {MAX_JSON_DEPTH} levels deep", deep,
-                                    "no model nests objects and arrays this deeply")], source)
+        raise SpecError(
+            [
+                Diagnostic(
+                    "error",
+                    "E120",
+                    f"nested more than {MAX_JSON_DEPTH} levels deep",
+                    deep,
+                    "no model nests objects and arrays this deeply",
+                )
+            ],
+            source,
+        )
     try:
         data = LocatingDecoder(text).decode(text)
     except json.JSONDecodeError as error:
         span = Span(error.lineno, error.colno, error.lineno, error.colno + 1)
-        raise SpecError([Diagnostic("error", "E120", f"invalid JSON: {error.msg}", span,
-                                    "JSON wants double-quoted keys and strings, and commas between items "
-                                    "but not after the last")], source) from None
+        raise SpecError(
+            [
+                Diagnostic(
+                    "error",
+                    "E120",
+                    f"invalid JSON: {error.msg}",
+                    span,
+                    "JSON wants double-quoted keys and strings, and commas between items but not after the last",
+                )
+            ],
+            source,
+        ) from None
     except DuplicateKey as error:
-        raise SpecError([Diagnostic("error", "E120", f"the key '{error.key}' is given twice in one object",
-                                    error.span, "keep one of them")], source) from None
+        raise SpecError(
+            [
+                Diagnostic(
+                    "error",
+                    "E120",
+                    f"the key '{error.key}' is given twice in one object",
+                    error.span,
+                    "keep one of them",
+                )
+            ],
+            source,
+        ) from None
     return _load(data, source)
 
 
@@ -198,32 +119,60 @@ def _beyond_schema(data: Any) -> list[tuple[_Path, str, str | None, Span | None]
     while pending:
         path, value = pending.pop()
         if isinstance(value, (dict, list)) and len(path) >= MAX_JSON_DEPTH:
-            problems.append((path, f"nested more than {MAX_JSON_DEPTH} levels deep",
-                             "no model nests objects and arrays this deeply", span_of(value)))
+            problems.append(
+                (
+                    path,
+                    f"nested more than {MAX_JSON_DEPTH} levels deep",
+                    "no model nests objects and arrays this deeply",
+                    span_of(value),
+                )
+            )
         elif isinstance(value, dict):
             pending.extend(((*path, key), item) for key, item in value.items())
         elif isinstance(value, list):
             pending.extend(((*path, index), item) for index, item in enumerate(value))
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= sys.float_info.max:
             shown = str(float(value)) if isinstance(value, float) else "an integer beyond 1.8e+308"
-            problems.append((path, f"{shown} is not a usable number",
-                             f"numbers are finite, at most about {sys.float_info.max:.1e}", span_of(value)))
+            problems.append(
+                (
+                    path,
+                    f"{shown} is not a usable number",
+                    f"numbers are finite, at most about {sys.float_info.max:.1e}",
+                    span_of(value),
+                )
+            )
     return problems
 
 
 def _load(data: Any, source: Source) -> ir.Model:
     version = data.get("version") if isinstance(data, dict) else None
     if isinstance(version, int) and not isinstance(version, bool) and version != VERSION:
-        raise SpecError([Diagnostic("error", "E120", f"/version: this file is version {version}; this specc reads "
-                                    f"version {VERSION}", span_of(version), "read it with the specc that wrote it, or "
-                                    f"write it again as version {VERSION}")], source)
-    problems = _beyond_schema(data) or [(path, message, hint, _where(error, path))
-                                        for error in _validator().iter_errors(data)
-                                        for path, message, hint in _problems(error)]
+        raise SpecError(
+            [
+                Diagnostic(
+                    "error",
+                    "E120",
+                    f"/version: this file is version {version}; this specc reads version {VERSION}",
+                    span_of(version),
+                    f"read it with the specc that wrote it, or write it again as version {VERSION}",
+                )
+            ],
+            source,
+        )
+    problems = _beyond_schema(data) or [
+        (path, message, hint, _where(error, path))
+        for error in _validator().iter_errors(data)
+        for path, message, hint in _problems(error)
+    ]
     if problems:
         unique = dict.fromkeys(problems)
-        raise SpecError([Diagnostic("error", "E120", f"{_pointer(path)}: {message}", span, hint)
-                         for path, message, hint, span in sorted(unique, key=lambda p: _path_key(p[0]))], source)
+        raise SpecError(
+            [
+                Diagnostic("error", "E120", f"{_pointer(path)}: {message}", span, hint)
+                for path, message, hint, span in sorted(unique, key=lambda p: _path_key(p[0]))
+            ],
+            source,
+        )
     return _load_model(data)
 
 
@@ -234,34 +183,64 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
     params = data.get("params", {})
     return ir.Model(
         str(data["model"]),
-        params=tuple(ir.Param(name, _load_expr(value, span_of(params)), span=span_of(value) or span_of(params))
-                     for name, value in params.items()),
-        inputs=tuple(ir.Input(str(i["name"]), str(i["dtype"]), tuple(_load_expr(d, span_of(i)) for d in i["shape"]),
-                              _load_optional(i.get("bound"), span_of(i)), span=span_of(i))
-                     for i in data.get("inputs", [])),
-        stacks=tuple(ir.Stack(str(s["name"]), tuple(map(_load_layer, s.get("layers", []))),
-                              _load_keywords(s.get("options", {}), span_of(s)),
-                              _load_optional(s.get("template"), span_of(s)), span=span_of(s))
-                     for s in data.get("stacks", [])),
-        lets=tuple(ir.Let(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d))
-                   for d in data.get("lets", [])),
-        heads=tuple(ir.Head(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d))
-                    for d in data.get("heads", [])),
-        losses=tuple(ir.Loss(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d))
-                     for d in data.get("losses", [])),
-        optimize=None if optimize is None else ir.Optimize(_load_expr(optimize["optimizer"]),
-                                                           _load_optional(optimize.get("minimize"), span_of(optimize)),
-                                                           span=span_of(optimize)),
-        init=None if not init else ir.Init(**{role: _load_expr(value, span_of(init)) for role, value in init.items()},
-                                           span=span_of(init)),
+        params=tuple(
+            ir.Param(name, _load_expr(value, span_of(params)), span=span_of(value) or span_of(params))
+            for name, value in params.items()
+        ),
+        inputs=tuple(
+            ir.Input(
+                str(i["name"]),
+                str(i["dtype"]),
+                tuple(_load_expr(d, span_of(i)) for d in i["shape"]),
+                _load_optional(i.get("bound"), span_of(i)),
+                span=span_of(i),
+            )
+            for i in data.get("inputs", [])
+        ),
+        stacks=tuple(
+            ir.Stack(
+                str(s["name"]),
+                tuple(map(_load_layer, s.get("layers", []))),
+                _load_keywords(s.get("options", {}), span_of(s)),
+                _load_optional(s.get("template"), span_of(s)),
+                span=span_of(s),
+            )
+            for s in data.get("stacks", [])
+        ),
+        lets=tuple(
+            ir.Let(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d)) for d in data.get("lets", [])
+        ),
+        heads=tuple(
+            ir.Head(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d)) for d in data.get("heads", [])
+        ),
+        losses=tuple(
+            ir.Loss(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d)) for d in data.get("losses", [])
+        ),
+        optimize=None
+        if optimize is None
+        else ir.Optimize(
+            _load_expr(optimize["optimizer"]),
+            _load_optional(optimize.get("minimize"), span_of(optimize)),
+            span=span_of(optimize),
+        ),
+        init=None
+        if not init
+        else ir.Init(**{role: _load_expr(value, span_of(init)) for role, value in init.items()}, span=span_of(init)),
         seed=_load_optional(data.get("seed"), span_of(data)),
         precision=None if data.get("precision") is None else str(data["precision"]),
         includes=tuple(ir.Include(str(path), span=span_of(path)) for path in data.get("includes", [])),
-        templates=tuple(ir.Template(str(t["name"]), tuple(ir.TemplateParam(name, _load_optional(default, span_of(t)),
-                                                                           span=span_of(default) or span_of(t))
-                                                          for name, default in t.get("params", {}).items()),
-                                    tuple(map(_load_layer, t["layers"])), span=span_of(t))
-                        for t in data.get("templates", [])),
+        templates=tuple(
+            ir.Template(
+                str(t["name"]),
+                tuple(
+                    ir.TemplateParam(name, _load_optional(default, span_of(t)), span=span_of(default) or span_of(t))
+                    for name, default in t.get("params", {}).items()
+                ),
+                tuple(map(_load_layer, t["layers"])),
+                span=span_of(t),
+            )
+            for t in data.get("templates", [])
+        ),
         span=span_of(data),
     )
 
@@ -302,12 +281,17 @@ def _load_keywords(data: dict[str, Any], around: Span | None) -> tuple[ir.Keywor
 def _load_layer(data: dict[str, Any]) -> ir.Layer:
     span = span_of(data)
     if "dense" in data:
-        return ir.Dense(_load_expr(data["dense"], span), str(data["activation"]),
-                        _load_keywords(data.get("options", {}), span), span=span)
+        return ir.Dense(
+            _load_expr(data["dense"], span),
+            str(data["activation"]),
+            _load_keywords(data.get("options", {}), span),
+            span=span,
+        )
     if "layer" in data:
         return ir.LayerCall(str(data["layer"]), *_load_arguments(data), span=span)
-    return ir.ForLayers(str(data["for"]), _load_expr(data["in"], span), tuple(map(_load_layer, data["body"])),
-                        span=span)
+    return ir.ForLayers(
+        str(data["for"]), _load_expr(data["in"], span), tuple(map(_load_layer, data["body"])), span=span
+    )
 
 
 # Schema errors → diagnostics ------------------------------------------------------------------
@@ -346,8 +330,11 @@ def _problems(error: ValidationError) -> list[tuple[_Path, str, str | None]]:
     match error.validator:
         case "additionalProperties":
             known = list(error.schema.get("properties", {}))
-            return [((*path, key), f"unknown key '{key}'", did_you_mean(key, known) or f"the keys: {', '.join(known)}")
-                    for key in value if key not in known]
+            return [
+                ((*path, key), f"unknown key '{key}'", did_you_mean(key, known) or f"the keys: {', '.join(known)}")
+                for key in value
+                if key not in known
+            ]
         case "required":
             return [(path, f"missing key '{key}'", hint) for key in expected if key not in value]
         case "anyOf":  # each anyOf in the schema lists keys of which an object needs one
@@ -359,15 +346,21 @@ def _problems(error: ValidationError) -> list[tuple[_Path, str, str | None]]:
             return [(path, f"expected {_either(words)}, got {_json_type(value)}", hint)]
         case "enum":
             choices = [str(choice) for choice in expected]
-            return [(path, f"{_show(value)} is not one of {', '.join(choices)}",
-                     did_you_mean(str(value), choices) or hint)]
+            return [
+                (path, f"{_show(value)} is not one of {', '.join(choices)}", did_you_mean(str(value), choices) or hint)
+            ]
         case "const":
             return [(path, f"expected {_show(expected)}, got {_show(value)}", hint)]
         case "pattern" if "title" in error.schema:
             return [(path, f"{_show(value)} is not {error.schema['title']}", hint)]
         case "pattern":
-            return [(path, f"{_show(value)} is not a name",
-                     "a name is letters, digits and _, not led by a digit, and not true or false")]
+            return [
+                (
+                    path,
+                    f"{_show(value)} is not a name",
+                    "a name is letters, digits and _, not led by a digit, and not true or false",
+                )
+            ]
     return [(path, error.message, hint)]
 
 

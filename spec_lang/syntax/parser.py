@@ -37,8 +37,15 @@ class _ToIR(Transformer_NonRecursive):
     def start(self, meta, children):
         header, *statements = children
         name, params, span = header
-        fields: dict[str, list] = {"inputs": [], "stacks": [], "lets": [], "heads": [], "losses": [], "includes": [],
-                                   "templates": []}
+        fields: dict[str, list] = {
+            "inputs": [],
+            "stacks": [],
+            "lets": [],
+            "heads": [],
+            "losses": [],
+            "includes": [],
+            "templates": [],
+        }
         single: dict[str, object] = {}
         first: dict[str, Span | None] = {}
         for kind, node, where in statements:
@@ -46,8 +53,13 @@ class _ToIR(Transformer_NonRecursive):
                 fields[kind].append(node)
             elif kind in single:
                 line = f"the first is at line {first[kind].line}" if first[kind] else "keep one"
-                raise SpecError([Diagnostic("error", "E105", f"`{kind}` is given twice", where,
-                                            f"keep one `{kind}` statement; {line}")])
+                raise SpecError(
+                    [
+                        Diagnostic(
+                            "error", "E105", f"`{kind}` is given twice", where, f"keep one `{kind}` statement; {line}"
+                        )
+                    ]
+                )
             else:
                 single[kind], first[kind] = node, where
         return ir.Model(name, params, **{k: tuple(v) for k, v in fields.items()}, **single, span=span)
@@ -63,7 +75,11 @@ class _ToIR(Transformer_NonRecursive):
     def input(self, meta, children):
         name, dtype, *rest = children
         *shape, bound = rest
-        return "inputs", ir.Input(_name(name), _name(dtype), _opt(shape), bound, span=token_span(meta)), token_span(meta)
+        return (
+            "inputs",
+            ir.Input(_name(name), _name(dtype), _opt(shape), bound, span=token_span(meta)),
+            token_span(meta),
+        )
 
     def include(self, meta, children):
         return "includes", ir.Include(str(children[0])[1:-1], span=token_span(meta)), token_span(meta)
@@ -79,11 +95,23 @@ class _ToIR(Transformer_NonRecursive):
     def stack(self, meta, children):
         name, options, body = children  # body: the layers, or the call of a template
         if options and options[0]:
-            raise SpecError([Diagnostic("error", "E107", "stack options are keyword arguments", options[0][0].span,
-                                        "write e.g. `stack features(lr_mult = 0.1) { … }`")])
+            raise SpecError(
+                [
+                    Diagnostic(
+                        "error",
+                        "E107",
+                        "stack options are keyword arguments",
+                        options[0][0].span,
+                        "write e.g. `stack features(lr_mult = 0.1) { … }`",
+                    )
+                ]
+            )
         kwargs = options[1] if options else ()
-        stack = (ir.Stack(_name(name), (), kwargs, body, span=token_span(meta)) if isinstance(body, ir.Call)
-                 else ir.Stack(_name(name), body, kwargs, span=token_span(meta)))
+        stack = (
+            ir.Stack(_name(name), (), kwargs, body, span=token_span(meta))
+            if isinstance(body, ir.Call)
+            else ir.Stack(_name(name), body, kwargs, span=token_span(meta))
+        )
         return "stacks", stack, token_span(meta)
 
     def layers(self, meta, children):
@@ -92,10 +120,24 @@ class _ToIR(Transformer_NonRecursive):
     def dense(self, meta, children):
         units, activation, options = children
         if options and options[0]:
-            raise SpecError([Diagnostic("error", "E107", "layer options of `dense` are keyword arguments",
-                                        options[0][0].span, "write e.g. `dense 64 relu (weights = he_normal)`")])
-        return ir.Dense(units, _name(activation), options[1] if options else (), span=token_span(meta),
-                        activation_span=token_span(activation))
+            raise SpecError(
+                [
+                    Diagnostic(
+                        "error",
+                        "E107",
+                        "layer options of `dense` are keyword arguments",
+                        options[0][0].span,
+                        "write e.g. `dense 64 relu (weights = he_normal)`",
+                    )
+                ]
+            )
+        return ir.Dense(
+            units,
+            _name(activation),
+            options[1] if options else (),
+            span=token_span(meta),
+            activation_span=token_span(activation),
+        )
 
     def layer_call(self, meta, children):
         name, arguments = children
@@ -123,11 +165,29 @@ class _ToIR(Transformer_NonRecursive):
         roles: dict[str, ir.Expr] = {}
         for name, value in children:
             if name.value not in ("weights", "biases"):
-                raise SpecError([Diagnostic("error", "E106", f"unknown initialiser role '{name}'", token_span(name),
-                                            "the roles are `weights` and `biases`")])
+                raise SpecError(
+                    [
+                        Diagnostic(
+                            "error",
+                            "E106",
+                            f"unknown initialiser role '{name}'",
+                            token_span(name),
+                            "the roles are `weights` and `biases`",
+                        )
+                    ]
+                )
             if name.value in roles:
-                raise SpecError([Diagnostic("error", "E105", f"`{name}` is initialised twice", token_span(name),
-                                            "give each role one initialiser")])
+                raise SpecError(
+                    [
+                        Diagnostic(
+                            "error",
+                            "E105",
+                            f"`{name}` is initialised twice",
+                            token_span(name),
+                            "give each role one initialiser",
+                        )
+                    ]
+                )
             roles[name.value] = value
         return "init", ir.Init(**roles, span=token_span(meta)), token_span(meta)
 
@@ -140,8 +200,17 @@ class _ToIR(Transformer_NonRecursive):
     def precision(self, meta, children):
         word = children[0]
         if word.value not in ir.PRECISIONS:
-            raise SpecError([Diagnostic("error", "E106", f"unknown precision '{word}'", token_span(word),
-                                        did_you_mean(word.value, ir.PRECISIONS) or "use float32 or float64")])
+            raise SpecError(
+                [
+                    Diagnostic(
+                        "error",
+                        "E106",
+                        f"unknown precision '{word}'",
+                        token_span(word),
+                        did_you_mean(word.value, ir.PRECISIONS) or "use float32 or float64",
+                    )
+                ]
+            )
         return "precision", word.value, token_span(meta)
 
     # expressions
@@ -149,8 +218,17 @@ class _ToIR(Transformer_NonRecursive):
         text = str(children[0])
         if not math.isfinite(float(text)):
             shown = text if len(text) <= 20 else f"{text[:8]}…{text[-8:]} ({len(text)} characters)"
-            raise SpecError([Diagnostic("error", "E109", f"the number {shown} is too large", token_span(meta),
-                                        f"numbers are at most about {sys.float_info.max:.1e}")])
+            raise SpecError(
+                [
+                    Diagnostic(
+                        "error",
+                        "E109",
+                        f"the number {shown} is too large",
+                        token_span(meta),
+                        f"numbers are at most about {sys.float_info.max:.1e}",
+                    )
+                ]
+            )
         value = float(text) if any(c in text for c in ".eE") else int(text.lstrip("0") or "0")
         return ir.Number(value, span=token_span(meta))
 
@@ -172,6 +250,7 @@ class _ToIR(Transformer_NonRecursive):
     def _binop(op):  # noqa: N805 - a factory used at class creation
         def build(self, meta, children):
             return ir.BinOp(op, children[0], children[1], span=token_span(meta))
+
         return build
 
     add, sub, mul, div = _binop("+"), _binop("-"), _binop("*"), _binop("/")
@@ -187,8 +266,17 @@ class _ToIR(Transformer_NonRecursive):
         first_keyword = next((i for i, c in enumerate(children) if isinstance(c, ir.Keyword)), len(children))
         late = [c for c in children[first_keyword:] if c is not None and not isinstance(c, ir.Keyword)]
         if late:
-            raise SpecError([Diagnostic("error", "E107", "a positional argument follows a keyword argument",
-                                        late[0].span, "put positional arguments first")])
+            raise SpecError(
+                [
+                    Diagnostic(
+                        "error",
+                        "E107",
+                        "a positional argument follows a keyword argument",
+                        late[0].span,
+                        "put positional arguments first",
+                    )
+                ]
+            )
         return args, kwargs
 
     def keyword(self, meta, children):

@@ -74,9 +74,10 @@ class Comments:
         for number, line in enumerate(text.splitlines(), 1):
             if "#" not in line:
                 continue
-            comment = line[line.index("#"):].rstrip()
-            ending_here = [a for a in anchors if a.end_line == number and a.line <= number
-                           and a.end_column <= line.index("#") + 1]
+            comment = line[line.index("#") :].rstrip()
+            ending_here = [
+                a for a in anchors if a.end_line == number and a.line <= number and a.end_column <= line.index("#") + 1
+            ]
             if ending_here:
                 outer = min(ending_here, key=lambda s: (s.line, s.column))
                 comments.trailing.setdefault(_key(outer), []).append(comment)
@@ -104,8 +105,11 @@ def _key(span: ir.Span) -> tuple[int, int]:
 
 def _anchors(model: ir.Model) -> list[ir.Span]:
     spans: list[ir.Span | None] = [model.span]
-    spans += [n.span for group in (model.params, model.includes, model.inputs, model.lets, model.heads, model.losses)
-              for n in group]
+    spans += [
+        n.span
+        for group in (model.params, model.includes, model.inputs, model.lets, model.heads, model.losses)
+        for n in group
+    ]
     spans += [model.optimize.span if model.optimize else None, model.init.span if model.init else None]
 
     def layers(items: tuple[ir.Layer, ...]) -> None:
@@ -127,12 +131,16 @@ def format_model(model: ir.Model, comments: Comments | None = None) -> str:
     blocks: list[list[str]] = []
     header = [*c.lines_before(model.span, ""), f"model {model.name}({_params(model.params)}){c.after(model.span)}"]
     blocks.append(header)
-    blocks.append([line for i in model.includes
-                   for line in c.lines_before(i.span, "") + [f'include "{i.path}"{c.after(i.span)}']])
+    blocks.append(
+        [line for i in model.includes for line in c.lines_before(i.span, "") + [f'include "{i.path}"{c.after(i.span)}']]
+    )
     settings: list[str] = []
     if model.init is not None and (model.init.weights is not None or model.init.biases is not None):
-        roles = [f"{role} = {format_expr(value)}" for role in ("weights", "biases")
-                 if (value := getattr(model.init, role)) is not None]
+        roles = [
+            f"{role} = {format_expr(value)}"
+            for role in ("weights", "biases")
+            if (value := getattr(model.init, role)) is not None
+        ]
         settings += c.lines_before(model.init.span, "") + ["init " + ", ".join(roles) + c.after(model.init.span)]
     if model.seed is not None:
         settings.append(f"seed {format_expr(model.seed)}")

@@ -6,6 +6,7 @@ import codecs
 import difflib
 import os
 from dataclasses import replace
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from spec_lang.diagnostics import Diagnostic, Source, Span, SpecError
@@ -18,18 +19,29 @@ def read_source(path: str | os.PathLike) -> Source:
     try:
         data = Path(path).read_bytes()
     except OSError as error:
-        raise SpecError([Diagnostic("error", "E001", f"cannot read {path}: {error.strerror or error}", None,
-                                    "check the path")], Source(str(path), "")) from None
+        raise SpecError(
+            [Diagnostic("error", "E001", f"cannot read {path}: {error.strerror or error}", None, "check the path")],
+            Source(str(path), ""),
+        ) from None
     data = data.removeprefix(codecs.BOM_UTF8)  # the byte-order mark some editors write
     try:
         return Source(str(path), data.decode("utf-8"))
     except UnicodeDecodeError as error:
         text = data.decode("utf-8", errors="replace")  # to show the line, with � for the bytes that are not UTF-8
-        before = data[:error.start].decode("utf-8")
+        before = data[: error.start].decode("utf-8")
         line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
-        raise SpecError([Diagnostic("error", "E001", f"cannot read {path}: byte 0x{data[error.start]:02x} is not "
-                                    "UTF-8 text", Span(line, column, line, column + 1),
-                                    "save the file as UTF-8")], Source(str(path), text)) from None
+        raise SpecError(
+            [
+                Diagnostic(
+                    "error",
+                    "E001",
+                    f"cannot read {path}: byte 0x{data[error.start]:02x} is not UTF-8 text",
+                    Span(line, column, line, column + 1),
+                    "save the file as UTF-8",
+                )
+            ],
+            Source(str(path), text),
+        ) from None
 
 
 def parse_source(source: Source) -> ir.Model:
@@ -41,8 +53,9 @@ def parse_source(source: Source) -> ir.Model:
     return parse(source.text, source.name)
 
 
-def included_templates(model: ir.Model, source: Source | None = None,
-                       allow_outside: bool = False) -> tuple[ir.Template, ...]:
+def included_templates(
+    model: ir.Model, source: Source | None = None, allow_outside: bool = False
+) -> tuple[ir.Template, ...]:
     """The templates of the files a model includes, directly or through those files, each file once, in the order
     of the includes; spans in them carry their file. A path is relative to the folder of the file that includes it
     and may not lead out of that folder unless `allow_outside`: such a path, a missing file and an include cycle
@@ -65,26 +78,46 @@ def included_templates(model: ir.Model, source: Source | None = None,
             except (OSError, ValueError, RuntimeError) as error:  # a name too long, a NUL byte, a loop of links
                 reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
                 shown = include.path.encode("unicode_escape").decode()  # a NUL byte, say, shown as \x00
-                diagnostics.append(Diagnostic("error", "E901", f'cannot include "{shown}": {reason}', include.span,
-                                              "check the path"))
+                diagnostics.append(
+                    Diagnostic("error", "E901", f'cannot include "{shown}": {reason}', include.span, "check the path")
+                )
                 continue
             if not allow_outside and not resolved.is_relative_to(folder.resolve()):
-                diagnostics.append(Diagnostic(
-                    "error", "E903", f'"{include.path}" is outside the folder of the including file', include.span,
-                    "move it into this folder, or allow it: `specc --allow-outside-includes`, or in Python "
-                    "`spec_lang.load(…, allow_outside=True)`"))
+                diagnostics.append(
+                    Diagnostic(
+                        "error",
+                        "E903",
+                        f'"{include.path}" is outside the folder of the including file',
+                        include.span,
+                        "move it into this folder, or allow it: `specc --allow-outside-includes`, or in Python "
+                        "`spec_lang.load(…, allow_outside=True)`",
+                    )
+                )
             elif resolved in (seen := [file for file, _ in chain]):
-                cycle = [shown for _, shown in chain[seen.index(resolved):]] + [str(path)]
-                diagnostics.append(Diagnostic("error", "E902", f"include cycle: {' → '.join(cycle)}", include.span,
-                                              "a file cannot include itself, directly or through other files"))
+                cycle = [shown for _, shown in chain[seen.index(resolved) :]] + [str(path)]
+                diagnostics.append(
+                    Diagnostic(
+                        "error",
+                        "E902",
+                        f"include cycle: {' → '.join(cycle)}",
+                        include.span,
+                        "a file cannot include itself, directly or through other files",
+                    )
+                )
             elif not found:
-                diagnostics.append(Diagnostic("error", "E901", f'cannot include "{include.path}": no such file',
-                                              include.span, _near(include.path, path, folder)))
+                diagnostics.append(
+                    Diagnostic(
+                        "error",
+                        "E901",
+                        f'cannot include "{include.path}": no such file',
+                        include.span,
+                        _near(include.path, path, folder),
+                    )
+                )
             elif resolved not in done:
                 done.add(resolved)
                 included_source = read_source(path)
-                included = ir.with_spans(parse_source(included_source),
-                                         lambda span: replace(span, source=included_source))
+                included = ir.with_spans(parse_source(included_source), partial(replace, source=included_source))
                 templates.extend(included.templates)
                 visit(included, str(path), (*chain, (resolved, str(path))))
 

@@ -21,16 +21,32 @@ NAMED_ERRORS: dict[str, tuple[str, str, list[str]]] = {
     "missing-activation": (
         "a dense layer needs a width and an activation",
         f"write e.g. `dense 8 tanh`; activations: {', '.join(ir.ACTIVATIONS)}",
-        ["model m()\nstack s { dense 3 }", "model m()\nstack s { dense 3; dense 4 tanh }",
-         "model m()\nstack s { dense 3, dense 4 tanh }", "model m()\nstack s { dense h }",
-         "model m()\nstack s { dense h; dense 4 tanh }", "model m()\nstack s { dense }"],
+        [
+            "model m()\nstack s { dense 3 }",
+            "model m()\nstack s { dense 3; dense 4 tanh }",
+            "model m()\nstack s { dense 3, dense 4 tanh }",
+            "model m()\nstack s { dense h }",
+            "model m()\nstack s { dense h; dense 4 tanh }",
+            "model m()\nstack s { dense }",
+        ],
     ),
     "missing-header": (
         "a model file must start with its header",
         "begin with e.g. `model my_model(lr = 0.01)`; the parentheses may be empty",
-        ["input x : float[batch, 2]", "stack s { dense 3 tanh }", "let a = x", "head h = x", "loss l = x",
-         "optimize sgd(lr = 1)", "init weights = zeros", "seed 1", "precision float32", "model m\ninput",
-         'include "lib.dann"', "template t() { dense 3 tanh }"],
+        [
+            "input x : float[batch, 2]",
+            "stack s { dense 3 tanh }",
+            "let a = x",
+            "head h = x",
+            "loss l = x",
+            "optimize sgd(lr = 1)",
+            "init weights = zeros",
+            "seed 1",
+            "precision float32",
+            "model m\ninput",
+            'include "lib.dann"',
+            "template t() { dense 3 tanh }",
+        ],
     ),
     "include-path": (
         "an include path is a file name in double quotes",
@@ -45,8 +61,12 @@ NAMED_ERRORS: dict[str, tuple[str, str, list[str]]] = {
     "width-expression": (
         "a layer width that is an expression needs parentheses",
         "write e.g. `dense (hidden / 2) tanh`",
-        ["model m()\nstack s { dense h / 2 tanh }", "model m()\nstack s { dense 2 * h tanh }",
-         "model m()\nstack s { dense h - 1 tanh }", "model m()\nstack s { dense h + 1 tanh }"],
+        [
+            "model m()\nstack s { dense h / 2 tanh }",
+            "model m()\nstack s { dense 2 * h tanh }",
+            "model m()\nstack s { dense h - 1 tanh }",
+            "model m()\nstack s { dense h + 1 tanh }",
+        ],
     ),
 }
 _BRACKETS = {"{": "}", "[": "]", "(": ")"}
@@ -54,8 +74,9 @@ _BRACKETS = {"{": "}", "[": "]", "(": ")"}
 
 def _expected_words(error: UnexpectedInput) -> list[str]:
     # `accepts` (what the parser can really take next) is sharper than LALR's `expected` lookahead set
-    expected = (getattr(error, "accepts", None) or getattr(error, "expected", None)
-                or getattr(error, "allowed", None) or set())
+    expected = (
+        getattr(error, "accepts", None) or getattr(error, "expected", None) or getattr(error, "allowed", None) or set()
+    )
     words = []
     for name in sorted(expected):
         if name in _TERMINAL_WORDS:
@@ -102,8 +123,11 @@ def _named_error(error: UnexpectedInput) -> str | None:
 @lru_cache(maxsize=1)
 def keywords() -> tuple[str, ...]:
     """The grammar's words, e.g. `dense`, `input`, `minimize`."""
-    return tuple(sorted(t.pattern.value for t in lark_parser().terminals
-                        if t.pattern.type == "str" and t.pattern.value.isalpha()))
+    return tuple(
+        sorted(
+            t.pattern.value for t in lark_parser().terminals if t.pattern.type == "str" and t.pattern.value.isalpha()
+        )
+    )
 
 
 @lru_cache(maxsize=1)
@@ -135,8 +159,10 @@ def _unclosed_bracket(error: UnexpectedInput) -> Diagnostic | None:
     if error.token.type == "$END":
         note = "the file ends before it is closed"
     else:
-        keyword = next((t for t in (_last_token(stack[-1]), error.token)
-                        if t is not None and str(t) in _statement_keywords()), None)
+        keyword = next(
+            (t for t in (_last_token(stack[-1]), error.token) if t is not None and str(t) in _statement_keywords()),
+            None,
+        )
         if keyword is None:
             return None
         note = f"`{keyword}` at line {keyword.line} begins a new statement before it is closed"
@@ -146,8 +172,14 @@ def _unclosed_bracket(error: UnexpectedInput) -> Diagnostic | None:
             depth += 1
         elif isinstance(value, Token) and value.value in _BRACKETS:
             if depth == 0:
-                return Diagnostic("error", "E102", f"this '{value}' is never closed", token_span(value),
-                                  f"close it with '{_BRACKETS[value.value]}'", (note,))
+                return Diagnostic(
+                    "error",
+                    "E102",
+                    f"this '{value}' is never closed",
+                    token_span(value),
+                    f"close it with '{_BRACKETS[value.value]}'",
+                    (note,),
+                )
             depth -= 1
     return None
 
@@ -173,7 +205,7 @@ def syntax_diagnostic(error: UnexpectedInput, text: str) -> Diagnostic:
         found = f"'{error.token}'"
         width = max(1, len(str(error.token)))
     elif isinstance(error, UnexpectedCharacters):
-        character = text[error.pos_in_stream:error.pos_in_stream + 1]
+        character = text[error.pos_in_stream : error.pos_in_stream + 1]
         shown = character if character.isprintable() else repr(character)[1:-1]  # e.g. \x00, not the character
         found = f"'{shown}'" if character else "end of file"
     else:
@@ -192,4 +224,3 @@ def syntax_diagnostic(error: UnexpectedInput, text: str) -> Diagnostic:
     if hint is None and expected:
         hint = "expected " + (", ".join(expected[:8]) + (" …" if len(expected) > 8 else ""))
     return Diagnostic("error", "E100", f"unexpected {found}", span, hint)
-

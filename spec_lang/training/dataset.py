@@ -48,8 +48,14 @@ class Prepared:
         return digest({**self.arrays, **extra})
 
 
-def prepare(model: Model, roles: Roles, source: Data, target: Data | None = None,
-            target_labels: str | None | bool = None, strict: bool = True) -> Prepared:
+def prepare(
+    model: Model,
+    roles: Roles,
+    source: Data,
+    target: Data | None = None,
+    target_labels: str | None | bool = None,
+    strict: bool = True,
+) -> Prepared:
     """Read and check the data: source inputs from `source`, target inputs from `target` (or `source`), target
     labels. `strict` (training): every input the training step takes must be there; otherwise (metrics) those
     present are taken."""
@@ -65,8 +71,9 @@ def prepare(model: Model, roles: Roles, source: Data, target: Data | None = None
     if strict and roles.source_inputs and not len(next(iter(checked_source.values()))):
         raise file_error(source_name, "E801", f"{source_name} has no rows", "training needs at least one example")
     if strict and roles.target_inputs and not rows:
-        raise file_error(target_name, "E801", f"{target_name} has no rows",
-                         "training needs at least one target example")
+        raise file_error(
+            target_name, "E801", f"{target_name} has no rows", "training needs at least one target example"
+        )
     labels = None
     if target_labels is None or target_labels is True:  # the default name: absent or unusable, no target accuracy
         if DEFAULT_TARGET_LABELS in target_arrays and roles.label_input is not None and roles.target_inputs:
@@ -88,40 +95,72 @@ def _rows(arrays: dict[str, np.ndarray], where: str) -> int:
     counts = {n: len(a) for n, a in arrays.items()}
     if len(set(counts.values())) > 1:
         listed = ", ".join(f"'{n}' {c}" for n, c in counts.items())
-        raise file_error(where, "E801", f"the arrays of {where} have different numbers of rows: {listed}",
-                         "rows are examples: each input of a domain needs one row per example")
+        raise file_error(
+            where,
+            "E801",
+            f"the arrays of {where} have different numbers of rows: {listed}",
+            "rows are examples: each input of a domain needs one row per example",
+        )
     return next(iter(counts.values()), 0)
 
 
-def _target_labels(program: P.Program, roles: Roles, arrays: dict[str, np.ndarray], name: str, where: str,
-                   target: dict[str, np.ndarray]) -> np.ndarray:
+def _target_labels(
+    program: P.Program,
+    roles: Roles,
+    arrays: dict[str, np.ndarray],
+    name: str,
+    where: str,
+    target: dict[str, np.ndarray],
+) -> np.ndarray:
     """The target labels `name` of the target data, checked against the label input's bound and the target rows."""
     if name not in arrays:
-        raise file_error(where, "E801", f"{where} has no array '{name}' for the target labels",
-                         f"arrays in the file: {', '.join(sorted(arrays)) or 'none'}")
+        raise file_error(
+            where,
+            "E801",
+            f"{where} has no array '{name}' for the target labels",
+            f"arrays in the file: {', '.join(sorted(arrays)) or 'none'}",
+        )
     if roles.label_input is None:
-        raise file_error(None, "E802",
-                         "target labels were given, but the model has no label classifier to compare them with",
-                         "a crossentropy loss against a label input defines it")
+        raise file_error(
+            None,
+            "E802",
+            "target labels were given, but the model has no label classifier to compare them with",
+            "a crossentropy loss against a label input defines it",
+        )
     if roles.target_input is None:
         choices = roles.target_input_choices
-        raise file_error(None, "E802", f"cannot tell which target input the target labels '{name}' belong to"
-                         + (f": {', '.join(choices)}" if choices else ""),
-                         "name it with --target-input NAME (target_input= in Python)" if choices
-                         else f"no target input has the type of the label classifier's input "
-                              f"'{roles.classifier_input}'")
+        raise file_error(
+            None,
+            "E802",
+            f"cannot tell which target input the target labels '{name}' belong to"
+            + (f": {', '.join(choices)}" if choices else ""),
+            "name it with --target-input NAME (target_input= in Python)"
+            if choices
+            else f"no target input has the type of the label classifier's input '{roles.classifier_input}'",
+        )
     labels = np.asarray(arrays[name])
     bound = next(i.bound for i in program.inputs if i.name == roles.label_input)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.number) or not np.array_equal(labels, np.round(labels)):
-        raise file_error(where, "E801",
-                         f"target labels '{name}' in {where} must be a vector of whole numbers, got shape "
-                         f"{list(labels.shape)} of {labels.dtype}", "labels are whole numbers 0, 1, …")
+        raise file_error(
+            where,
+            "E801",
+            f"target labels '{name}' in {where} must be a vector of whole numbers, got shape "
+            f"{list(labels.shape)} of {labels.dtype}",
+            "labels are whole numbers 0, 1, …",
+        )
     if bound is not None and labels.size and (labels.min() < 0 or labels.max() >= bound):
-        raise file_error(where, "E801",
-                         f"target labels '{name}' in {where} range over [{labels.min()}, {labels.max()}], "
-                         f"outside [0, {bound})", f"'{roles.label_input}' is declared `< {bound}`")
+        raise file_error(
+            where,
+            "E801",
+            f"target labels '{name}' in {where} range over [{labels.min()}, {labels.max()}], outside [0, {bound})",
+            f"'{roles.label_input}' is declared `< {bound}`",
+        )
     if roles.target_input in target and len(labels) != len(target[roles.target_input]):
-        raise file_error(where, "E801", f"target labels '{name}' in {where} have {len(labels)} rows, but "
-                         f"'{roles.target_input}' has {len(target[roles.target_input])}",
-                         "one label per target example")
+        raise file_error(
+            where,
+            "E801",
+            f"target labels '{name}' in {where} have {len(labels)} rows, but "
+            f"'{roles.target_input}' has {len(target[roles.target_input])}",
+            "one label per target example",
+        )
     return labels.astype("int32")

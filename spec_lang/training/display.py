@@ -8,8 +8,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 # the metrics shown after the losses, with their short names
-_SHORT = (("source_acc", "source_accuracy"), ("target_acc", "target_accuracy"), ("domain_acc", "domain_accuracy"),
-          ("PAD", "proxy_a_distance"))
+_SHORT = (
+    ("source_acc", "source_accuracy"),
+    ("target_acc", "target_accuracy"),
+    ("domain_acc", "domain_accuracy"),
+    ("PAD", "proxy_a_distance"),
+)
 
 
 class Display:
@@ -30,8 +34,11 @@ class Display:
         values = schedule()
         width = 20
         done = int(width * step / self.total)
-        text = (f"\repoch {epoch}/{self.epochs} [{'#' * done}{'.' * (width - done)}] step {step}/{self.total} "
-                + " ".join(f"{k} {v:.4g}" for k, v in losses.items()) + _schedule_text(values))
+        text = (
+            f"\repoch {epoch}/{self.epochs} [{'#' * done}{'.' * (width - done)}] step {step}/{self.total} "
+            + " ".join(f"{k} {v:.4g}" for k, v in losses.items())
+            + _schedule_text(values)
+        )
         self.stream.write(text + "\x1b[K")
         self.stream.flush()
 
@@ -40,8 +47,11 @@ class Display:
         if self.stream is None:
             return
         shown = [(k, k) for k in self.losses if k in record] + [(short, k) for short, k in _SHORT if k in record]
-        text = (f"epoch {record['epoch']}/{self.epochs} step {record['step']}/{self.total} "
-                + " ".join(f"{short} {record[k]:.4g}" for short, k in shown) + _schedule_text(record))
+        text = (
+            f"epoch {record['epoch']}/{self.epochs} step {record['step']}/{self.total} "
+            + " ".join(f"{short} {record[k]:.4g}" for short, k in shown)
+            + _schedule_text(record)
+        )
         self.stream.write(("\r" if self.tty else "") + text + ("\x1b[K" if self.tty else "") + "\n")
         self.stream.flush()
 

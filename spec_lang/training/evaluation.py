@@ -105,8 +105,7 @@ class Evaluator:
         parts = max(1, math.ceil(rows / CHUNK))
         if parts == 1:
             return self.model.evaluate(**{n: data.arrays[n] for n in names})
-        groups = [{n: np.array_split(a, parts)[k] for n, a in data.arrays.items() if n in names}
-                  for k in range(parts)]
+        groups = [{n: np.array_split(a, parts)[k] for n, a in data.arrays.items() if n in names} for k in range(parts)]
         weights = np.array([max(len(next(iter(g.values()))), 1) for g in groups], dtype=float)
         values = [self.model.evaluate(**g) for g in groups]
         return {k: float(np.average([v[k] for v in values], weights=weights)) for k in values[0]}
@@ -116,9 +115,16 @@ def _chunks(rows: int) -> list[slice]:
     return [slice(i, i + CHUNK) for i in range(0, rows, CHUNK)]
 
 
-def metrics(model: Model, source: Data, target: Data | None = None, *, target_labels: str | None | bool = None,
-            label_head: str | None = None, domain_head: str | None = None,
-            target_input: str | None = None) -> dict[str, Any]:
+def metrics(
+    model: Model,
+    source: Data,
+    target: Data | None = None,
+    *,
+    target_labels: str | None | bool = None,
+    label_head: str | None = None,
+    domain_head: str | None = None,
+    target_input: str | None = None,
+) -> dict[str, Any]:
     """Metrics of `model` on labelled data (dicts of arrays or `.npz`/`.csv` paths, inputs by name): the objective
     and every loss term (when every input of the training step is there), run-time parameters, `lambda`,
     `learning_rate`, `source_accuracy`, `target_accuracy` (with target labels: `target_labels`, default `yt`),
@@ -128,7 +134,11 @@ def metrics(model: Model, source: Data, target: Data | None = None, *, target_la
     result = Evaluator(model, roles)(data)
     if not any(k in result for k in ("objective", "source_accuracy", "target_accuracy", "domain_accuracy")):
         wanted = ", ".join(dict.fromkeys((*roles.source_inputs, *roles.target_inputs))) or "none"
-        raise file_error(data.source_name, "E801",
-                         f"no metric can be computed from {data.source_name}: it holds none of the model's "
-                         f"inputs, or not enough of them", f"the inputs are {wanted}")
+        raise file_error(
+            data.source_name,
+            "E801",
+            f"no metric can be computed from {data.source_name}: it holds none of the model's "
+            f"inputs, or not enough of them",
+            f"the inputs are {wanted}",
+        )
     return result

@@ -30,16 +30,33 @@ from spec_lang.training.protocol import Model
 from spec_lang.training.roles import infer_roles
 from spec_lang.training.sampler import Sampler
 
-RUN_HINT = ("pass --resume to continue the run that wrote it, --force to start a new run over it (overwrite=True "
-            "in Python), or choose another path")
+RUN_HINT = (
+    "pass --resume to continue the run that wrote it, --force to start a new run over it (overwrite=True "
+    "in Python), or choose another path"
+)
 
 
-def fit(model: Model, source: Data, target: Data | None = None, *, epochs: int | None = None,
-        steps: int | None = None, batch_size: int = 32, seed: int = 0, log: str | os.PathLike | None = None,
-        checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None, resume: bool = False,
-        overwrite: bool = False, target_labels: str | None | bool = None, label_head: str | None = None,
-        domain_head: str | None = None, target_input: str | None = None, verbose: bool | TextIO = False,
-        callback: Callable[[dict[str, Any]], None] | None = None) -> History:
+def fit(
+    model: Model,
+    source: Data,
+    target: Data | None = None,
+    *,
+    epochs: int | None = None,
+    steps: int | None = None,
+    batch_size: int = 32,
+    seed: int = 0,
+    log: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    target_labels: str | None | bool = None,
+    label_head: str | None = None,
+    domain_head: str | None = None,
+    target_input: str | None = None,
+    verbose: bool | TextIO = False,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+) -> History:
     """Train `model` from its current parameters (see `spec_lang.training.roles` for the roles of its inputs,
     `sampler` for the batches, `evaluation` for the records).
 
@@ -53,19 +70,35 @@ def fit(model: Model, source: Data, target: Data | None = None, *, epochs: int |
     as it was. SIGINT/SIGTERM (or KeyboardInterrupt from `callback`) stop after the current step, write a
     checkpoint and raise `Interrupted`.
     """
-    batch_size, checkpoint_every = _check_options(epochs, steps, batch_size, seed, checkpoint, checkpoint_every,
-                                                  resume)
+    batch_size, checkpoint_every = _check_options(epochs, steps, batch_size, seed, checkpoint, checkpoint_every, resume)
     roles = infer_roles(model, label_head, domain_head, target_input)
     data = prepare(model, roles, source, target, target_labels, strict=True)
     sampler = Sampler(data.source_rows, data.target_rows, batch_size, int(seed))
-    total = _positive(steps, "steps") if steps is not None else sampler.per_epoch * _positive(
-        10 if epochs is None else epochs, "epochs")
-    settings = {"batch_size": batch_size, "seed": int(seed), "total_steps": total, "data": data.fingerprint(),
-                "source_inputs": list(roles.source_inputs), "target_inputs": list(roles.target_inputs)}
+    total = (
+        _positive(steps, "steps")
+        if steps is not None
+        else sampler.per_epoch * _positive(10 if epochs is None else epochs, "epochs")
+    )
+    settings = {
+        "batch_size": batch_size,
+        "seed": int(seed),
+        "total_steps": total,
+        "data": data.fingerprint(),
+        "source_inputs": list(roles.source_inputs),
+        "target_inputs": list(roles.target_inputs),
+    }
     stream = sys.stderr if verbose is True else (verbose or None)
-    run = _Run(model, data, Evaluator(model, roles), sampler, total, settings,
-               None if checkpoint is None else Path(checkpoint), Log(None if log is None else Path(log)),
-               Display(stream, total, sampler.per_epoch, list(model.program.losses)))
+    run = _Run(
+        model,
+        data,
+        Evaluator(model, roles),
+        sampler,
+        total,
+        settings,
+        None if checkpoint is None else Path(checkpoint),
+        Log(None if log is None else Path(log)),
+        Display(stream, total, sampler.per_epoch, list(model.program.losses)),
+    )
     if resume:
         run.resume()
     else:
@@ -77,8 +110,18 @@ class _Run:
     """One training run: the model, its data, batches and metrics, the step counter, the history, the log file
     and the checkpoint file."""
 
-    def __init__(self, model: Model, data: Prepared, evaluate: Evaluator, sampler: Sampler, total: int,
-                 settings: dict[str, Any], checkpoint: Path | None, log: Log, display: Display):
+    def __init__(
+        self,
+        model: Model,
+        data: Prepared,
+        evaluate: Evaluator,
+        sampler: Sampler,
+        total: int,
+        settings: dict[str, Any],
+        checkpoint: Path | None,
+        log: Log,
+        display: Display,
+    ):
         self.model, self.data, self.evaluate, self.sampler, self.total = model, data, evaluate, sampler, total
         self.settings = settings  # what a resumed run must share with the run it continues
         self.checkpoint, self.log, self.display = checkpoint, log, display
@@ -98,16 +141,22 @@ class _Run:
         path = self.checkpoint
         assert path is not None  # fit requires a checkpoint path to resume
         if not path.is_file():
-            raise file_error(str(path), "E803", f"cannot resume: {path} does not exist",
-                             "drop --resume to start a new run")
+            raise file_error(
+                str(path), "E803", f"cannot resume: {path} does not exist", "drop --resume to start a new run"
+            )
         saved = read_checkpoint(path, self.model.program)
         stored = saved.meta.get("run", {})
         changed = [k for k in self.settings if stored.get(k) != self.settings[k]]
         if changed:
-            described = "; ".join(f"{k}: {_short(stored.get(k))} in the checkpoint, {_short(self.settings[k])} now"
-                                  for k in changed)
-            raise file_error(str(path), "E806", f"cannot resume from {path}: the run differs ({described})",
-                             "resume with the same data, batch size, seed and epochs/steps")
+            described = "; ".join(
+                f"{k}: {_short(stored.get(k))} in the checkpoint, {_short(self.settings[k])} now" for k in changed
+            )
+            raise file_error(
+                str(path),
+                "E806",
+                f"cannot resume from {path}: the run differs ({described})",
+                "resume with the same data, batch size, seed and epochs/steps",
+            )
         saved.restore(self.model)
         self.step = saved.meta["step"]
         self.sampler.restore(saved.meta, saved.run_arrays)
@@ -125,8 +174,14 @@ class _Run:
                     if checkpoint_every and self.step % checkpoint_every == 0 and self.step < self.total:
                         self._save()
                     if callback is not None:
-                        callback({"step": self.step, "epoch": self.sampler.epoch, "progress": self.step / self.total,
-                                  **losses})
+                        callback(
+                            {
+                                "step": self.step,
+                                "epoch": self.sampler.epoch,
+                                "progress": self.step / self.total,
+                                **losses,
+                            }
+                        )
             except Abort:
                 raise
             except KeyboardInterrupt:  # asked for by a signal, between steps, or raised by the callback
@@ -157,8 +212,9 @@ class _Run:
         terms = [k for k in losses if k != "objective"] + ["objective"]
         bad = next((k for k in terms if not math.isfinite(losses[k])), None)
         if bad is not None:
-            raise self._diverged(self.step + 1, "objective" if bad == "objective" else f"loss term '{bad}'",
-                                 f"{losses[bad]}")
+            raise self._diverged(
+                self.step + 1, "objective" if bad == "objective" else f"loss term '{bad}'", f"{losses[bad]}"
+            )
         self.step += 1
         self.sampler.advance()
         self.display.step(self.sampler.epoch, self.step, losses, self.evaluate.schedule_values)
@@ -197,22 +253,39 @@ class _Run:
     def _diverged(self, step: int, what: str, value: str, where: str = "") -> SpecError:
         """The error for a non-finite value at `step`, after a final "diverged" record in the log."""
         epoch = self.sampler.epoch
-        self.log.append({"final": True, "status": "diverged", "step": step, "epoch": epoch, "term": what,
-                         "value": value})
-        kept = (f"the last good checkpoint, {self.checkpoint}, was kept"
-                if self.checkpoint is not None and self.checkpoint.exists() else "no checkpoint was written")
-        return file_error(None, "E805", f"training diverged at step {step} (epoch {epoch}): {what} is {value}"
-                          + (f" {where}" if where else ""),
-                          f"{kept}; lower the learning rate or clip gradients (clip_norm) and train again")
+        self.log.append(
+            {"final": True, "status": "diverged", "step": step, "epoch": epoch, "term": what, "value": value}
+        )
+        kept = (
+            f"the last good checkpoint, {self.checkpoint}, was kept"
+            if self.checkpoint is not None and self.checkpoint.exists()
+            else "no checkpoint was written"
+        )
+        return file_error(
+            None,
+            "E805",
+            f"training diverged at step {step} (epoch {epoch}): {what} is {value}" + (f" {where}" if where else ""),
+            f"{kept}; lower the learning rate or clip gradients (clip_norm) and train again",
+        )
 
 
-def _check_options(epochs: int | None, steps: int | None, batch_size: int, seed: int,
-                   checkpoint: str | os.PathLike | None, checkpoint_every: int | None,
-                   resume: bool) -> tuple[int, int | None]:
+def _check_options(
+    epochs: int | None,
+    steps: int | None,
+    batch_size: int,
+    seed: int,
+    checkpoint: str | os.PathLike | None,
+    checkpoint_every: int | None,
+    resume: bool,
+) -> tuple[int, int | None]:
     """Errors in the options that need no data (E802); the batch size and `checkpoint_every` as ints."""
     if epochs is not None and steps is not None:
-        raise file_error(None, "E802", "give epochs or steps, not both",
-                         "epochs count passes over the source data, steps count batches: choose one")
+        raise file_error(
+            None,
+            "E802",
+            "give epochs or steps, not both",
+            "epochs count passes over the source data, steps count batches: choose one",
+        )
     batch_size = _positive(batch_size, "the batch size")
     if checkpoint_every is not None:
         checkpoint_every = _positive(checkpoint_every, "checkpoint_every")
@@ -227,8 +300,9 @@ def _check_options(epochs: int | None, steps: int | None, batch_size: int, seed:
 
 def _positive(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise file_error(None, "E802", f"{what} must be a whole number of at least 1, got {value!r}",
-                         "e.g. 1, 32 or 100")
+        raise file_error(
+            None, "E802", f"{what} must be a whole number of at least 1, got {value!r}", "e.g. 1, 32 or 100"
+        )
     return int(value)
 
 

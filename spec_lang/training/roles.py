@@ -69,17 +69,26 @@ class Roles:
     target_input_choices: tuple[str, ...] = ()
 
 
-def infer_roles(model: Model, label_head: str | None = None, domain_head: str | None = None,
-                target_input: str | None = None) -> Roles:
+def infer_roles(
+    model: Model, label_head: str | None = None, domain_head: str | None = None, target_input: str | None = None
+) -> Roles:
     """The label classifier, the domain classifier, the source and target inputs of a compiled model."""
     program = model.program
     heads = program.heads
     for name, what in ((label_head, "--label-head"), (domain_head, "--domain-head")):
         if name is not None and name not in heads:
-            raise file_error(None, "E802", f"{what} {name}: the model has no head '{name}'",
-                             did_you_mean(name, heads) or f"heads: {', '.join(heads) or 'none'}")
-    terms = [(t.kind, role) for loss in program.losses.values() for t in P.loss_functions(loss)
-             if (role := LOSSES[t.kind].role(t)) is not None]
+            raise file_error(
+                None,
+                "E802",
+                f"{what} {name}: the model has no head '{name}'",
+                did_you_mean(name, heads) or f"heads: {', '.join(heads) or 'none'}",
+            )
+    terms = [
+        (t.kind, role)
+        for loss in program.losses.values()
+        for t in P.loss_functions(loss)
+        if (role := LOSSES[t.kind].role(t)) is not None
+    ]
     label_input, label_value, chosen_head = _label_classifier(heads, terms, label_head)
     classifier_input = None
     if label_value is not None:
@@ -92,38 +101,60 @@ def infer_roles(model: Model, label_head: str | None = None, domain_head: str | 
     choices = tuple(n for n in target if classifier_input and types[n] == types[classifier_input])
     if target_input is not None:
         if target_input not in types:
-            raise file_error(None, "E802", f"--target-input {target_input}: the model has no input '{target_input}'",
-                             did_you_mean(target_input, types) or f"target inputs: {', '.join(target) or 'none'}")
+            raise file_error(
+                None,
+                "E802",
+                f"--target-input {target_input}: the model has no input '{target_input}'",
+                did_you_mean(target_input, types) or f"target inputs: {', '.join(target) or 'none'}",
+            )
     elif len(choices) == 1:
         target_input = choices[0]
-    return Roles(label_input, chosen_head, label_value, classifier_input, domain_head, tuple(domain_terms),
-                 source, target, target_input, choices)
+    return Roles(
+        label_input,
+        chosen_head,
+        label_value,
+        classifier_input,
+        domain_head,
+        tuple(domain_terms),
+        source,
+        target,
+        target_input,
+        choices,
+    )
 
 
-def _label_classifier(heads: dict[str, P.Value], terms: list[tuple[str, TermRole]],
-                      label_head: str | None) -> tuple[str | None, P.Value | None, str | None]:
+def _label_classifier(
+    heads: dict[str, P.Value], terms: list[tuple[str, TermRole]], label_head: str | None
+) -> tuple[str | None, P.Value | None, str | None]:
     """The label input, the label classifier's value and its head: the head named, else what the label terms
     (crossentropy against a label input) compare with it (a head computing the same when there is one)."""
-    label_terms = [(r.target.name, r.predictions) for _, r in terms
-                   if r.role == "label" and isinstance(r.target, P.InputValue)]
+    label_terms = [
+        (r.target.name, r.predictions) for _, r in terms if r.role == "label" and isinstance(r.target, P.InputValue)
+    ]
     if label_head is not None:
         label_value = heads[label_head]
         exact = [y for y, v in label_terms if value_key(v) == value_key(label_value)]
         similar = [y for y, v in label_terms if value_key(v, False) == value_key(label_value, False)]
         inputs = list(dict.fromkeys(exact or similar or [y for y, _ in label_terms]))
         if len(inputs) > 1:
-            raise file_error(None, "E802",
-                             f"cannot tell which labels head '{label_head}' predicts: {', '.join(inputs)}",
-                             "compare the head with its labels in a crossentropy loss")
+            raise file_error(
+                None,
+                "E802",
+                f"cannot tell which labels head '{label_head}' predicts: {', '.join(inputs)}",
+                "compare the head with its labels in a crossentropy loss",
+            )
         return (inputs[0] if inputs else None), label_value, label_head
     if not label_terms:
         return None, None, None
     distinct = list({(y, value_key(v)): (y, v) for y, v in label_terms}.values())
     if len(distinct) > 1:
         described = "; ".join(f"'{y}' with {_describe(v)}" for y, v in distinct)
-        raise file_error(None, "E802",
-                         f"cannot tell which head is the label classifier: crossentropy losses compare "
-                         f"{described}", "name it with --label-head NAME (label_head= in Python)")
+        raise file_error(
+            None,
+            "E802",
+            f"cannot tell which head is the label classifier: crossentropy losses compare {described}",
+            "name it with --label-head NAME (label_head= in Python)",
+        )
     label_input, label_value = distinct[0]
     chosen = next((n for n, v in heads.items() if value_key(v) == value_key(label_value)), None)
     return label_input, (label_value if chosen is None else heads[chosen]), chosen
@@ -143,8 +174,11 @@ def _domain_terms(program: P.Program, terms: list[tuple[str, TermRole]]) -> list
 
 
 def _reversed(program: P.Program, value: P.Value) -> bool:
-    return any(isinstance(a, P.Reversed) or (isinstance(a, P.Applied) and any(
-        layer.kind == "reverse" for layer in program.stack(a.stack).layers)) for a in P.ancestors(value))
+    return any(
+        isinstance(a, P.Reversed)
+        or (isinstance(a, P.Applied) and any(layer.kind == "reverse" for layer in program.stack(a.stack).layers))
+        for a in P.ancestors(value)
+    )
 
 
 def _domain_head(heads: dict[str, P.Value], terms: list[DomainTerm], domain_head: str | None) -> str | None:
@@ -153,17 +187,26 @@ def _domain_head(heads: dict[str, P.Value], terms: list[DomainTerm], domain_head
         keys = {value_key(t.value, False) for t in terms}
         return next((n for n, v in heads.items() if value_key(v, False) in keys), None)
     if not terms:
-        raise file_error(None, "E802",
-                         f"--domain-head {domain_head}: the model has no domain loss (a bce or crossentropy "
-                         "against a constant domain behind a gradient reversal)", "leave --domain-head out")
+        raise file_error(
+            None,
+            "E802",
+            f"--domain-head {domain_head}: the model has no domain loss (a bce or crossentropy "
+            "against a constant domain behind a gradient reversal)",
+            "leave --domain-head out",
+        )
     if len({i.name for i in P.inputs_of(heads[domain_head])}) != 1:
-        raise file_error(None, "E802", f"--domain-head {domain_head}: the head reads several inputs",
-                         "name a head of one input, e.g. domain(fs)")
+        raise file_error(
+            None,
+            "E802",
+            f"--domain-head {domain_head}: the head reads several inputs",
+            "name a head of one input, e.g. domain(fs)",
+        )
     return domain_head
 
 
-def _split_inputs(train: list[str], label_input: str | None, classifier_input: str | None,
-                  terms: list[DomainTerm]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _split_inputs(
+    train: list[str], label_input: str | None, classifier_input: str | None, terms: list[DomainTerm]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The source inputs (the labels, the label classifier's input and the inputs of its domain) and the target
     inputs (the other inputs the training step takes)."""
     if label_input is None and classifier_input is None:

@@ -45,8 +45,8 @@ class Sampler:
         if self.position >= self.per_epoch:
             self._shuffle()
         start = self.position * self.batch_size
-        rows = self.source_order[start:start + self.batch_size]
-        return rows, self.target_order[start:start + len(rows)]  # no target rows without target data
+        rows = self.source_order[start : start + self.batch_size]
+        return rows, self.target_order[start : start + len(rows)]  # no target rows without target data
 
     def advance(self) -> None:
         """Move past the current batch."""
@@ -58,7 +58,7 @@ class Sampler:
         if self.target_rows:
             passes = math.ceil(self.source_rows / self.target_rows)
             target_order = np.concatenate([self.generator.permutation(self.target_rows) for _ in range(passes)])
-            self.target_order = target_order[:self.source_rows]
+            self.target_order = target_order[: self.source_rows]
         self.epoch, self.position = self.epoch + 1, 0
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -19,8 +19,9 @@ class PyTensorBackend:
     def __init__(self, program: P.Program, values: dict[str, np.ndarray]):
         self.program = program
         self.parameters = {p.name: pytensor.shared(values[p.name], name=p.name) for p in program.params()}
-        self.hypers = {n: pytensor.shared(np.asarray(v, dtype=program.precision), name=n)
-                       for n, v in program.hypers.items()}
+        self.hypers = {
+            n: pytensor.shared(np.asarray(v, dtype=program.precision), name=n) for n, v in program.hypers.items()
+        }
         self.training_progress = pytensor.shared(np.asarray(0.0, dtype=program.precision), name="progress")
 
     def input(self, name: str, dtype: str, ndim: int):

@@ -24,6 +24,7 @@ def fast_tanh(x):
     clipped to ±7.9053, x itself below 4e-4; at most 3.5e-7 from the exact value, tanh(±inf) = ±1). Plain
     arithmetic, so it fuses with its neighbours into one loop, which runs several times faster under Numba than
     the libm call of `pt.tanh`. Its gradient is tanh's, g · (1 - y²) of the output y."""
+
     def number(value):
         return np.asarray(value, dtype=x.dtype)
 
@@ -36,16 +37,24 @@ def fast_tanh(x):
     def graph(v):
         clipped = pt.clip(v, number(-7.90531110763549805), number(7.90531110763549805))
         z = pt.sqr(clipped)
-        p = clipped * polynomial(z, [-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
-                                     5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
-                                     4.89352455891786e-03])
+        p = clipped * polynomial(
+            z,
+            [
+                -2.76076847742355e-16,
+                2.00018790482477e-13,
+                -8.60467152213735e-11,
+                5.12229709037114e-08,
+                1.48572235717979e-05,
+                6.37261928875436e-04,
+                4.89352455891786e-03,
+            ],
+        )
         q = polynomial(z, [1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03])
         return pt.switch(pt.abs(v) < number(4e-4), v, p / q)
 
     v, y, g = x.type(), x.type(), x.type()  # the pullback takes the input, the output and its gradient
     pullback = pytensor.compile.builders.OpFromGraph([v, y, g], [g * (1 - pt.sqr(y))], inline=True)
-    return pytensor.compile.builders.OpFromGraph([v], [graph(v)], inline=True, name="fast_tanh",
-                                                 pullback=pullback)(x)
+    return pytensor.compile.builders.OpFromGraph([v], [graph(v)], inline=True, name="fast_tanh", pullback=pullback)(x)
 
 
 def sigmoid(x):
@@ -261,6 +270,7 @@ def windows(x, size, stride):
     """The size × size windows of NCHW images, `stride` apart: [batch, channels, size, size, rows, columns] with
     rows = (height - size) / stride + 1 and columns likewise; window (r, c) starts at (r · stride, c · stride).
     One gather of the input, so the graph stays small however large the windows."""
+
     def offsets(length):  # [size, windows]: offset i of window r is at r · stride + i
         return pt.arange(size)[:, None] + stride * pt.arange((length - size) // stride + 1)[None, :]
 

@@ -13,18 +13,41 @@ import inspect
 import keyword
 import re
 
+from spec_lang import program as P
 from spec_lang.library import initializers
+from spec_lang.library.formulas import formulas
 from spec_lang.library.initializers import INITIALIZERS
 from spec_lang.library.optimizers import OPTIMIZERS, descend
-from spec_lang.library.formulas import formulas
 from spec_lang.lowering.pytensor import ops
-from spec_lang import program as P
 from spec_lang.lowering.walker import initializer_table, input_dtype, lower
 
 # Names the generated module defines or uses itself; a user's name that collides gets a trailing underscore.
-_RESERVED = {"np", "pt", "pytensor", "grad_scale", "params", "hyper", "progress", "build", "compile_model", "inputs",
-             "heads", "losses", "objective", "learning_rate", "state_updates", "build_inference", "SEED", "PRECISION",
-             "random_batch"} | {n for n in dir(ops) if not n.startswith("_")} | set(formulas()) | set(dir(builtins))
+_RESERVED = (
+    {
+        "np",
+        "pt",
+        "pytensor",
+        "grad_scale",
+        "params",
+        "hyper",
+        "progress",
+        "build",
+        "compile_model",
+        "inputs",
+        "heads",
+        "losses",
+        "objective",
+        "learning_rate",
+        "state_updates",
+        "build_inference",
+        "SEED",
+        "PRECISION",
+        "random_batch",
+    }
+    | {n for n in dir(ops) if not n.startswith("_")}
+    | set(formulas())
+    | set(dir(builtins))
+)
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 
@@ -86,8 +109,9 @@ class CodeBackend:
         An op with several outputs is unpacked into as many names."""
         if name not in self.used_ops:
             self.used_ops.append(name)
-        rendered = [a if isinstance(a, str) else "[" + ", ".join(a) + "]" if isinstance(a, list) else repr(a)
-                    for a in args]
+        rendered = [
+            a if isinstance(a, str) else "[" + ", ".join(a) + "]" if isinstance(a, list) else repr(a) for a in args
+        ]
         if name in formulas():  # a vocabulary's own formula, for numpy and PyTensor alike: on PyTensor here
             rendered.append("xp=pt")
         call = f"{name}({', '.join(rendered)})"
@@ -100,7 +124,7 @@ class CodeBackend:
     def bind(self, name: str, value: str) -> str:
         """Name a value; an unnamed value computed on the line just before takes the name instead."""
         if value in self.anonymous and self.lines[-1].startswith(f"{value} = "):
-            expression = self.lines.pop()[len(value) + 3:]
+            expression = self.lines.pop()[len(value) + 3 :]
             self.taken.discard(value)
             return self.assign(name, expression)
         return self.assign(name, value)
@@ -122,16 +146,31 @@ def emit_python(program: P.Program, source_name: str) -> str:
     """The generated module's text."""
     backend, inference = CodeBackend(program), CodeBackend(program)
     graph, inference_graph = lower(program, backend), lower(program, inference, training=False)
-    outputs = [graph.objective, graph.learning_rate, *graph.inputs.values(), *graph.heads.values(),
-               *graph.losses.values(), *(v for update in graph.state_updates for v in update)]
+    outputs = [
+        graph.objective,
+        graph.learning_rate,
+        *graph.inputs.values(),
+        *graph.heads.values(),
+        *graph.losses.values(),
+        *(v for update in graph.state_updates for v in update),
+    ]
     lines, used_ops = backend.needed(outputs)
-    inference_lines, inference_ops = inference.needed([inference_graph.objective, *inference_graph.inputs.values(),
-                                                       *inference_graph.heads.values(),
-                                                       *inference_graph.losses.values()])
+    inference_lines, inference_ops = inference.needed(
+        [
+            inference_graph.objective,
+            *inference_graph.inputs.values(),
+            *inference_graph.heads.values(),
+            *inference_graph.losses.values(),
+        ]
+    )
     rule = OPTIMIZERS[program.optimizer].rule
-    helpers = [*(_source(name) for name in dict.fromkeys([*used_ops, *inference_ops])), inspect.getsource(rule),
-               inspect.getsource(descend), inspect.getsource(ops.training_updates),
-               inspect.getsource(ops.OptimizerState)]
+    helpers = [
+        *(_source(name) for name in dict.fromkeys([*used_ops, *inference_ops])),
+        inspect.getsource(rule),
+        inspect.getsource(descend),
+        inspect.getsource(ops.training_updates),
+        inspect.getsource(ops.OptimizerState),
+    ]
     params = initializer_table(program)
     schemes = list(dict.fromkeys(scheme for _, _, scheme, _ in params))
     init_fns = [*(INITIALIZERS[scheme].draw for scheme in schemes), initializers.initial_parameters]
@@ -144,52 +183,76 @@ def emit_python(program: P.Program, source_name: str) -> str:
     def dict_literal(items: dict[str, str]) -> str:
         return "{" + ", ".join(f"{k!r}: {v}" for k, v in items.items()) + "}"
 
-    out = [f'"""Model {_quoted(program.name)}, generated by specc from {_quoted(source_name)}. Edit freely.',
-           "",
-           "Builds the model's graph with PyTensor; run it to compile the update function and take one step",
-           'on random data: python THIS_FILE.py',
-           '"""', "",
-           "import numpy as np", "import pytensor", "import pytensor.tensor as pt",
-           "from pytensor.gradient import grad_scale", "",
-           f"PRECISION = {program.precision!r}", f"SEED = {program.seed!r}",
-           f"HYPERPARAMETERS = {dict(program.hypers)!r}",
-           "# (name, shape, initialiser, its keyword arguments) of every parameter and state variable, in order",
-           "PARAMETERS = [", *[f"    {p!r}," for p in params], "]",
-           "# the parameters the optimiser updates, with their learning-rate multipliers (frozen stacks left out)",
-           f"OPTIMIZED = {program.optimized_parameters()!r}",
-           f"OPTIMIZER_OPTIONS = {program.optimizer_options!r}",
-           "# name: (dtype, shape with None for the batch, label bound)",
-           f"INPUTS = {inputs!r}",
-           f"TRAIN_INPUTS = {train_inputs!r}",
-           f"HEAD_INPUTS = {head_inputs!r}", "", ""]
+    out = [
+        f'"""Model {_quoted(program.name)}, generated by specc from {_quoted(source_name)}. Edit freely.',
+        "",
+        "Builds the model's graph with PyTensor; run it to compile the update function and take one step",
+        "on random data: python THIS_FILE.py",
+        '"""',
+        "",
+        "import numpy as np",
+        "import pytensor",
+        "import pytensor.tensor as pt",
+        "from pytensor.gradient import grad_scale",
+        "",
+        f"PRECISION = {program.precision!r}",
+        f"SEED = {program.seed!r}",
+        f"HYPERPARAMETERS = {dict(program.hypers)!r}",
+        "# (name, shape, initialiser, its keyword arguments) of every parameter and state variable, in order",
+        "PARAMETERS = [",
+        *[f"    {p!r}," for p in params],
+        "]",
+        "# the parameters the optimiser updates, with their learning-rate multipliers (frozen stacks left out)",
+        f"OPTIMIZED = {program.optimized_parameters()!r}",
+        f"OPTIMIZER_OPTIONS = {program.optimizer_options!r}",
+        "# name: (dtype, shape with None for the batch, label bound)",
+        f"INPUTS = {inputs!r}",
+        f"TRAIN_INPUTS = {train_inputs!r}",
+        f"HEAD_INPUTS = {head_inputs!r}",
+        "",
+        "",
+    ]
     out += ["# Building blocks (from spec_lang.lowering.pytensor.ops)", ""]
     out += [source + "\n" for source in helpers]
     out += ["# Initialisers (from spec_lang.library.initializers)", ""]
     out += [inspect.getsource(function) + "\n" for function in init_fns]
     out += ["DRAWS = {" + ", ".join(f"{s!r}: {s}" for s in schemes) + "}", "", ""]
-    out += ["", "def build(params, hyper, progress):",
-            '    """The training graph: inputs, heads, named losses, the objective, the learning rate and the new values',
-            '    of state variables (running statistics) after a step. Schedules follow `progress`, the training',
-            '    progress in [0, 1]."""']
+    out += [
+        "",
+        "def build(params, hyper, progress):",
+        '    """The training graph: inputs, heads, named losses, the objective, the learning rate and the new values',
+        "    of state variables (running statistics) after a step. Schedules follow `progress`, the training",
+        '    progress in [0, 1]."""',
+    ]
     out += ["    " + line for line in lines]
-    out += [f"    objective = {graph.objective}",
-            f"    inputs = {dict_literal(graph.inputs)}",
-            f"    heads = {dict_literal(graph.heads)}",
-            f"    losses = {dict_literal(graph.losses)}",
-            f"    state_updates = [{', '.join(f'({a}, {b})' for a, b in graph.state_updates)}]",
-            f"    return inputs, heads, losses, objective, {graph.learning_rate}, state_updates", "", ""]
-    out += ["def build_inference(params, hyper, progress):",
-            '    """The inference graph, which prediction uses (dropout off, batch normalisation by running',
-            '    statistics): inputs, heads, named losses and the objective."""']
+    out += [
+        f"    objective = {graph.objective}",
+        f"    inputs = {dict_literal(graph.inputs)}",
+        f"    heads = {dict_literal(graph.heads)}",
+        f"    losses = {dict_literal(graph.losses)}",
+        f"    state_updates = [{', '.join(f'({a}, {b})' for a, b in graph.state_updates)}]",
+        f"    return inputs, heads, losses, objective, {graph.learning_rate}, state_updates",
+        "",
+        "",
+    ]
+    out += [
+        "def build_inference(params, hyper, progress):",
+        '    """The inference graph, which prediction uses (dropout off, batch normalisation by running',
+        '    statistics): inputs, heads, named losses and the objective."""',
+    ]
     if inference_lines == lines:
-        out += ["    # this model has no dropout or batch normalisation: its inference graph is its training graph",
-                "    inputs, heads, losses, objective, *_ = build(params, hyper, progress)"]
+        out += [
+            "    # this model has no dropout or batch normalisation: its inference graph is its training graph",
+            "    inputs, heads, losses, objective, *_ = build(params, hyper, progress)",
+        ]
     else:
         out += ["    " + line for line in inference_lines]
-        out += [f"    objective = {inference_graph.objective}",
-                f"    inputs = {dict_literal(inference_graph.inputs)}",
-                f"    heads = {dict_literal(inference_graph.heads)}",
-                f"    losses = {dict_literal(inference_graph.losses)}"]
+        out += [
+            f"    objective = {inference_graph.objective}",
+            f"    inputs = {dict_literal(inference_graph.inputs)}",
+            f"    heads = {dict_literal(inference_graph.heads)}",
+            f"    losses = {dict_literal(inference_graph.losses)}",
+        ]
     out += ["    return inputs, heads, losses, objective", "", ""]
     out += [_COMPILE_MODEL.replace("UPDATE_RULE", rule.__name__)]
     return "\n".join(out)
