@@ -20,7 +20,7 @@ from spec_lang.syntax.jsonio import dump_json, load_json
 from spec_lang.syntax.parser import parse
 from spec_lang.syntax.printer import format_model, format_source
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DANN_FILES = sorted(EXAMPLES.rglob("*.dann"))
 
 

@@ -12,7 +12,7 @@ from spec_lang.syntax.builder import (ModelBuilder, bce, call, crossentropy, den
                                reverse_layer, sgd)
 from spec_lang.syntax.parser import parse
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _parse(name: str) -> ir.Model:

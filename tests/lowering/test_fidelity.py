@@ -10,7 +10,7 @@ import pytest
 import spec_lang
 from seed_ports import seed_dann, seed_l2_mlp
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 STEPS = 20
 TOLERANCE = 1e-10
 

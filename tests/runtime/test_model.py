@@ -13,7 +13,7 @@ import spec_lang
 from gradients import check_gradient
 from spec_lang.lowering.pytensor import ops
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODE = "FAST_COMPILE"  # numerics are mode-independent; test_fidelity covers the default and C modes
 
 

@@ -29,7 +29,7 @@ from spec_lang.syntax.printer import format_model
 from spec_lang.reports.summary import listing
 
 MODE = "FAST_COMPILE"  # where the mode does not matter: it compiles fastest
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def stack_model(layers: str, dims: str, precision: str = "float64") -> str:

@@ -21,7 +21,7 @@ from spec_lang.syntax.parser import parse
 from spec_lang.syntax.printer import format_model
 from spec_lang.reports.summary import listing
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 MODEL = """\

@@ -15,8 +15,8 @@ from emitted import import_module, train_side_by_side
 import spec_lang
 from spec_lang.cli.main import main
 
-ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).resolve().parent / "golden"
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden"
 UPDATE = os.environ.get("SPECC_UPDATE_GOLDEN") == "1"
 
 

@@ -18,7 +18,7 @@ from spec_lang.syntax import builder
 from spec_lang.lowering.python.emitter import emit_python
 from spec_lang.syntax.jsonio import load_json
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOSTILE_NAMES = ["x y", "a'b", 'a"b', "a\nb", "__import__('os').system('true')", "\u0430", "\ufb01", "", "1x", "true",
                  "x;", "é"]
 

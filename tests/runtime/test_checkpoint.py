@@ -13,7 +13,7 @@ import spec_lang
 from spec_lang.program.fingerprint import fingerprint as spec_hash
 from spec_lang.runtime.checkpoint import CHECKSUM, read_checkpoint, write_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEED_DANN = ROOT / "examples" / "seed_dann.dann"
 
 

@@ -16,7 +16,7 @@ from spec_lang.diagnostics import SpecError
 from spec_lang.syntax.jsonio import dump_json, dumps_json, load_json, loads_json
 from spec_lang.syntax.parser import parse
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DANN_FILES = sorted(EXAMPLES.rglob("*.dann"))  # with examples/lib/, whose files are only meant to be included
 SCHEMA = json.loads((files("spec_lang.syntax") / "schema" / "dann.schema.json").read_text(encoding="utf-8"))
 

@@ -11,7 +11,7 @@ from sklearn.datasets import make_moons as sklearn_make_moons
 import spec_lang
 from spec_lang.data import check_arrays, load_arrays, make_moons, two_moons
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from spec_lang.runtime.checkpoint import read_checkpoint
 from spec_lang.cli.main import main
 from spec_lang.data import load_arrays, two_moons
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPEC = str(ROOT / "examples" / "seed_dann.dann")
 RUN = ["train", SPEC, "--epochs", "30", "--batch-size", "1", "--seed", "9"]  # 4500 steps, about a second
 

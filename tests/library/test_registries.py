@@ -24,7 +24,7 @@ from spec_lang.lowering.python.emitter import emit_python
 from spec_lang.reports.summary import summary
 from spec_lang.syntax import builder, ir
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
 
 # A toy loss, the mean absolute error, declared in one place: how it checks, lowers and reads in the summary.

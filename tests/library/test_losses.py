@@ -21,7 +21,7 @@ from spec_lang import program as P
 from spec_lang.lowering.python.emitter import emit_python
 from spec_lang.reports.summary import listing, summary
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MODE = "FAST_COMPILE"
 LABELS = np.array([0, 2, 1], dtype="int32")
 
