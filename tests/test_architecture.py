@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("runtime", "data"),
     ("training", "reports"),
     ("model",),
-    ("api",),
+    ("api", "builder"),
     ("__init__",),
     ("experiments",),
     ("cli",),

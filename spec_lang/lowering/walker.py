@@ -1,8 +1,8 @@
 """Checked program → graph. One walker, two backends: `PyTensorBackend` builds PyTensor variables; the
-code backend in `emit.py` writes the same steps as Python source.
+code backend in `lowering/python/emitter.py` writes the same steps as Python source.
 
-Every step is a call of a function in `ops.py` (or plain arithmetic), so both backends build the same
-graph by construction.
+Every step is a call of a building block (`lowering/pytensor/ops.py`, or a formula a vocabulary declares) or
+plain arithmetic, so both backends build the same graph by construction.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def lower(
     """Build the program's graph with `backend`: inputs, values, heads, losses, objective. The training graph
     (dropout active, batch statistics) feeds the update function; the inference graph feeds evaluate and predict.
     `optimizations` (all on by default) may batch applications of a stack in the training graph (see
-    `optimize.py`); then heads may read every input, so predictions come from the inference graph."""
+    `passes.py`); then heads may read every input, so predictions come from the inference graph."""
     optimizations = optimizations or Optimizations()
     if optimizations.fast_tanh and program.precision == "float32":
         backend = _Substituted(backend, {"tanh": "fast_tanh"})

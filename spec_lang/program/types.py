@@ -40,8 +40,8 @@ class Arith:
 @dataclass(frozen=True)
 class Schedule:
     """A value that follows the training progress p ∈ [0, 1] (`model.set_progress`), e.g. `dann_lambda(gamma = 10)`:
-    the schedule of that name in `ops.py` applied to p and the arguments (numbers and parameters), named and in
-    the order of the schedule's signature, defaults filled in."""
+    the schedule of that name (`spec_lang.library.schedules`) applied to p and the arguments (numbers and
+    parameters), named and in the order of the schedule's signature, defaults filled in."""
 
     name: str
     args: tuple[tuple[str, Scalar], ...]
@@ -137,7 +137,8 @@ Value = InputValue | Applied | Reversed | Outer
 
 @dataclass(frozen=True)
 class Initializer:
-    """How a parameter's first value is drawn: a function of `initializers.py` and its keyword arguments."""
+    """How a parameter's first value is drawn: an initialiser of `spec_lang.library.initializers` and its keyword
+    arguments."""
 
     scheme: str  # normal | uniform | glorot_uniform | glorot_normal | he_uniform | he_normal | zeros | constant | ones
     args: tuple[tuple[str, float], ...] = ()
@@ -163,7 +164,7 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class LayerInstance:
-    """A layer of a stack with its options resolved and its shapes known (see `layers.py` for the kinds).
+    """A layer of a stack with its options resolved and its shapes known (see `spec_lang.library.layers` for the kinds).
 
     `activation` names what the output holds (e.g. "softmax" probabilities) for the loss checks; None
     means the layer passes on whatever its input held (reverse, dropout)."""

@@ -40,6 +40,18 @@ def folder() -> Path:
     return Path(pytensor.config.base_compiledir) / "specc"
 
 
+def _source_files(package: Path) -> list[Path]:
+    """Every Python file of the packages in `_PACKAGES`, in a fixed order. A package that is missing or holds no
+    module is an error: a key that silently stopped covering it would serve stale compiled functions."""
+    files = []
+    for name in _PACKAGES:
+        found = sorted((package / name).rglob("*.py"))
+        if not found:
+            raise RuntimeError(f"spec_lang/{name} is missing: the compile cache cannot key what it compiles")
+        files += found
+    return files
+
+
 @cache
 def _environment() -> str:
     import numba
@@ -48,7 +60,7 @@ def _environment() -> str:
 
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent.parent  # spec_lang/
-    for path in sorted(p for name in _PACKAGES for p in (package / name).rglob("*.py")):
+    for path in _source_files(package):
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return repr((FORMAT, sys.version, numpy.__version__, pytensor.__version__, numba.__version__, digest.hexdigest()))
 

@@ -138,6 +138,13 @@ def test_the_builder_has_a_function_for_every_entry(registry: Registry) -> None:
         assert function(1).node == ir.Call(name, (ir.Number(1),))
 
 
+def test_the_public_builder_module_exports_the_builder() -> None:
+    import spec_lang.builder as public
+
+    assert set(public.__all__) == {name for name, value in vars(builder).items()
+                                   if getattr(value, "__module__", None) == builder.__name__ and name[0] != "_"}
+
+
 def test_the_builder_writes_every_public_initialiser() -> None:
     for name in INITIALIZERS:
         if INITIALIZERS[name].public and INITIALIZERS[name].signature.names:

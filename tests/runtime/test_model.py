@@ -136,3 +136,17 @@ def test_l2_over_weights_only(tmp_path) -> None:
     data = {"x": np.zeros((2, 10)), "z": np.array([0, 1])}
     count = sum(v.size for v in biases.values())
     assert both.evaluate(**data)["reg"] - weights_only.evaluate(**data)["reg"] == pytest.approx(0.1 * count)
+
+
+def test_the_compile_cache_key_covers_every_lowering_source_and_fails_without_one(tmp_path: Path) -> None:
+    from spec_lang.runtime import compile_cache
+
+    package = ROOT / "spec_lang"
+    files = compile_cache._source_files(package)
+    assert package / "lowering" / "pytensor" / "ops.py" in files
+    assert package / "library" / "layers" / "images.py" in files  # found recursively
+    assert len(set(files)) == len(files)
+    (tmp_path / "program").mkdir()
+    (tmp_path / "program" / "types.py").write_text("")
+    with pytest.raises(RuntimeError, match="spec_lang/library is missing"):
+        compile_cache._source_files(tmp_path)

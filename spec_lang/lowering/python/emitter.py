@@ -1,9 +1,9 @@
 """`specc compile --emit python`: a standalone, readable Python module that builds the same PyTensor graph.
 
-The module carries copies of the building blocks (`ops.py`) and initialisers it uses, `build` and
-`build_inference` functions (the training and the inference graph) written by walking the checked program with
-the same walker as the compiler, and `compile_model`, which returns the update function, one predict function
-per head and the shared variables.
+The module carries copies of the building blocks (`lowering/pytensor/ops.py`, the vocabularies' formulas and update
+rules) and initialisers it uses, `build` and `build_inference` functions (the training and the inference graph)
+written by walking the checked program with the same walker as the compiler, and `compile_model`, which returns the
+update function, one predict function per head and the shared variables.
 """
 
 from __future__ import annotations
