@@ -4,6 +4,7 @@ queries over its graph (`graph`) and its fingerprint (`fingerprint`)."""
 from spec_lang.program.graph import (
     ReversalPoint,
     ancestors,
+    expression,
     inputs_of,
     loss_functions,
     parents,
@@ -53,6 +54,7 @@ __all__ = [
     "TensorType",
     "Value",
     "ancestors",
+    "expression",
     "inputs_of",
     "loss_functions",
     "parents",

@@ -3,6 +3,7 @@ value is computed from, which losses read it, where gradients are reversed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from spec_lang.diagnostics import Span
@@ -117,3 +118,31 @@ def reversal_points(program: Program) -> list[ReversalPoint]:
                             node, index, layer.option("lambda"), losses, inside + upstream
                         )
     return list(points.values())
+
+
+def expression(value: Value, names: Mapping[int, str] | None = None, lam: Callable[[Scalar], str] | None = None) -> str:
+    """The expression that computes a value, as the language writes it: `label(features(xs))`. Its parts appear by
+    name where `names` (by `id`) gives them one; a reversal shows its λ when `lam` writes it. The one way the summary,
+    the listing and training's messages name values.
+
+    >>> from spec_lang.program.types import Const, TensorType
+    >>> x = InputValue("x", TensorType("float", (None, 2)))
+    >>> h = Applied("net", x, TensorType("float", (None, 3)), None)
+    >>> expression(Applied("head", Reversed(h, Const(0.5), h.type, None), h.type, None), {id(h): "h"})
+    'head(reverse(h))'
+    """
+
+    def part(value: Value) -> str:
+        named = (names or {}).get(id(value))
+        return named or (value.name if isinstance(value, InputValue) else expression(value, names, lam))
+
+    match value:
+        case InputValue(name=name):
+            return name
+        case Reversed(arg=arg):
+            return f"reverse({part(arg)}{f', λ = {lam(value.lam)}' if lam else ''})"
+        case Outer(features=features, predictions=predictions):
+            return f"outer({part(features)}, {part(predictions)})"
+        case Applied(stack=stack, arg=arg):
+            return f"{stack}({part(arg)})"
+    raise TypeError(value)

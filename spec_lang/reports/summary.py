@@ -12,16 +12,10 @@ def _namer(program: P.Program):
 
     def describe(value: P.Value) -> str:
         """A value's name if it has one, else the expression that computes it."""
-        if isinstance(value, P.InputValue):
-            return value.name
         return names.get(id(value)) or expression(value)
 
     def expression(value: P.Value) -> str:
-        if isinstance(value, P.Reversed):
-            return f"reverse({describe(value.arg)}, λ = {scalar(value.lam)})"
-        if isinstance(value, P.Outer):
-            return f"outer({describe(value.features)}, {describe(value.predictions)})"
-        return f"{value.stack}({describe(value.arg)})"
+        return P.expression(value, names, scalar)
 
     def scalar(s: P.Scalar, context: int = 0) -> str:
         match s:

@@ -148,7 +148,7 @@ def _label_classifier(
         return None, None, None
     distinct = list({(y, value_key(v)): (y, v) for y, v in label_terms}.values())
     if len(distinct) > 1:
-        described = "; ".join(f"'{y}' with {_describe(v)}" for y, v in distinct)
+        described = "; ".join(f"'{y}' with {P.expression(v)}" for y, v in distinct)
         raise file_error(
             None,
             "E802",
@@ -176,7 +176,7 @@ def _domain_terms(program: P.Program, terms: list[tuple[str, TermRole]]) -> list
 def _reversed(program: P.Program, value: P.Value) -> bool:
     return any(
         isinstance(a, P.Reversed)
-        or (isinstance(a, P.Applied) and any(layer.kind == "reverse" for layer in program.stack(a.stack).layers))
+        or (isinstance(a, P.Applied) and any(layer.reverses_gradient for layer in program.stack(a.stack).layers))
         for a in P.ancestors(value)
     )
 
@@ -216,14 +216,3 @@ def _split_inputs(
         home = domains[classifier_input] if classifier_input in domains else object()  # object(): no domain
         source = tuple(n for n in train if n in (label_input, classifier_input) or domains.get(n) == home)
     return source, tuple(n for n in train if n not in source)
-
-
-def _describe(value: P.Value) -> str:
-    match value:
-        case P.InputValue():
-            return value.name
-        case P.Reversed():
-            return f"reverse({_describe(value.arg)})"
-        case P.Outer():
-            return f"outer({_describe(value.features)}, {_describe(value.predictions)})"
-    return f"{value.stack}({_describe(value.arg)})"
