@@ -72,7 +72,7 @@ def from_ir(
         values: dict[str, ir.Expr] = {}
         for name, value in overrides.items():
             try:
-                values[name] = value if isinstance(value, ir.Node) else ir.literal(value)
+                values[name] = value if isinstance(value, ir.Expr) else ir.literal(value)
             except TypeError:
                 raise SpecError(
                     [

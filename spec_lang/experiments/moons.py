@@ -118,6 +118,7 @@ def reproduce_moons(
             model = load(spec_path, init_seed=seed).compile(mode)
             history = model.fit(data, epochs=epochs, batch_size=1, seed=seed)
             final = history.final
+            assert final is not None  # `fit` returns when training ended, with its final record
             runs[name].append(
                 {
                     "seed": seed,

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn, Protocol
+from typing import Any, Literal, NoReturn, Protocol, cast
 
 from spec_lang import program as P
+from spec_lang.diagnostics import Span
 from spec_lang.library.registry import Argument, Registry, Signature
 from spec_lang.syntax import ir
 
@@ -29,7 +30,7 @@ class LossChecks(Protocol):
     def is_number(self, expr: ir.Expr) -> bool: ...
     def stack_names(self, call: ir.Call) -> tuple[str, ...]: ...
     def error(
-        self, code: str, message: str, node: Any, hint: str | None = None, notes: tuple[str, ...] = ()
+        self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None, notes: tuple[str, ...] = ()
     ) -> NoReturn: ...
 
 
@@ -131,6 +132,7 @@ def _crossentropy_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
     predicted = predictions(checks, call, bound)
     need_activation(checks, call, predicted, "softmax", call.args[0] if call.args else call)
     classes = predicted.type.shape[-1]
+    assert classes is not None  # the output of a softmax layer: [batch, …, classes]
     labels_expr = bound["target"]
     if checks.is_number(labels_expr):
         label = checks.number(labels_expr, checks.settings)
@@ -233,9 +235,9 @@ def _mse_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
 def _mse_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
     return ctx.backend.op(
         "mean_squared_error",
-        ctx.tensor(term.arg("predictions")),  # type: ignore[arg-type]
-        ctx.tensor(term.arg("target")),
-    )  # type: ignore[arg-type]
+        ctx.tensor(cast(P.Value, term.arg("predictions"))),
+        ctx.tensor(cast(P.Value, term.arg("target"))),
+    )
 
 
 def _entropy_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:

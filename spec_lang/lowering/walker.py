@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, overload
 
 import numpy as np
 
@@ -32,10 +32,13 @@ class Backend(Protocol[H]):
     def arith(self, op: str, left: H, right: H | None) -> H: ...
     def generator(self, index: int) -> H: ...  # a new shared random generator, the `index`-th of its graph
     # `args` are values, lists of values, or sizes fixed when the graph is built (ints, tuples of ints); an op
-    # that returns several values (`outputs` > 1) gives a tuple
+    # that returns several values (`outputs` given) gives a tuple
+    @overload
+    def op(self, name: str, *args: H | list[H] | int | tuple[int, ...], hint: str | None = None) -> H: ...
+    @overload
     def op(
-        self, name: str, *args: H | list[H] | int | tuple[int, ...], hint: str | None = None, outputs: int = 1
-    ) -> H | tuple[H, ...]: ...
+        self, name: str, *args: H | list[H] | int | tuple[int, ...], hint: str | None = None, outputs: int
+    ) -> tuple[H, ...]: ...
     def bind(self, name: str, value: H) -> H: ...
 
 
@@ -92,9 +95,10 @@ def lower(
             and all(parts.get(id(a), (None, -1))[0] is first[0] and parts[id(a)][1] == i for i, a in enumerate(args))
         ):
             return first[0], first[2]
-        if all(isinstance(a, P.Reversed) and a.lam == args[0].lam for a in args):
-            inner, sizes = joined(tuple(a.arg for a in args))
-            return backend.op("reverse_gradient", inner, scalar(args[0].lam)), sizes
+        reversals = [a for a in args if isinstance(a, P.Reversed)]
+        if len(reversals) == len(args) and all(r.lam == reversals[0].lam for r in reversals):
+            inner, sizes = joined(tuple(r.arg for r in reversals))
+            return backend.op("reverse_gradient", inner, scalar(reversals[0].lam)), sizes
         lowered = [tensor(a) for a in args]
         return backend.op("join_rows", lowered), [backend.op("rows", t) for t in lowered]
 
@@ -121,6 +125,7 @@ def lower(
         building.discard(id(group))
 
     def build(value: P.Value, hint: str | None) -> H:
+        assert not isinstance(value, P.InputValue)  # inputs are in `memo` from the start
         if isinstance(value, P.Outer):
             return backend.op("outer", tensor(value.features), tensor(value.predictions), hint=hint)
         h = tensor(value.arg)

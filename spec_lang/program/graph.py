@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from spec_lang.diagnostics import Span
 from spec_lang.program.types import (
@@ -76,7 +77,7 @@ class ReversalPoint:
     `value` is the `Reversed` value, or the `Applied` stack whose layer `layer` is a `reverse` layer.
     """
 
-    value: Value
+    value: Reversed | Applied
     layer: int | None
     lam: Scalar
     losses: tuple[str, ...]
@@ -115,7 +116,7 @@ def reversal_points(program: Program) -> list[ReversalPoint]:
                     if layer.reverses_gradient:
                         inside = (f"{node.stack} (layers before {index})",) if index else ()
                         points[(id(node), index)] = ReversalPoint(
-                            node, index, layer.option("lambda"), losses, inside + upstream
+                            node, index, cast(Scalar, layer.option("lambda")), losses, inside + upstream
                         )
     return list(points.values())
 

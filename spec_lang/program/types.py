@@ -9,8 +9,10 @@ functions.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
 from spec_lang.diagnostics import Span
 
@@ -66,7 +68,7 @@ class LossTerm:
     @property
     def stacks(self) -> tuple[str, ...]:
         """The stacks whose parameters the term reads directly (a penalty's), by name."""
-        return tuple(dict(self.args).get("stacks", ()))  # type: ignore[call-overload]
+        return tuple(cast(Iterable[str], dict(self.args).get("stacks", ())))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.typing import LineStyleType
 
 # Keys of a training record that are neither loss terms nor run-time values.
 BOOKKEEPING = frozenset({"epoch", "step", "progress"})
@@ -179,7 +180,13 @@ def accuracy(model: Predictor, head: str, x: np.ndarray, y: np.ndarray) -> float
 
 
 def _boundary(
-    axes: Axes, xx: np.ndarray, yy: np.ndarray, probability: np.ndarray, name: str, color: str, linestyle: str = "-"
+    axes: Axes,
+    xx: np.ndarray,
+    yy: np.ndarray,
+    probability: np.ndarray,
+    name: str,
+    color: str,
+    linestyle: LineStyleType = "-",
 ) -> Line2D:
     """Draw where `probability` crosses 0.5, if it does on the grid; returns the legend entry."""
     from matplotlib.lines import Line2D

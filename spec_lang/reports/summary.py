@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from spec_lang import program as P
 from spec_lang.library.losses import LOSSES
 from spec_lang.semantics.scalars import PROGRESS_POINTS, evaluate
@@ -29,7 +31,7 @@ def _namer(program: P.Program):
                 return name
             case P.Arith(op="neg", left=left):
                 return "-" + scalar(left, 3)
-            case P.Arith(op=op, left=left, right=right):
+            case P.Arith(op=op, left=left, right=right) if right is not None:
                 level = 1 if op in "+-" else 2
                 text = f"{scalar(left, level)} {op} {scalar(right, level + 1)}"
                 return f"({text})" if level < context else text
@@ -89,7 +91,7 @@ def _schedules(program: P.Program) -> list[P.Schedule]:
     return list(dict.fromkeys(s for scalar in scalars for s in P.schedules(scalar)))
 
 
-def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
+def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ") -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
     return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
 
@@ -116,7 +118,7 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
     points = P.reversal_points(program)
     for point in points:
         where = f" (line {point.span.line})" if point.span else ""
-        if point.layer is None:
+        if isinstance(point.value, P.Reversed):
             place = f"reverse({describe(point.value.arg)})"
         else:
             place = f"{describe(point.value)}, layer {point.layer} of {point.value.stack}"
@@ -132,8 +134,8 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
     out += ["", "optimiser", f"  {_optimizer(program, scalar)} minimize {scalar(program.objective)}"]
     schedules = _schedules(program)
     if schedules:
-        points = ", ".join(f"{p:g}" for p in PROGRESS_POINTS)
-        out += ["", f"schedules (values at training progress {points})"]
+        progress = ", ".join(f"{p:g}" for p in PROGRESS_POINTS)
+        out += ["", f"schedules (values at training progress {progress})"]
         out += _table(
             [(scalar(s), *(f"{evaluate(s, program.hypers, p):.4g}" for p in PROGRESS_POINTS)) for s in schedules]
         )

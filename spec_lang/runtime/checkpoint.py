@@ -65,7 +65,8 @@ def write_checkpoint(
     }
     stored[META] = np.array(json.dumps(header))
     stored[CHECKSUM] = np.array(digest(stored))
-    write_atomic(path, lambda stream: np.savez(stream, **stored))
+    # numpy's stub takes the keywords for `allow_pickle` (a bool) too; they are arrays by name
+    write_atomic(path, lambda stream: np.savez(stream, **stored))  # type: ignore[arg-type]
 
 
 def _jsonable(value: Any) -> Any:

@@ -258,7 +258,8 @@ class CompiledProgram:
     def save(self, path: str | os.PathLike) -> None:
         """Write every parameter to a `.npz` file, atomically (a crash never leaves half a file)."""
         parameters = self.parameters
-        write_atomic(path, lambda stream: np.savez(stream, **parameters))
+        # numpy's stub takes the keywords for `allow_pickle` (a bool) too; they are arrays by name
+        write_atomic(path, lambda stream: np.savez(stream, **parameters))  # type: ignore[arg-type]
 
     def load(self, path: str | os.PathLike) -> None:
         """Read parameters saved by `save`; the file must hold exactly this model's parameters."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypedDict, TypeVar
 
 from spec_lang import program as P
 from spec_lang.diagnostics import Diagnostic, Span, did_you_mean
@@ -16,6 +16,9 @@ from spec_lang.syntax import ir
 
 T = TypeVar("T")
 
+# What declares a name: a model parameter, an input, a stack, a `let` value, a head or a loss.
+Declaration = ir.Param | ir.Input | ir.Stack | ir.Let | ir.Head | ir.Loss
+
 # What to do about an unknown name when there is nothing close to suggest, by the kind of name expected.
 HOW_TO_DEFINE = {
     "parameter": "declare it in the model's header, e.g. `model m(width = 8)`",
@@ -23,6 +26,13 @@ HOW_TO_DEFINE = {
     "stack": "declare it with `stack NAME { … }`",
     "loss": "declare it with `loss NAME = …`",
 }
+
+
+class StackOptions(TypedDict, total=False):
+    """A stack's checked options, as `P.StackDef` takes them."""
+
+    lr_mult: float
+    frozen: bool
 
 
 class TooManyErrors(Exception):
@@ -51,7 +61,7 @@ class CheckerState:
     model: ir.Model
     max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY  # bytes
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    named: dict[str, tuple[str, ir.Node]] = field(default_factory=dict)  # every declared name: (kind, declaration)
+    named: dict[str, tuple[str, Declaration]] = field(default_factory=dict)  # each declared name: (kind, node)
     value_nodes: dict[str, ir.Let | ir.Head] = field(default_factory=dict)
     settings: dict[str, object] = field(default_factory=dict)
     hypers: dict[str, float] = field(default_factory=dict)
@@ -59,7 +69,7 @@ class CheckerState:
     stacks: dict[str, P.StackDef] = field(default_factory=dict)
     stack_inputs: dict[str, tuple[tuple[int | None, ...], Span | None]] = field(default_factory=dict)
     stack_plans: dict[str, list[Planned]] = field(default_factory=dict)
-    options: dict[str, dict[str, object]] = field(default_factory=dict)  # each stack's checked options
+    options: dict[str, StackOptions] = field(default_factory=dict)  # each stack's checked options
     stack_inits: dict[str, dict[str, P.Initializer]] = field(default_factory=dict)  # initialisers stacks choose
     model_inits: dict[str, P.Initializer] = field(default_factory=dict)  # the model's `init`, with defaults
     values: dict[str, P.Value] = field(default_factory=dict)
@@ -93,10 +103,10 @@ class CheckerState:
         except Abort:
             return None
 
-    def definitions(self) -> dict[str, tuple[str, ir.Node]]:
-        found: dict[str, tuple[str, ir.Node]] = {}
+    def definitions(self) -> dict[str, tuple[str, Declaration]]:
+        found: dict[str, tuple[str, Declaration]] = {}
         m = self.model
-        groups = [
+        groups: list[tuple[str, tuple[Declaration, ...]]] = [
             ("parameter", m.params),
             ("input", m.inputs),
             ("stack", m.stacks),

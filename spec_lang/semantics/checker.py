@@ -29,13 +29,17 @@ class Checker(Lints):
 
     def check_definitions(self) -> None:
         self.named = self.definitions()
-        self.value_nodes = {n.name: n for n in (*self.model.lets, *self.model.heads)}
+        self.value_nodes = {n.name: n for n in self.value_declarations()}
 
     def check_values(self) -> None:
-        for node in (*self.model.lets, *self.model.heads):
+        for node in self.value_declarations():
             value = self.values.get(node.name) or self.attempt(self.define, node)
             if value is not None:
                 (self.heads if isinstance(node, ir.Head) else self.lets)[node.name] = value
+
+    def value_declarations(self) -> tuple[ir.Let | ir.Head, ...]:
+        """The `let` values and the heads, in order."""
+        return (*self.model.lets, *self.model.heads)
 
     PHASES: tuple[Callable[[Checker], object], ...] = (
         check_definitions,

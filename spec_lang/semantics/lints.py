@@ -32,7 +32,8 @@ class Lints(Objective):
                     stack,
                     "use its output in a loss, or mark it `frozen = true`",
                 )
-        for node in (*self.model.inputs, *self.model.lets):
+        declared: tuple[ir.Input | ir.Let, ...] = (*self.model.inputs, *self.model.lets)
+        for node in declared:
             if node.name not in self.used and node.name not in program.heads:
                 kind = "input" if isinstance(node, ir.Input) else "value"
                 self.warn("W702", f"{kind} '{node.name}' is never used", node, "use it or remove it")

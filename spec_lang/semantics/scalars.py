@@ -89,10 +89,10 @@ class Scalars(Constants):
             case ir.Neg(operand=operand):
                 return P.Arith("neg", self.scalar(operand, env, losses))
             case ir.BinOp(op=op, left=left, right=right):
-                result = P.Arith(op, self.scalar(left, env, losses), self.scalar(right, env, losses))
-                if op == "/" and is_constant(result.right):
-                    self.check_divisor(right, evaluate(result.right, self.hypers))
-                return result
+                a, b = self.scalar(left, env, losses), self.scalar(right, env, losses)
+                if op == "/" and is_constant(b):
+                    self.check_divisor(right, evaluate(b, self.hypers))
+                return P.Arith(op, a, b)
             case ir.Call(func=func) if func in SCHEDULES:
                 return self.schedule(expr, env)
             case ir.Call(func=func) if (

@@ -7,7 +7,7 @@ from spec_lang import program as P
 from spec_lang.diagnostics import Diagnostic, did_you_mean
 from spec_lang.diagnostics.limits import MAX_LAYERS
 from spec_lang.library.layers import LAYERS
-from spec_lang.semantics.base import Abort, Planned, leading, show, trailing
+from spec_lang.semantics.base import Abort, Planned, StackOptions, leading, show, trailing
 from spec_lang.semantics.scalars import Scalars
 from spec_lang.syntax import ir
 
@@ -115,20 +115,21 @@ class Stacks(Scalars):
                             )
         return plan
 
-    def stack_options(self, stack: ir.Stack) -> tuple[dict[str, object], dict[str, P.Initializer]]:
+    def stack_options(self, stack: ir.Stack) -> tuple[StackOptions, dict[str, P.Initializer]]:
         """`lr_mult = m` (a number ≥ 0) and `frozen = true|false`; then the initialisers of the stack's weights
         and biases, by role."""
         bound = self.bind(stack, ir.Call(f"stack {stack.name}", (), stack.options), (), STACK_OPTIONS, required=())
-        options: dict[str, object] = {}
+        options: StackOptions = {}
         if "lr_mult" in bound:
-            options["lr_mult"] = float(self.number(bound["lr_mult"], self.settings))
-            if options["lr_mult"] < 0:
+            lr_mult = float(self.number(bound["lr_mult"], self.settings))
+            if lr_mult < 0:
                 self.error(
                     "E601",
-                    f"lr_mult must be at least 0, got {options['lr_mult']:g}",
+                    f"lr_mult must be at least 0, got {lr_mult:g}",
                     bound["lr_mult"],
                     "use e.g. lr_mult = 0.1 to train this stack ten times slower, or frozen = true",
                 )
+            options["lr_mult"] = lr_mult
         if "frozen" in bound:
             frozen = self.constant(bound["frozen"], self.settings)
             if not isinstance(frozen, bool):

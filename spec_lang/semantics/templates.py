@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 from spec_lang.diagnostics import Span, did_you_mean
 from spec_lang.syntax import ir
@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 
 class Checks(Protocol):
-    """What making stacks from templates asks of the checker (see `check._Checker`)."""
+    """What making stacks from templates asks of the checker (see `checker.Checker`)."""
 
     failed: set[str]
 
@@ -122,6 +122,7 @@ def _layers(checks: Checks, stack: ir.Stack, templates: dict[str, ir.Template]) 
     """The layers of a stack made from a template: the template's, with the arguments in place of the parameters
     (a default may use the parameters before it). Their spans say which stack they were made for."""
     call = stack.template
+    assert call is not None  # `instantiate` makes only the stacks that have a template
     template = templates.get(call.func)
     if template is None:
         checks.error(
@@ -146,25 +147,31 @@ def _layers(checks: Checks, stack: ir.Stack, templates: dict[str, ir.Template]) 
     template = ir.with_spans(template, lambda span: replace(span, context=(*span.context, note)))
     args: dict[str, ir.Expr] = {}
     for param in template.params:
-        args[param.name] = bound[param.name] if param.name in bound else _substitute(checks, param.default, args)
+        if param.name in bound:
+            args[param.name] = bound[param.name]
+        else:
+            assert param.default is not None  # `bind` requires the parameters without a default
+            args[param.name] = _substitute(checks, param.default, args)
     return _substitute(checks, template.layers, args)
 
 
 def _substitute(checks: Checks, node: T, args: dict[str, ir.Expr]) -> T:
     """A node with each name in `args` replaced by its argument, all at once: where a parameter names a dense layer's
     activation, its argument must be an activation; a loop variable hides the parameter of its name."""
+    # Each node becomes one of its kind (a name an expression, a layer a layer), which `T` cannot say: hence the casts.
     match node:
         case ir.Ref(name=name) if name in args:
-            return args[name]
+            return cast(T, args[name])
         case ir.Dense(units=units, activation=word) if word in args:
             activation = checks.symbol(args[word], ir.ACTIVATIONS, "activation")
-            return ir.Dense(
+            dense = ir.Dense(
                 _substitute(checks, units, args),
                 activation,
                 _substitute(checks, node.options, args),
                 span=node.span,
                 activation_span=node.activation_span,
             )
+            return cast(T, dense)
         case ir.ForLayers(var=var, iterable=iterable, body=body):
             inner = {name: arg for name, arg in args.items() if name != var}
             used = {ref.name for ref in _refs(body)}
@@ -179,9 +186,10 @@ def _substitute(checks: Checks, node: T, args: dict[str, ir.Expr]) -> T:
                     "rename the loop variable in the template, or use another name here",
                     (f"the loop `for {var} in …` is{_place(node.span)}",),
                 )
-            return ir.ForLayers(
+            loop = ir.ForLayers(
                 var, _substitute(checks, iterable, args), _substitute(checks, body, inner), span=node.span
             )
+            return cast(T, loop)
     return ir.rebuild(node, lambda child: _substitute(checks, child, args))
 
 

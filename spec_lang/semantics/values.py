@@ -3,6 +3,8 @@ their shapes and dtypes, the depth of the network, and the reversals that cannot
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from spec_lang import program as P
 from spec_lang.diagnostics import did_you_mean
 from spec_lang.diagnostics.limits import MAX_DEPTH, MAX_LAYERS
@@ -12,6 +14,8 @@ from spec_lang.semantics.base import Abort, leading
 from spec_lang.semantics.scalars import VALUE_FUNCTIONS
 from spec_lang.semantics.stacks import Stacks
 from spec_lang.syntax import ir
+
+V = TypeVar("V", bound=P.Value)
 
 
 class Values(Stacks):
@@ -57,7 +61,7 @@ class Values(Stacks):
                 if definition is None:
                     self.unknown(expr, "name", [*self.values, *self.value_nodes])
                 kind, node = definition
-                if kind in ("value", "head"):
+                if isinstance(node, ir.Let | ir.Head):  # kind "value" or "head"
                     return self.define(node)
                 if kind == "stack":
                     self.error("E204", f"'{name}' is a stack, not a value", expr, f"apply it: {name}(x)")
@@ -186,12 +190,14 @@ class Values(Stacks):
                 expr,
                 "condition each batch's features on that batch's predictions, e.g. outer(ft, label(ft))",
             )
-        width = features.type.shape[1] * predictions.type.shape[1]
+        columns, classes = features.type.shape[1], predictions.type.shape[1]
+        assert columns is not None and classes is not None  # only the batch dimension is symbolic
+        width = columns * classes
         return self.layered(
             P.Outer(features, predictions, P.TensorType("float", (features.type.shape[0], width)), span=expr.span), expr
         )
 
-    def layered(self, value: P.Value, where: ir.Node) -> P.Value:
+    def layered(self, value: V, where: ir.Node) -> V:
         """A new value, with the number of layers on its longest path from an input recorded; past `MAX_LAYERS`, an
         error (compiling it would exhaust Python's recursion limit)."""
         added = len(self.stacks[value.stack].layers) if isinstance(value, P.Applied) else 1

@@ -39,7 +39,7 @@ import keyword
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union, cast
 
 from spec_lang.diagnostics import did_you_mean
 from spec_lang.syntax import ir
@@ -214,7 +214,7 @@ class ModelBuilder:
         self._lets: list[ir.Let] = []
         self._heads: list[ir.Head] = []
         self._losses: list[ir.Loss] = []
-        self._once: dict[str, object] = {}
+        self._once: dict[str, Any] = {}  # keyword arguments of `ir.Model`, each set by its method
 
     def param(self, name: str) -> Expression:
         """A handle on a declared parameter; `ValueError` for an undeclared one."""
@@ -269,7 +269,8 @@ class ModelBuilder:
             case _ if any(isinstance(layer, Instance) for layer in layers):
                 raise TypeError(f"stack '{name}' is made from one template instance or from layers, not both")
             case _:
-                self._stacks.append(ir.Stack(_name(name), layers, _keywords(options)))
+                plain = cast(tuple[ir.Layer, ...], layers)  # no `Instance` among them: the case above
+                self._stacks.append(ir.Stack(_name(name), plain, _keywords(options)))
         return StackHandle(ir.Ref(name))
 
     def let(self, name: str, value: Operand) -> Expression:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from spec_lang.diagnostics import Diagnostic, Span
 from spec_lang.diagnostics.limits import MAX_DEPTH
@@ -282,7 +282,7 @@ def rebuild(node: T, change: Callable[[Any], Any]) -> T:
     """A node with `change` applied to each of its fields but the span, or a tuple with it applied to each item;
     anything else as it is. The building block of walks over the IR (see `with_spans`)."""
     if isinstance(node, tuple):
-        return tuple(change(item) for item in node)
+        return cast(T, tuple(change(item) for item in node))
     if isinstance(node, Node):
         return replace(node, **{name: change(value) for name, value in _parts(node).items()})
     return node

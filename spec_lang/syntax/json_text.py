@@ -53,7 +53,8 @@ class LocatingDecoder(json.JSONDecoder):
         super().__init__(object_pairs_hook=list, parse_int=_parse_int)
         self.line_starts = [0, *(i + 1 for i, c in enumerate(text) if c == "\n")]
         self.parse_object, self.parse_array = self._object, self._array
-        self.scan_once = self._locating(json.scanner.py_make_scanner(self))
+        # the scanner written in Python, which calls `parse_object` and `parse_array` (typeshed leaves it out)
+        self.scan_once = self._locating(json.scanner.py_make_scanner(self))  # type: ignore[attr-defined]
 
     def span_of(self, start: int, end: int) -> Span:
         line, end_line = bisect.bisect(self.line_starts, start), bisect.bisect(self.line_starts, end - 1)
@@ -72,13 +73,16 @@ class LocatingDecoder(json.JSONDecoder):
     def _object(
         self, text_and_start: tuple[str, int], strict: bool, scan: Callable, hook: Any, pairs_hook: Any, memo: dict
     ) -> tuple[dict[str, Any], int]:
-        pairs, end = json.decoder.JSONObject(text_and_start, strict, self._locating(scan), hook, pairs_hook, memo)
+        # json.decoder's object and array parsers are undocumented, and typeshed leaves them out
+        pairs, end = json.decoder.JSONObject(  # type: ignore[attr-defined]
+            text_and_start, strict, self._locating(scan), hook, pairs_hook, memo
+        )
         if (twice := repeated([key for key, _ in pairs])) is not None:
             raise DuplicateKey(twice, self.span_of(text_and_start[1] - 1, end))
         return dict(pairs), end
 
     def _array(self, text_and_start: tuple[str, int], scan: Callable) -> tuple[list[Any], int]:
-        return json.decoder.JSONArray(text_and_start, self._locating(scan))
+        return json.decoder.JSONArray(text_and_start, self._locating(scan))  # type: ignore[attr-defined]
 
 
 def _parse_int(digits: str) -> int | float:

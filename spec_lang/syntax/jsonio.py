@@ -28,7 +28,7 @@ import json
 import sys
 from functools import lru_cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator, ValidationError
 
@@ -114,7 +114,7 @@ def load_json(data: Any, filename: str = "<json>") -> ir.Model:
 def _beyond_schema(data: Any) -> list[tuple[_Path, str, str | None, Span | None]]:
     """What JSON data may hold that the schema cannot exclude: nesting deeper than `MAX_JSON_DEPTH` (not searched
     further: the schema's validator recurses) and numbers that are not finite or too large for a float."""
-    problems = []
+    problems: list[tuple[_Path, str, str | None, Span | None]] = []
     pending: list[tuple[_Path, Any]] = [((), data)]
     while pending:
         path, value = pending.pop()
@@ -202,7 +202,7 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
                 str(s["name"]),
                 tuple(map(_load_layer, s.get("layers", []))),
                 _load_keywords(s.get("options", {}), span_of(s)),
-                _load_optional(s.get("template"), span_of(s)),
+                cast(ir.Call | None, _load_optional(s.get("template"), span_of(s))),  # the schema says a call
                 span=span_of(s),
             )
             for s in data.get("stacks", [])
@@ -219,7 +219,7 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
         optimize=None
         if optimize is None
         else ir.Optimize(
-            _load_expr(optimize["optimizer"]),
+            cast(ir.Call, _load_expr(optimize["optimizer"])),  # the schema says a call
             _load_optional(optimize.get("minimize"), span_of(optimize)),
             span=span_of(optimize),
         ),

@@ -247,7 +247,8 @@ class _ToIR(Transformer_NonRecursive):
     def neg(self, meta, children):
         return ir.negate(children[0], token_span(meta))
 
-    def _binop(op):  # noqa: N805 - a factory used at class creation
+    @staticmethod
+    def _binop(op: str):  # a factory used at class creation
         def build(self, meta, children):
             return ir.BinOp(op, children[0], children[1], span=token_span(meta))
 

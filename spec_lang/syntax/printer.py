@@ -118,7 +118,8 @@ def _anchors(model: ir.Model) -> list[ir.Span]:
             if isinstance(layer, ir.ForLayers):
                 layers(layer.body)
 
-    for block in (*model.templates, *model.stacks):
+    blocks: tuple[ir.Template | ir.Stack, ...] = (*model.templates, *model.stacks)
+    for block in blocks:
         spans.append(block.span)
         layers(block.layers)
     return [s for s in spans if s is not None]

@@ -4,6 +4,7 @@ misspelt keywords, and what could come next, each a located diagnostic with a hi
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import cast
 
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -205,7 +206,8 @@ def syntax_diagnostic(error: UnexpectedInput, text: str) -> Diagnostic:
         found = f"'{error.token}'"
         width = max(1, len(str(error.token)))
     elif isinstance(error, UnexpectedCharacters):
-        character = text[error.pos_in_stream : error.pos_in_stream + 1]
+        start = cast(int, error.pos_in_stream)  # lark types it None; UnexpectedCharacters sets the lexer's position
+        character = text[start : start + 1]
         shown = character if character.isprintable() else repr(character)[1:-1]  # e.g. \x00, not the character
         found = f"'{shown}'" if character else "end of file"
     else:
@@ -214,6 +216,7 @@ def syntax_diagnostic(error: UnexpectedInput, text: str) -> Diagnostic:
         line, column = len(lines), len(lines[-1]) + 1
     span = Span(line, column, line, column + width)
     expected = _expected_words(error)
+    hint: str | None
     if label:
         message, hint, _ = NAMED_ERRORS[label]
         return Diagnostic("error", "E101", f"{message} (found {found})", span, hint)

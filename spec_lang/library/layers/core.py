@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from spec_lang import program as P
 from spec_lang.library.layers.kinds import (
     LAYERS,
     Checks,
@@ -12,6 +13,7 @@ from spec_lang.library.layers.kinds import (
     Lowering,
     Shape,
     dims,
+    example_sizes,
     features,
     rate,
     unchanged,
@@ -27,17 +29,17 @@ def _dense_resolve(checks: Checks, args: dict[str, ir.Expr], env: dict[str, obje
 
 
 def _dense_infer(checks: Checks, options: dict[str, object], in_shape: Shape, node: ir.Node) -> Inferred:
-    width, units = features(checks, in_shape, node, "dense"), options["units"]
+    width, units = features(checks, in_shape, node, "dense"), cast(int, options["units"])
     return Inferred(
         (in_shape[0], units),
         (("W", (width, units), "weights", True), ("b", (units,), "biases", True)),
-        options["activation"],
+        cast(str, options["activation"]),
     )
 
 
 def _dense_lower(ctx: Lowering, h: Any, params: dict[str, Any], options: dict[str, object]) -> Any:
     z = ctx.backend.op("affine", h, params["weights"], params["biases"])
-    return ctx.activate(options["activation"], z)
+    return ctx.activate(cast(str, options["activation"]), z)
 
 
 def _reverse_resolve(checks: Checks, args: dict[str, ir.Expr], env: dict[str, object]) -> dict[str, object]:
@@ -45,7 +47,7 @@ def _reverse_resolve(checks: Checks, args: dict[str, ir.Expr], env: dict[str, ob
 
 
 def _reverse_lower(ctx: Lowering, h: Any, params: dict[str, Any], options: dict[str, object]) -> Any:
-    return ctx.backend.op("reverse_gradient", h, ctx.scalar(options["lambda"]))
+    return ctx.backend.op("reverse_gradient", h, ctx.scalar(cast(P.Scalar, options["lambda"])))
 
 
 def _dropout_resolve(checks: Checks, args: dict[str, ir.Expr], env: dict[str, object]) -> dict[str, object]:
@@ -98,7 +100,7 @@ def _batchnorm_infer(checks: Checks, options: dict[str, object], in_shape: Shape
             node,
             "flatten the input first (`flatten()`), or reshape it into images (`reshape([c, h, w])`)",
         )
-    width = (in_shape[1],)
+    width = (example_sizes(in_shape)[0],)
     return Inferred(
         in_shape,
         (

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
-from spec_lang.library.layers.kinds import LAYERS, Checks, Inferred, LayerKind, Lowering, Shape, dims, whole
+from spec_lang.library.layers.kinds import (
+    LAYERS,
+    Checks,
+    Inferred,
+    LayerKind,
+    Lowering,
+    Shape,
+    dims,
+    example_sizes,
+    whole,
+)
 from spec_lang.syntax import ir
 
 
 def _image(checks: Checks, in_shape: Shape, node: ir.Node, kind: str) -> tuple[int, int, int]:
     """(channels, height, width) of an image input [batch, channels, height, width], or a located error."""
     if len(in_shape) != 4:
-        side = math.isqrt(in_shape[1]) if len(in_shape) == 2 else 0
+        side = math.isqrt(example_sizes(in_shape)[0]) if len(in_shape) == 2 else 0
         if len(in_shape) == 3:
             hint = f"give it a channel dimension first, e.g. `reshape([1, {in_shape[1]}, {in_shape[2]}])`"
         elif side * side == in_shape[1]:
@@ -22,7 +32,8 @@ def _image(checks: Checks, in_shape: Shape, node: ir.Node, kind: str) -> tuple[i
         checks.error(
             "E301", f"{kind} needs an image input [batch, channels, height, width], got [{dims(in_shape)}]", node, hint
         )
-    return in_shape[1], in_shape[2], in_shape[3]
+    channels, height, width = example_sizes(in_shape)
+    return channels, height, width
 
 
 def _grid(
@@ -74,7 +85,7 @@ def _grid_fix(kind: str, sides: tuple[int, int], size: int, stride: int, padding
         ),
         None,
     )
-    if more:
+    if more and padding is not None:
         return f"use padding = {padding + more}, or stride = 1"
     if window and padding is not None:
         return f"use a {window}×{window} kernel, or stride = 1"
@@ -106,12 +117,13 @@ def _conv2d_resolve(checks: Checks, args: dict[str, ir.Expr], env: dict[str, obj
 
 def _conv2d_infer(checks: Checks, options: dict[str, object], in_shape: Shape, node: ir.Node) -> Inferred:
     image = _image(checks, in_shape, node, "conv2d")
-    filters, kernel = options["filters"], options["kernel"]
-    rows, columns = _grid(checks, node, "conv2d", image, kernel, options["stride"], options["padding"])
+    filters, kernel = cast(int, options["filters"]), cast(int, options["kernel"])
+    stride, padding = cast(int, options["stride"]), cast(int, options["padding"])
+    rows, columns = _grid(checks, node, "conv2d", image, kernel, stride, padding)
     return Inferred(
         (in_shape[0], filters, rows, columns),
         (("W", (filters, image[0], kernel, kernel), "weights", True), ("b", (filters,), "biases", True)),
-        options["activation"],
+        cast(str, options["activation"]),
     )
 
 
@@ -119,7 +131,8 @@ def _conv2d_lower(ctx: Lowering, h: Any, params: dict[str, Any], options: dict[s
     if options["padding"]:
         h = ctx.backend.op("pad_images", h, options["padding"])
     patches = ctx.backend.op("windows", h, options["kernel"], options["stride"])
-    return ctx.activate(options["activation"], ctx.backend.op("convolve", patches, params["weights"], params["biases"]))
+    z = ctx.backend.op("convolve", patches, params["weights"], params["biases"])
+    return ctx.activate(cast(str, options["activation"]), z)
 
 
 def _pool_resolve(checks: Checks, args: dict[str, ir.Expr], env: dict[str, object]) -> dict[str, object]:
@@ -132,7 +145,8 @@ def _pool(name: str, op: str, summary: str) -> LayerKind:
 
     def infer(checks: Checks, options: dict[str, object], in_shape: Shape, node: ir.Node) -> Inferred:
         image = _image(checks, in_shape, node, name)
-        rows, columns = _grid(checks, node, name, image, options["size"], options["stride"], None)
+        size, stride = cast(int, options["size"]), cast(int, options["stride"])
+        rows, columns = _grid(checks, node, name, image, size, stride, None)
         return Inferred((in_shape[0], image[0], rows, columns))
 
     def lower(ctx: Lowering, h: Any, params: dict[str, Any], options: dict[str, object]) -> Any:
@@ -149,7 +163,7 @@ def _flatten_infer(checks: Checks, options: dict[str, object], in_shape: Shape, 
             node,
             "there is nothing to flatten; remove `flatten()`",
         )
-    return Inferred((in_shape[0], math.prod(in_shape[1:])))
+    return Inferred((in_shape[0], math.prod(example_sizes(in_shape))))
 
 
 def _flatten_lower(ctx: Lowering, h: Any, params: dict[str, Any], options: dict[str, object]) -> Any:
@@ -169,7 +183,7 @@ def _reshape_resolve(checks: Checks, args: dict[str, ir.Expr], env: dict[str, ob
 
 
 def _reshape_infer(checks: Checks, options: dict[str, object], in_shape: Shape, node: ir.Node) -> Inferred:
-    shape, count = options["shape"], math.prod(in_shape[1:])
+    shape, count = cast(tuple[int, ...], options["shape"]), math.prod(example_sizes(in_shape))
     if math.prod(shape) != count:
         rest = math.prod(shape[1:])
         fix = (

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol, cast
 
 from spec_lang import program as P
+from spec_lang.diagnostics import Span
 from spec_lang.library.registry import Registry
 from spec_lang.syntax import ir
 
@@ -22,8 +23,8 @@ class Checks(Protocol):
     def symbol(self, expr: ir.Expr, choices: tuple[str, ...], what: str) -> str: ...
     def reversal_lambda(self, expr: ir.Expr, env: dict[str, object]) -> P.Scalar: ...
     def error(
-        self, code: str, message: str, node: Any, hint: str | None = None, notes: tuple[str, ...] = ()
-    ) -> Any: ...
+        self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None, notes: tuple[str, ...] = ()
+    ) -> NoReturn: ...
 
 
 @dataclass
@@ -104,6 +105,12 @@ def features(checks: Checks, in_shape: Shape, node: ir.Node, kind: str) -> int:
             "flatten image features first, e.g. `flatten()`",
         )
     return in_shape[1]
+
+
+def example_sizes(shape: Shape) -> tuple[int, ...]:
+    """A shape without its batch dimension: the sizes of one example, never symbolic (only the leading dimension of
+    an input may be)."""
+    return cast(tuple[int, ...], shape[1:])
 
 
 def dims(shape: Shape) -> str:

@@ -12,6 +12,8 @@ import builtins
 import inspect
 import keyword
 import re
+from collections.abc import Callable
+from typing import Any, overload
 
 from spec_lang import program as P
 from spec_lang.library import initializers
@@ -104,6 +106,10 @@ class CodeBackend:
     def generator(self, index: int) -> str:
         return self.op("random_generator", "SEED", index, hint="generator")
 
+    @overload
+    def op(self, name: str, *args: object, hint: str | None = None) -> str: ...
+    @overload
+    def op(self, name: str, *args: object, hint: str | None = None, outputs: int) -> tuple[str, ...]: ...
     def op(self, name: str, *args, hint: str | None = None, outputs: int = 1) -> str | tuple[str, ...]:
         """A call of an ops function; sizes fixed when the graph is built (ints, tuples) are written as literals.
         An op with several outputs is unpacked into as many names."""
@@ -133,7 +139,7 @@ class CodeBackend:
         """The lines of `build` and the ops they call, leaving out unnamed values that nothing reads: the
         probabilities of a layer whose loss is computed from its logits."""
         read = {word for text in outputs for word in _IDENTIFIER.findall(text)}
-        lines = []
+        lines: list[str] = []
         for line in reversed(self.lines):
             name, expression = line.split(" = ", 1)
             if name not in self.anonymous or name in read:
@@ -173,7 +179,10 @@ def emit_python(program: P.Program, source_name: str) -> str:
     ]
     params = initializer_table(program)
     schemes = list(dict.fromkeys(scheme for _, _, scheme, _ in params))
-    init_fns = [*(INITIALIZERS[scheme].draw for scheme in schemes), initializers.initial_parameters]
+    init_fns: list[Callable[..., Any]] = [
+        *(INITIALIZERS[scheme].draw for scheme in schemes),
+        initializers.initial_parameters,
+    ]
     if any(name.startswith(("glorot_", "he_")) for name in schemes):  # they read fan-in and fan-out
         init_fns.insert(0, initializers.fans)
     train_inputs = _needed(program, list(program.losses.values()))
