@@ -98,10 +98,19 @@ def split_rows(x, sizes):
     return tuple(pt.split(x, pt.stack(sizes), n_splits=len(sizes), axis=0))
 
 
+def of_labels(rows, labels):
+    """Each row's entry at its label: `labels` is int[batch], or one class for every row. (A gather along the class
+    axis, which every backend compiles: JAX cannot index by a symbolic `arange` of the batch.)"""
+    labels = pt.as_tensor_variable(labels)
+    if labels.ndim == 0:
+        return rows[:, labels]
+    return pt.take_along_axis(rows, labels[:, None], axis=1)[:, 0]
+
+
 def crossentropy(probabilities, labels):
     """Mean categorical cross-entropy of row-wise probabilities against integer class labels (int[batch], or one
     class for every row)."""
-    return -pt.log(probabilities[pt.arange(probabilities.shape[0]), labels]).mean()
+    return -pt.log(of_labels(probabilities, labels)).mean()
 
 
 def binary_crossentropy(probabilities, target):
@@ -132,7 +141,7 @@ def l1_penalty(parameters):
 def crossentropy_from_logits(logits, labels):
     """`crossentropy(softmax(logits), labels)` as a log-softmax; `labels` is int[batch] or one class for all rows."""
     log_probabilities = pt.special.log_softmax(logits, axis=-1)
-    return -log_probabilities[pt.arange(logits.shape[0]), labels].mean()
+    return -of_labels(log_probabilities, labels).mean()
 
 
 def binary_crossentropy_from_logits(logits, target):

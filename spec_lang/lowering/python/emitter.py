@@ -171,7 +171,7 @@ def emit_python(program: P.Program, source_name: str) -> str:
     )
     rule = OPTIMIZERS[program.optimizer].rule
     helpers = [
-        *(_source(name) for name in dict.fromkeys([*used_ops, *inference_ops])),
+        *(_source(name) for name in _with_helpers([*used_ops, *inference_ops])),
         inspect.getsource(rule),
         inspect.getsource(descend),
         inspect.getsource(ops.training_updates),
@@ -265,6 +265,21 @@ def emit_python(program: P.Program, source_name: str) -> str:
     out += ["    return inputs, heads, losses, objective", "", ""]
     out += [_COMPILE_MODEL.replace("UPDATE_RULE", rule.__name__)]
     return "\n".join(out)
+
+
+def _with_helpers(names: list[str]) -> list[str]:
+    """The building blocks the graph calls and, after each, those they call in turn, each once."""
+    found = list(dict.fromkeys(names))
+    for name in found:  # grows while it is walked
+        called = (word for word in _IDENTIFIER.findall(_source(name)) if word != name and _is_block(word))
+        found += [word for word in dict.fromkeys(called) if word not in found]
+    return found
+
+
+def _is_block(name: str) -> bool:
+    """Whether a name is a building block: a vocabulary's formula or a function of `ops`."""
+    value = getattr(ops, name, None)
+    return name in formulas() or inspect.isfunction(value) and value.__module__ == ops.__name__
 
 
 def _source(name: str) -> str:
