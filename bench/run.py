@@ -4,7 +4,7 @@ warm). One command, from the repository root:
 
     .venv/bin/python bench/run.py                 # everything, ~10 min on 2 cores; writes bench/results.json
     .venv/bin/python bench/run.py --quick         # fewer repetitions, ~3 min
-    .venv/bin/python bench/run.py --only step     # one part: peak, step, frontend, compile
+    .venv/bin/python bench/run.py --only step     # one part: peak, step, frontend, compile, conv, conv-compile
 
 Every time is the median of repeated measurements; the train steps of all contenders are measured interleaved
 (round after round, each contender once per round, in a rotating order), and a ratio is the median of the
@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,15 +49,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import conv  # noqa: E402
 import models  # noqa: E402
+from timing import interleaved, median, seconds  # noqa: E402
 
 SIZES = [(2, 32), (100, 128), (784, 256)]  # (inputs, batch)
 PEAK_SHAPE = (2 * 256, 784, 256)  # the largest matrix product of a train step: both batches through layer 1
-PARTS = ("peak", "step", "frontend", "compile")
-
-
-def median(values):
-    return statistics.median(values)
+PARTS = ("peak", "step", "frontend", "compile", "conv", "conv-compile")
 
 
 # Machine --------------------------------------------------------------------------------------------------------
@@ -106,7 +103,7 @@ def matmul_gflops(m: int, k: int, n: int, repeats: int, blas: str = "numpy") -> 
         def run():  # (A B)ᵀ = Bᵀ Aᵀ: Fortran-ordered views, so that no operand is copied
             sgemm(1.0, b.T, a.T)
     run()
-    count = max(1, int(0.05 / max(_time(run), 1e-6)))
+    count = max(1, int(0.05 / max(seconds(run), 1e-6)))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -114,12 +111,6 @@ def matmul_gflops(m: int, k: int, n: int, repeats: int, blas: str = "numpy") -> 
             run()
         times.append((time.perf_counter() - start) / count)
     return 2 * m * k * n / median(times) / 1e9
-
-
-def _time(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def peak(repeats: int) -> dict:
@@ -197,22 +188,15 @@ def train_steps(rounds: int, quick: bool) -> dict:
         for step in steps.values():  # warm up: caches, allocations, BLAS threads
             for _ in range(3):
                 step()
-        count = max(2, int(0.04 / max(_time(steps["specc"]), 1e-6)))  # steps per contender per round
+        count = max(2, int(0.04 / max(seconds(steps["specc"]), 1e-6)))  # steps per contender per round
         # the matmul peak, measured in the same rounds (same load): NumPy at the largest train-step product
         m, k, n = PEAK_SHAPE
         a, b = np.ones((m, k), "float32"), np.ones((k, n), "float32")
-        peak_count = max(2, int(0.04 / max(_time(lambda: np.dot(a, b)), 1e-6)))
-        times: dict[str, list[float]] = {name: [] for name in steps}
-        peak_times: list[float] = []
+        peak_count = max(2, int(0.04 / max(seconds(lambda: np.dot(a, b)), 1e-6)))
         names = list(steps)
-        for r in range(rounds):
-            for name in names[r % len(names):] + names[:r % len(names)] + ["peak"]:
-                step = steps.get(name) or (lambda: np.dot(a, b))
-                repeat = count if name in steps else peak_count
-                start = time.perf_counter()
-                for _ in range(repeat):
-                    step()
-                (times[name] if name in steps else peak_times).append((time.perf_counter() - start) / repeat)
+        times = interleaved({**{n: (s, count) for n, s in steps.items()},
+                             "peak": (lambda: np.dot(a, b), peak_count)}, rounds)
+        peak_times = times.pop("peak")
         flops = models.train_step_flops(inputs, size)
         row = {"inputs": inputs, "batch": size, "steps_per_round": count, "rounds": rounds, "flops": flops,
                "start_loss": first["specc"], "median_s": {n: median(t) for n, t in times.items()},
@@ -385,6 +369,7 @@ def report(results: dict) -> str:
         for name, row in results["compile"].items():
             lines.append(f"| {name} ({row['runs']} run{'s' if row['runs'] > 1 else ''}) | {row['import_s']:.2f} s | "
                          f"{row['compile_s']:.2f} s | {row['first_call_s']:.2f} s | {row['process_s']:.2f} s |")
+    lines += conv.report(results.get("conv"), results.get("conv-compile"))
     return "\n".join(lines)
 
 
@@ -421,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
         results["frontend"] = frontend(args.quick)
     if "compile" in parts:
         results["compile"] = compile_times(args.quick)
+    if "conv" in parts:
+        results["conv"] = conv.train_steps(args.rounds or (5 if args.quick else 15))
+    if "conv-compile" in parts:
+        results["conv-compile"] = conv.compile_times()
     results["machine"]["load_end"] = os.getloadavg()
     text = report(results)
     print()
