@@ -64,6 +64,9 @@ class CodeBackend:
         self.anonymous: set[str] = set()
 
     def fresh(self, hint: str | None) -> str:
+        """A new variable name: the hint made a safe identifier, numbered when taken; without a hint, `h…`, which
+        `bind` may rename and `needed` may drop. A name a hint asked for is never either (even if it is `h`: a
+        spec's value may be named so, and other code reads it by that name)."""
         base = hint if hint and hint.isidentifier() and not keyword.iskeyword(hint) else "h"
         if base in _RESERVED:
             base += "_"
@@ -72,7 +75,7 @@ class CodeBackend:
             n += 1
             name = f"{base}_{n}"
         self.taken.add(name)
-        if base == "h":
+        if hint is None:
             self.anonymous.add(name)
         return name
 
@@ -132,6 +135,7 @@ class CodeBackend:
         if value in self.anonymous and self.lines[-1].startswith(f"{value} = "):
             expression = self.lines.pop()[len(value) + 3 :]
             self.taken.discard(value)
+            self.anonymous.discard(value)
             return self.assign(name, expression)
         return self.assign(name, value)
 
