@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 
 class Named(Protocol):
@@ -27,10 +27,7 @@ class Named(Protocol):
     def name(self) -> str: ...
 
 
-E = TypeVar("E", bound=Named)
-
-
-class Registry(Generic[E]):
+class Registry[E: Named]:
     """Entries by name, in the order they were registered; a second entry with a name already taken is an error."""
 
     def __init__(self, kind: str):

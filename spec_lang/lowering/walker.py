@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar, overload
+from typing import Protocol, overload
 
 import numpy as np
 
@@ -19,10 +19,8 @@ from spec_lang.library.layers import LAYERS, Lowering
 from spec_lang.library.losses import LOSSES
 from spec_lang.lowering.passes import Group, Optimizations, batch_groups
 
-H = TypeVar("H")
 
-
-class Backend(Protocol[H]):
+class Backend[H](Protocol):
     def input(self, name: str, dtype: str, ndim: int) -> H: ...
     def parameter(self, name: str) -> H: ...
     def hyper(self, name: str) -> H: ...
@@ -43,7 +41,7 @@ class Backend(Protocol[H]):
 
 
 @dataclass
-class Lowered(Generic[H]):
+class Lowered[H]:
     inputs: dict[str, H]
     values: dict[str, H]
     heads: dict[str, H]
@@ -54,7 +52,7 @@ class Lowered(Generic[H]):
     state_updates: list[tuple[H, H]]  # new values of state variables (running statistics) after a training step
 
 
-def lower(
+def lower[H](
     program: P.Program, backend: Backend[H], training: bool = True, optimizations: Optimizations | None = None
 ) -> Lowered[H]:
     """Build the program's graph with `backend`: inputs, values, heads, losses, objective. The training graph
@@ -193,7 +191,7 @@ def lower(
 
 
 @dataclass
-class LossContext(Generic[H]):
+class LossContext[H]:
     """What a loss's lowering may use (`spec_lang.library.losses.LossLowering`)."""
 
     backend: Backend[H]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TypedDict, TypeVar
+from typing import Any, NoReturn, TypedDict
 
 from spec_lang import program as P
 from spec_lang.diagnostics import Diagnostic, Span, did_you_mean
@@ -13,8 +13,6 @@ from spec_lang.diagnostics.limits import DEFAULT_MAX_PARAMETER_MEMORY, MAX_ERROR
 from spec_lang.library.layers import LayerKind
 from spec_lang.library.registry import Signature
 from spec_lang.syntax import ir
-
-T = TypeVar("T")
 
 # What declares a name: a model parameter, an input, a stack, a `let` value, a head or a loss.
 Declaration = ir.Param | ir.Input | ir.Stack | ir.Let | ir.Head | ir.Loss
@@ -96,7 +94,7 @@ class CheckerState:
     def warn(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic("warning", code, message, where(node), hint))
 
-    def attempt(self, action: Callable[..., T], *args: Any) -> T | None:
+    def attempt[T](self, action: Callable[..., T], *args: Any) -> T | None:
         """`action(*args)`, or None when it reported an error (and aborted its declaration)."""
         try:
             return action(*args)

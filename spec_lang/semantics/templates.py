@@ -19,13 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, NoReturn, Protocol, TypeVar, cast
+from typing import Any, NoReturn, Protocol, cast
 
 from spec_lang.diagnostics import Span, did_you_mean
 from spec_lang.syntax import ir
 from spec_lang.syntax.printer import format_expr
-
-T = TypeVar("T")
 
 
 class Checks(Protocol):
@@ -37,7 +35,7 @@ class Checks(Protocol):
         self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None, notes: tuple[str, ...] = ()
     ) -> NoReturn: ...
     def warn(self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None) -> None: ...
-    def attempt(self, action: Callable[..., T], *args: Any) -> T | None: ...
+    def attempt[T](self, action: Callable[..., T], *args: Any) -> T | None: ...
     def bind(
         self,
         node: ir.Node,
@@ -155,7 +153,7 @@ def _layers(checks: Checks, stack: ir.Stack, templates: dict[str, ir.Template]) 
     return _substitute(checks, template.layers, args)
 
 
-def _substitute(checks: Checks, node: T, args: dict[str, ir.Expr]) -> T:
+def _substitute[T](checks: Checks, node: T, args: dict[str, ir.Expr]) -> T:
     """A node with each name in `args` replaced by its argument, all at once: where a parameter names a dense layer's
     activation, its argument must be an activation; a loop variable hides the parameter of its name."""
     # Each node becomes one of its kind (a name an expression, a layer a layer), which `T` cannot say: hence the casts.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from spec_lang.diagnostics import Diagnostic, Span
 from spec_lang.diagnostics.limits import MAX_DEPTH
@@ -260,9 +260,6 @@ class Model(Node):
         return replace(self, params=params)
 
 
-T = TypeVar("T")
-
-
 def _parts(node: Node) -> dict[str, Any]:
     return {f.name: getattr(node, f.name) for f in fields(node) if f.compare}  # spans take no part
 
@@ -278,7 +275,7 @@ def children(node: Any) -> tuple:
     return tuple(_parts(node).values()) if isinstance(node, Node) else ()
 
 
-def rebuild(node: T, change: Callable[[Any], Any]) -> T:
+def rebuild[T](node: T, change: Callable[[Any], Any]) -> T:
     """A node with `change` applied to each of its fields but the span, or a tuple with it applied to each item;
     anything else as it is. The building block of walks over the IR (see `with_spans`)."""
     if isinstance(node, tuple):
@@ -288,7 +285,7 @@ def rebuild(node: T, change: Callable[[Any], Any]) -> T:
     return node
 
 
-def with_spans(node: T, change: Callable[[Span], Span]) -> T:
+def with_spans[T](node: T, change: Callable[[Span], Span]) -> T:
     """A node and everything in it with each span passed through `change`, e.g. to say which file it is from.
 
     >>> ref = with_spans(Neg(Ref("a", span=Span(1, 2, 1, 3))), lambda s: s.head(0))
