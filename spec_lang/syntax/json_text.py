@@ -97,7 +97,9 @@ def span_of(data: Any) -> Span | None:
 # Objects and arrays in objects and arrays: two for each level of the IR at most (a call's object and its array of
 # arguments), so that the JSON form of every model within `MAX_DEPTH` loads.
 MAX_JSON_DEPTH = 2 * MAX_DEPTH
-_JSON_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+# a string (to its closing quote, or to the end of an unterminated one, without backtracking: one pass over the text
+# whatever it holds), or a bracket
+_JSON_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\Z)|[\[\]{}]', re.DOTALL)
 
 
 def too_deep_text(text: str) -> Span | None:

@@ -175,3 +175,15 @@ def test_load_reports_a_bad_json_file_by_name(tmp_path: Path) -> None:
     path.write_text(json.dumps(_edited("/precision", "double")), encoding="utf-8")
     with pytest.raises(SpecError, match=r"bad\.json:1:\d+: error\[E120\]: /precision: 'double' is not one of"):
         spec_lang.load(path)
+
+
+def test_the_nesting_scan_reads_an_unterminated_string_once() -> None:
+    """The depth scan before decoding takes an unterminated string to the end of the text in one match, so text full
+    of quotes is scanned in one pass (a backtracking pattern rescanned it from every quote: 100 KB took minutes)."""
+    from spec_lang.syntax.json_text import _JSON_BRACKETS, too_deep_text
+
+    text = '{"a": "' + '\\"' * 50_000 + "\n" + '\\\n' * 1000
+    assert [m.group()[:2] for m in _JSON_BRACKETS.finditer(text)] == ["{", '"a', '"\\']
+    assert too_deep_text(text) is None
+    with pytest.raises(spec_lang.SpecError, match="invalid JSON"):
+        loads_json(text, "m.json")
