@@ -128,10 +128,7 @@ def _conv2d_infer(checks: Checks, options: dict[str, object], in_shape: Shape, n
 
 
 def _conv2d_lower(ctx: Lowering, h: Any, params: dict[str, Any], options: dict[str, object]) -> Any:
-    if options["padding"]:
-        h = ctx.backend.op("pad_images", h, options["padding"])
-    patches = ctx.backend.op("windows", h, options["kernel"], options["stride"])
-    z = ctx.backend.op("convolve", patches, params["weights"], params["biases"])
+    z = ctx.backend.op("conv2d", h, params["weights"], params["biases"], options["stride"], options["padding"])
     return ctx.activate(cast(str, options["activation"]), z)
 
 
@@ -150,7 +147,7 @@ def _pool(name: str, op: str, summary: str) -> LayerKind:
         return Inferred((in_shape[0], image[0], rows, columns))
 
     def lower(ctx: Lowering, h: Any, params: dict[str, Any], options: dict[str, object]) -> Any:
-        return ctx.backend.op(op, ctx.backend.op("windows", h, options["size"], options["stride"]))
+        return ctx.backend.op(op, h, options["size"], options["stride"])
 
     return LayerKind(name, summary, ("size",), ("stride",), ("size",), _pool_resolve, infer, lower)
 
@@ -219,9 +216,9 @@ LAYERS.register(
     )
 )
 
-LAYERS.register(_pool("maxpool", "window_max", "`maxpool(size, stride = size)`: the largest value of each window"))
+LAYERS.register(_pool("maxpool", "max_pool", "`maxpool(size, stride = size)`: the largest value of each window"))
 
-LAYERS.register(_pool("avgpool", "window_mean", "`avgpool(size, stride = size)`: the mean of each window"))
+LAYERS.register(_pool("avgpool", "avg_pool", "`avgpool(size, stride = size)`: the mean of each window"))
 
 LAYERS.register(
     LayerKind(

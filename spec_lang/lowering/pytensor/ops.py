@@ -270,38 +270,30 @@ def moving_average(average, value, momentum):
     return momentum * average + (1 - momentum) * value
 
 
-def pad_images(x, padding):
-    """NCHW images with `padding` rows and columns of zeros added on every side."""
-    return pt.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+def conv2d(x, weights, biases, stride, padding):
+    """Image convolution of NCHW images x with [filters, channels, k, k] weights, `stride` apart, over x padded by
+    `padding` zeros on every side (a cross-correlation, as in every deep-learning library), plus a bias per filter:
+    y[n, f, r, c] = b[f] + Σ_{ch, i, j} W[f, ch, i, j] · x[n, ch, r·stride + i - padding, c·stride + j - padding].
+    The Op comes from specc (`spec_lang.lowering.pytensor.kernels`), which must be installed to run it."""
+    from spec_lang.lowering.pytensor.kernels import Conv2d
+
+    return Conv2d(stride, padding)(x, weights) + biases.dimshuffle("x", 0, "x", "x")
 
 
-def windows(x, size, stride):
-    """The size × size windows of NCHW images, `stride` apart: [batch, channels, size, size, rows, columns] with
-    rows = (height - size) / stride + 1 and columns likewise; window (r, c) starts at (r · stride, c · stride).
-    One gather of the input, so the graph stays small however large the windows."""
+def max_pool(x, size, stride):
+    """Max pooling: the largest value of each size × size window of NCHW images, windows `stride` apart. The Op
+    comes from specc (`spec_lang.lowering.pytensor.kernels`), which must be installed to run it."""
+    from spec_lang.lowering.pytensor.kernels import MaxPool
 
-    def offsets(length):  # [size, windows]: offset i of window r is at r · stride + i
-        return pt.arange(size)[:, None] + stride * pt.arange((length - size) // stride + 1)[None, :]
-
-    rows, columns = offsets(x.shape[2]), offsets(x.shape[3])
-    return x[:, :, rows[:, None, :, None], columns[None, :, None, :]]
+    return MaxPool(size, stride)(x)
 
 
-def convolve(patches, weights, biases):
-    """Each window (of `windows`) times [filters, channels, size, size] weights, summed, plus a bias per filter (a
-    cross-correlation, as in every deep-learning library): NCHW images with one channel per filter."""
-    products = pt.tensordot(patches, weights, axes=[[1, 2, 3], [1, 2, 3]])  # [batch, rows, columns, filters]
-    return products.dimshuffle(0, 3, 1, 2) + biases.dimshuffle("x", 0, "x", "x")
+def avg_pool(x, size, stride):
+    """Average pooling: the mean of each size × size window of NCHW images, windows `stride` apart. The Op comes
+    from specc (`spec_lang.lowering.pytensor.kernels`), which must be installed to run it."""
+    from spec_lang.lowering.pytensor.kernels import AvgPool
 
-
-def window_max(patches):
-    """Max pooling: the largest value of each window (of `windows`)."""
-    return patches.max(axis=(2, 3))
-
-
-def window_mean(patches):
-    """Average pooling: the mean of each window (of `windows`)."""
-    return patches.mean(axis=(2, 3))
+    return AvgPool(size, stride)(x)
 
 
 def flatten(x):
