@@ -358,9 +358,7 @@ optimize sgd(lr = lr)
 """
 
 
-# Not the default Numba mode: on a cold cache Numba's first compile of the window-gather graph takes many
-# minutes on 2 cores (an open performance problem, see the issue notes); CVM compiles it in under a minute.
-@pytest.mark.parametrize("mode", ["FAST_COMPILE", "CVM"])
+@pytest.mark.parametrize("mode", ["NUMBA", "FAST_COMPILE", "CVM"])
 def test_a_small_convolutional_model_trains(mode: str | None) -> None:
     model = spec_lang.loads(CONV_MODEL).compile(mode)
     rng = np.random.default_rng(0)
