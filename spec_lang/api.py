@@ -36,7 +36,11 @@ class Spec:
     def compile(self, mode: str | None = None, optimizations: Optimizations | None = None) -> CompiledModel:
         """Lower to PyTensor and compile the update function. `mode` is a PyTensor mode name
         ("NUMBA", the default; "C"; "FAST_COMPILE"; "JAX" when installed); `optimizations` switches the
-        lowering's optimisations (`spec_lang.lowering.passes.Optimizations`, all on by default)."""
+        lowering's optimisations (`spec_lang.lowering.passes.Optimizations`, all on by default).
+
+        "JAX" compiles each function at its first call for each signature of input shapes, on a GPU when JAX finds
+        one (`spec_lang.runtime.jax_mode`). Raises `SpecError` E005 when jax cannot be imported, E006 when the model
+        has an operation the JAX mode cannot compile."""
         from spec_lang.model import CompiledModel  # PyTensor is imported only when a model is compiled
 
         return CompiledModel(self.program, mode, optimizations)

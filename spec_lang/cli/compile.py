@@ -48,4 +48,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     model = compile_spec(spec, args)
     sys.stdout.write(summary(spec.program, args.file, model.compile_seconds, MODES[args.mode]))
+    if args.mode == "jax":
+        print("(built the graphs; XLA compiles each function at its first call for each batch size)")
     return 0

@@ -91,7 +91,13 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
     """`--mode` and `--no-opt`: how the spec is compiled."""
-    parser.add_argument("--mode", choices=sorted(MODES), default="numba", help="PyTensor backend (default numba)")
+    parser.add_argument(
+        "--mode",
+        choices=sorted(MODES),
+        default="numba",
+        help="PyTensor backend (default numba); jax needs the package jax, runs on a GPU when JAX finds one and "
+        "compiles each function at its first call for each batch size",
+    )
     parser.add_argument(
         "--no-opt",
         action="append",

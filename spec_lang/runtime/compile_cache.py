@@ -66,9 +66,14 @@ def _environment() -> str:
 
 
 def key(program: Any, mode: str | None, optimizations: Any) -> str | None:
-    """The cache key of a compile, or None when the program cannot be keyed (then it is not cached)."""
+    """The cache key of a compile, or None when it is not cached: a program that cannot be keyed, or the JAX mode,
+    whose functions are compiled at their first call for each signature of input shapes (see `jax_mode`)."""
     import pytensor
 
+    from spec_lang.runtime.jax_mode import uses_jax
+
+    if uses_jax(mode):
+        return None
     try:
         content = fingerprint(program)
     except RecursionError:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytensor
-from pytensor.compile import Function
 from pytensor.graph.traversal import graph_inputs
 from pytensor.tensor.random.type import RandomGeneratorType
 
@@ -25,7 +24,7 @@ from spec_lang.lowering.passes import Optimizations
 from spec_lang.lowering.pytensor import ops
 from spec_lang.lowering.pytensor.backend import PyTensorBackend
 from spec_lang.lowering.walker import Lowered, initial_values, input_dtype, lower
-from spec_lang.runtime import compile_cache
+from spec_lang.runtime import compile_cache, jax_mode
 
 Arrays = Mapping[str, np.ndarray]
 
@@ -52,6 +51,9 @@ class CompiledProgram:
         self.program = program
         self.mode = mode
         self.optimizations = optimizations or Optimizations()
+        self._jax = jax_mode.uses_jax(mode)  # functions compiled per signature of input shapes (`jax_mode`)
+        if self._jax:
+            jax_mode.require_jax()
         # Two graphs over the same shared variables: training (dropout on, batch statistics) and inference. The
         # compiled training graph may come from the compile cache, with the shared variables it updates.
         cache_key = compile_cache.key(program, mode, self.optimizations) if self.optimizations.compile_cache else None
@@ -65,9 +67,9 @@ class CompiledProgram:
             if cache_key:
                 compile_cache.store(cache_key, {name: getattr(self, name) for name in self._CACHED})
         self._inference: Lowered | None = None  # the inference graph, built when first needed (`_graph`)
-        self._values: dict[int, tuple[list[str], Function]] = {}
-        self._evaluate: Function | None = None
-        self._predict: dict[str, Function] = {}
+        self._values: dict[int, tuple[list[str], Callable]] = {}
+        self._evaluate: Callable | None = None
+        self._predict: dict[str, Callable] = {}
         self.compile_seconds = time.perf_counter() - started
 
     # what `_compile_training` sets, which the compile cache stores (pickled together, so the update function
@@ -84,7 +86,7 @@ class CompiledProgram:
     def _compile_training(self) -> None:
         """Lower the training graph, add the optimiser's updates and compile the update function."""
         program = self.program
-        self._backend = PyTensorBackend(program, initial_values(program))
+        self._backend = PyTensorBackend(program, initial_values(program), static_shapes=self._jax)
         training = lower(program, self._backend, training=True, optimizations=self.optimizations)
         outputs = [training.objective, *training.losses.values()]
         self.train_inputs = self._needed(training, outputs)
@@ -111,10 +113,11 @@ class CompiledProgram:
         used = {id(v) for v in graph_inputs(outputs)}
         return [name for name, var in graph.inputs.items() if id(var) in used]
 
-    def _function(self, graph: Lowered, names: list[str], outputs: list, updates=None):
-        return pytensor.function(
-            [graph.inputs[n] for n in names], outputs, updates=updates, mode=self.mode, on_unused_input="ignore"
-        )
+    def _function(self, graph: Lowered, names: list[str], outputs: list, updates=None) -> Callable:
+        inputs = [graph.inputs[n] for n in names]
+        if self._jax:
+            return jax_mode.ShapedFunction(inputs, outputs, updates or ())
+        return pytensor.function(inputs, outputs, updates=updates, mode=self.mode, on_unused_input="ignore")
 
     def _arguments(self, names: list[str], batch: Arrays, what: str) -> list[np.ndarray]:
         missing = [n for n in names if n not in batch]
@@ -170,7 +173,7 @@ class CompiledProgram:
     def parameters(self) -> dict[str, np.ndarray]:
         """A copy of every parameter, by name (e.g. 'features.0.W'), in a fixed order; state variables such as
         running statistics included."""
-        return {n: v.get_value() for n, v in self._backend.parameters.items()}
+        return {n: np.array(v.get_value(borrow=True)) for n, v in self._backend.parameters.items()}
 
     def set_parameters(self, values: Arrays) -> None:
         """Replace parameters by name; names and shapes must match."""
@@ -180,7 +183,7 @@ class CompiledProgram:
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """A copy of the optimiser's state, by name: momentum velocities (`features.0.W.velocity`), Adam's moments
         (`….m`, `….v`) and step count (`step`), RMSprop's mean squares (`….mean_square`); empty for plain SGD."""
-        return {n: v.get_value() for n, v in self._optimizer_state.items()}
+        return {n: np.array(v.get_value(borrow=True)) for n, v in self._optimizer_state.items()}
 
     def set_optimizer_state(self, values: Arrays) -> None:
         """Replace optimiser state by name (as `optimizer_state` gives it); names and shapes must match."""
@@ -213,11 +216,13 @@ class CompiledProgram:
     @property
     def random_state(self) -> dict[str, dict]:
         """The state of each random generator of the training graph (one per dropout application), by name, as
-        numpy's `bit_generator.state` dictionaries (JSON-able); empty without dropout."""
-        return {n: v.get_value().bit_generator.state for n, v in self._generators.items()}
+        numpy's `bit_generator.state` dictionaries, or in the JAX mode, once it has drawn, as JAX keys (JSON-able,
+        see `jax_mode.random_state`); empty without dropout."""
+        return {n: jax_mode.random_state(v.get_value(borrow=True)) for n, v in self._generators.items()}
 
     def set_random_state(self, states: Mapping[str, dict]) -> None:
-        """Put back random generator states taken from `random_state`; names must match."""
+        """Put back random generator states taken from `random_state`; names must match. A state saved in another
+        mode (a JAX key in the NUMBA mode, say) seeds this mode's generator (`jax_mode.generator_value`)."""
         unknown = [n for n in states if n not in self._generators]
         if unknown or len(states) != len(self._generators):
             raise KeyError(
@@ -225,11 +230,9 @@ class CompiledProgram:
                 f"got {', '.join(states) or 'none'}"
             )
         for name, state in states.items():
-            bit_generator = getattr(np.random, state["bit_generator"])()
-            bit_generator.state = state
-            self._generators[name].set_value(np.random.Generator(bit_generator))
+            self._generators[name].set_value(jax_mode.generator_value(state, self._jax))
 
-    def value_function(self, value: P.Value) -> tuple[list[str], Function]:
+    def value_function(self, value: P.Value) -> tuple[list[str], Callable]:
         """The names of the inputs a program value (e.g. the predictions inside a loss) depends on, and a compiled
         function of those inputs that computes it with the inference graph (no dropout, running statistics)."""
         if id(value) not in self._values:
@@ -277,7 +280,7 @@ def _assign(shared: dict[str, pytensor.compile.SharedVariable], values: Arrays, 
     if unknown:
         raise KeyError(f"not {what}s of this model: {', '.join(unknown)}")
     for name, value in values.items():
-        current = shared[name].get_value()
+        current = shared[name].get_value(borrow=True)
         if np.shape(value) != current.shape:
             raise ValueError(f"{what} '{name}' has shape {current.shape}, got {np.shape(value)}")
         shared[name].set_value(np.asarray(value, dtype=current.dtype))

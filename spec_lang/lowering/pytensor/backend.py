@@ -14,11 +14,15 @@ from spec_lang.lowering.walker import input_dtype
 
 class PyTensorBackend:
     """Builds PyTensor variables; parameters, hyperparameters and the training progress are shared variables it
-    creates."""
+    creates. With `static_shapes`, the parameters' types carry their shapes (the JAX mode needs every shape when it
+    compiles; the other modes keep the types as they were benchmarked)."""
 
-    def __init__(self, program: P.Program, values: dict[str, np.ndarray]):
+    def __init__(self, program: P.Program, values: dict[str, np.ndarray], static_shapes: bool = False):
         self.program = program
-        self.parameters = {p.name: pytensor.shared(values[p.name], name=p.name) for p in program.params()}
+        self.parameters = {
+            p.name: pytensor.shared(values[p.name], name=p.name, shape=values[p.name].shape if static_shapes else None)
+            for p in program.params()
+        }
         self.hypers = {
             n: pytensor.shared(np.asarray(v, dtype=program.precision), name=n) for n, v in program.hypers.items()
         }
