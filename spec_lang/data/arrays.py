@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from spec_lang.diagnostics import file_error
+from spec_lang.library.losses import label_classes
 from spec_lang.program import Program
 
 
@@ -64,8 +65,10 @@ def check_arrays(
     program: Program, arrays: dict[str, np.ndarray], names: list[str], source: str
 ) -> dict[str, np.ndarray]:
     """The named inputs from `arrays`, checked against the spec and cast to its dtypes: a missing input, a wrong
-    shape, a non-integer label, a label outside its bound or a NaN is an error naming the input and the file."""
+    shape, a non-integer label, a label outside the classes the model predicts (`label_classes`) or a NaN is an error
+    naming the input and the file."""
     inputs = {i.name: i for i in program.inputs}
+    classes = label_classes(program)
     checked: dict[str, np.ndarray] = {}
     for name in names:
         spec = inputs[name]
@@ -106,13 +109,15 @@ def check_arrays(
                 "labels are whole numbers 0, 1, …",
             )
         labels = array.astype("int64")
-        if spec.bound is not None and labels.size and (labels.min() < 0 or labels.max() >= spec.bound):
+        bound = classes.get(name)
+        if bound is not None and labels.size and (labels.min() < 0 or labels.max() >= bound):
             raise file_error(
                 source,
                 "E801",
-                f"labels of '{name}' in {source} range over [{labels.min()}, {labels.max()}], "
-                f"outside [0, {spec.bound})",
-                f"'{name}' is declared `< {spec.bound}`",
+                f"labels of '{name}' in {source} range over [{labels.min()}, {labels.max()}], outside [0, {bound})",
+                f"'{name}' is declared `< {spec.bound}`"
+                if spec.bound == bound
+                else f"the model predicts {bound} classes for '{name}': labels 0 to {bound - 1}",
             )
         checked[name] = labels.astype("int32")
     return checked

@@ -331,3 +331,18 @@ for _kind in (
     ),
 ):
     LOSSES.register(_kind)
+
+
+def label_classes(program: P.Program) -> dict[str, int]:
+    """The classes each integer input holds labels of: labels of input `y` must lie in [0, classes[y]), the width of
+    every prediction a loss compares them with and the input's declared bound `< N`, whichever is smallest. A label
+    outside it would read past the predictions: garbage, or a crash in compiled code."""
+    classes = {i.name: i.bound for i in program.inputs if i.bound is not None}
+    for loss in program.losses.values():
+        for term in P.loss_functions(loss):
+            role = LOSSES[term.kind].role(term)
+            if role is not None and role.role == "label" and isinstance(role.target, P.InputValue):
+                width = role.predictions.type.shape[-1]
+                if width is not None:
+                    classes[role.target.name] = min(classes.get(role.target.name, width), width)
+    return classes

@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytensor
+from numpy.typing import ArrayLike
 from pytensor.graph.traversal import graph_inputs
 from pytensor.tensor.random.type import RandomGeneratorType
 
 from spec_lang import program as P
 from spec_lang.files import write_atomic
+from spec_lang.library.losses import label_classes
 from spec_lang.library.optimizers import OPTIMIZERS
 from spec_lang.lowering.passes import Optimizations
 from spec_lang.lowering.pytensor import ops
@@ -51,6 +53,7 @@ class CompiledProgram:
         self.program = program
         self.mode = mode
         self.optimizations = optimizations or Optimizations()
+        self._label_classes = label_classes(program)  # labels outside these are refused before any compiled call
         self._jax = jax_mode.uses_jax(mode)  # functions compiled per signature of input shapes (`jax_mode`)
         if self._jax:
             jax_mode.require_jax()
@@ -130,6 +133,9 @@ class CompiledProgram:
                 + (f"; not inputs of this model: {', '.join(unknown)}" if unknown else "")
             )
         types = {i.name: i.type.dtype for i in self.program.inputs}
+        for name in names:
+            if name in self._label_classes:
+                _check_labels(name, batch[name], self._label_classes[name], what)
         return [np.asarray(batch[n], dtype=input_dtype(self.program, types[n])) for n in names]
 
     def _losses(self, values: list) -> dict[str, float]:
@@ -284,3 +290,19 @@ def _assign(shared: dict[str, pytensor.compile.SharedVariable], values: Arrays, 
         if np.shape(value) != current.shape:
             raise ValueError(f"{what} '{name}' has shape {current.shape}, got {np.shape(value)}")
         shared[name].set_value(np.asarray(value, dtype=current.dtype))
+
+
+def _check_labels(name: str, labels: ArrayLike, classes: int, what: str) -> None:
+    """Refuse labels the compiled functions cannot take: outside [0, classes) (they would read past the predictions:
+    garbage, or a crash in compiled code) or not whole numbers."""
+    values = np.asarray(labels)
+    if values.size == 0:
+        return
+    if not np.issubdtype(values.dtype, np.number) or not np.array_equal(values, np.round(values)):
+        raise ValueError(f"{what}: the labels '{name}' must be whole numbers 0 to {classes - 1}")
+    low, high = values.min(), values.max()
+    if low < 0 or high >= classes:
+        raise ValueError(
+            f"{what}: the labels '{name}' range over [{low:g}, {high:g}], outside [0, {classes}): "
+            f"the model predicts {classes} classes"
+        )

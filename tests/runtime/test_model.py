@@ -150,3 +150,36 @@ def test_the_compile_cache_key_covers_every_lowering_source_and_fails_without_on
     (tmp_path / "program" / "types.py").write_text("")
     with pytest.raises(RuntimeError, match="spec_lang/library is missing"):
         compile_cache._source_files(tmp_path)
+
+
+UNBOUNDED_LABELS = """model m()
+input x : float[batch, 2]
+input y : int[batch]
+stack s { dense 3 softmax }
+loss l = crossentropy(s(x), y)
+optimize sgd(lr = 0.1)
+"""
+
+
+@pytest.mark.parametrize("mode", ["NUMBA", "FAST_COMPILE", "JAX"])
+@pytest.mark.parametrize("labels", [[0, 10**9], [0, 3], [-1, 0], [0.5, 1]])
+def test_labels_outside_the_predicted_classes_are_refused_in_every_door(mode: str, labels: list) -> None:
+    """`y` declares no bound, but the model predicts 3 classes: a label of 3 or more (10^9 crashed the Numba step)
+    or below 0 or fractional never reaches a compiled function."""
+    model = spec_lang.loads(UNBOUNDED_LABELS).compile(mode)
+    x, y = np.zeros((2, 2)), np.array(labels)
+    before = model.parameters
+    for door in (model.train_step, model.evaluate):
+        with pytest.raises(ValueError, match=r"the labels 'y' (range over .* outside \[0, 3\)|must be whole numbers)"):
+            door(x=x, y=y)
+    assert all(np.array_equal(before[n], v) for n, v in model.parameters.items())
+    assert model.train_step(x=x, y=np.array([0, 2]))["l"] == pytest.approx(np.log(3), rel=1e-5)
+
+
+def test_data_files_with_labels_outside_the_predicted_classes_are_refused(tmp_path: Path) -> None:
+    from spec_lang.data import check_arrays
+
+    program = spec_lang.loads(UNBOUNDED_LABELS).program
+    arrays = {"x": np.zeros((2, 2)), "y": np.array([0, 100])}
+    with pytest.raises(spec_lang.SpecError, match=r"labels of 'y' in d.npz range over \[0, 100\], outside \[0, 3\)"):
+        check_arrays(program, arrays, ["x", "y"], "d.npz")
