@@ -237,45 +237,37 @@ def _avg_pool_grad(x, gy, size, s):
     return gx
 
 
-@register_funcify_and_cache_key(MaxPool)
-def _funcify_max_pool(op: MaxPool, node: Any = None, **kwargs: Any) -> tuple[Callable, str]:
-    size, s = op.size, op.stride
+def _pool_forward(kernel: Callable) -> Callable[..., tuple[Callable, str]]:
+    """The funcify of a pooling Op: its kernel with the Op's size and stride fixed."""
 
-    @numba_njit
-    def max_pool(x):
-        return _max_pool(x, size, s)
+    def funcify(op: MaxPool | AvgPool, node: Any = None, **kwargs: Any) -> tuple[Callable, str]:
+        size, s = op.size, op.stride
 
-    return _cached(op, max_pool)
+        @numba_njit
+        def pool(x):
+            return kernel(x, size, s)
 
+        return _cached(op, pool)
 
-@register_funcify_and_cache_key(MaxPoolGrad)
-def _funcify_max_pool_grad(op: MaxPoolGrad, node: Any = None, **kwargs: Any) -> tuple[Callable, str]:
-    size, s = op.size, op.stride
-
-    @numba_njit
-    def max_pool_grad(x, gy):
-        return _max_pool_grad(x, gy, size, s)
-
-    return _cached(op, max_pool_grad)
+    return funcify
 
 
-@register_funcify_and_cache_key(AvgPool)
-def _funcify_avg_pool(op: AvgPool, node: Any = None, **kwargs: Any) -> tuple[Callable, str]:
-    size, s = op.size, op.stride
+def _pool_gradient(kernel: Callable) -> Callable[..., tuple[Callable, str]]:
+    """The funcify of a pooling gradient Op: its kernel with the Op's size and stride fixed."""
 
-    @numba_njit
-    def avg_pool(x):
-        return _avg_pool(x, size, s)
+    def funcify(op: MaxPoolGrad | AvgPoolGrad, node: Any = None, **kwargs: Any) -> tuple[Callable, str]:
+        size, s = op.size, op.stride
 
-    return _cached(op, avg_pool)
+        @numba_njit
+        def pool_grad(x, gy):
+            return kernel(x, gy, size, s)
+
+        return _cached(op, pool_grad)
+
+    return funcify
 
 
-@register_funcify_and_cache_key(AvgPoolGrad)
-def _funcify_avg_pool_grad(op: AvgPoolGrad, node: Any = None, **kwargs: Any) -> tuple[Callable, str]:
-    size, s = op.size, op.stride
-
-    @numba_njit
-    def avg_pool_grad(x, gy):
-        return _avg_pool_grad(x, gy, size, s)
-
-    return _cached(op, avg_pool_grad)
+register_funcify_and_cache_key(MaxPool)(_pool_forward(_max_pool))
+register_funcify_and_cache_key(MaxPoolGrad)(_pool_gradient(_max_pool_grad))
+register_funcify_and_cache_key(AvgPool)(_pool_forward(_avg_pool))
+register_funcify_and_cache_key(AvgPoolGrad)(_pool_gradient(_avg_pool_grad))
