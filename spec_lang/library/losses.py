@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn, Protocol, cast
+from typing import Any, Literal, NoReturn, Protocol
 
 from spec_lang import program as P
 from spec_lang.diagnostics import Span
@@ -109,7 +109,10 @@ def _shown(value: object, name: Callable[[P.Value], str]) -> str:
     """An argument in the summary: a value by name, a number as written."""
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value) if isinstance(value, int) else name(value)  # type: ignore[arg-type]
+    if isinstance(value, int):
+        return str(value)
+    assert isinstance(value, P.InputValue | P.Applied | P.Reversed | P.Outer)
+    return name(value)
 
 
 def _describe(term: P.LossTerm, name: Callable[[P.Value], str]) -> str:
@@ -171,16 +174,15 @@ def _crossentropy_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
 
 def _crossentropy_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
     labels = term.arg("labels")
-    target = ctx.backend.label(labels) if isinstance(labels, int) else ctx.tensor(labels)  # type: ignore[arg-type]
-    return ctx.of_probabilities("crossentropy", term.arg("predictions"), target)  # type: ignore[arg-type]
+    target = ctx.backend.label(labels) if isinstance(labels, int) else ctx.tensor(term.value("labels"))
+    return ctx.of_probabilities("crossentropy", term.value("predictions"), target)
 
 
 def _crossentropy_role(term: P.LossTerm) -> TermRole | None:
-    predicted, labels = term.arg("predictions"), term.arg("labels")
-    assert isinstance(predicted, P.InputValue | P.Applied | P.Reversed | P.Outer)
+    predicted, labels = term.value("predictions"), term.arg("labels")
     if isinstance(labels, int):
         return TermRole("domain", predicted, labels)
-    return TermRole("label", predicted, labels) if isinstance(labels, P.InputValue) else None  # type: ignore[arg-type]
+    return TermRole("label", predicted, labels) if isinstance(labels, P.InputValue) else None
 
 
 # bce ------------------------------------------------------------------------------------------------------------
@@ -208,13 +210,13 @@ def _bce_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
 
 def _bce_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
     target = term.arg("target")
-    lowered = ctx.backend.const(target) if isinstance(target, float) else ctx.tensor(target)  # type: ignore[arg-type]
-    return ctx.of_probabilities("binary_crossentropy", term.arg("predictions"), lowered)  # type: ignore[arg-type]
+    lowered = ctx.backend.const(target) if isinstance(target, float) else ctx.tensor(term.value("target"))
+    return ctx.of_probabilities("binary_crossentropy", term.value("predictions"), lowered)
 
 
 def _bce_role(term: P.LossTerm) -> TermRole | None:
-    predicted, target = term.arg("predictions"), term.arg("target")
-    return TermRole("domain", predicted, target) if isinstance(target, float) else None  # type: ignore[arg-type]
+    target = term.arg("target")
+    return TermRole("domain", term.value("predictions"), target) if isinstance(target, float) else None
 
 
 # mse, entropy ---------------------------------------------------------------------------------------------------
@@ -235,8 +237,8 @@ def _mse_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
 def _mse_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
     return ctx.backend.op(
         "mean_squared_error",
-        ctx.tensor(cast(P.Value, term.arg("predictions"))),
-        ctx.tensor(cast(P.Value, term.arg("target"))),
+        ctx.tensor(term.value("predictions")),
+        ctx.tensor(term.value("target")),
     )
 
 
@@ -248,7 +250,7 @@ def _entropy_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
 
 
 def _entropy_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
-    return ctx.of_probabilities("entropy", term.arg("predictions"))  # type: ignore[arg-type]
+    return ctx.of_probabilities("entropy", term.value("predictions"))
 
 
 # l2, l1 ---------------------------------------------------------------------------------------------------------
@@ -266,12 +268,12 @@ def _penalty_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
 
 
 def _penalty_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
-    chosen = ctx.parameters(term.arg("stacks"), bool(term.arg("biases")))  # type: ignore[arg-type]
+    chosen = ctx.parameters(term.stacks, bool(term.arg("biases")))
     return ctx.backend.op(f"{term.kind}_penalty", chosen)
 
 
 def _penalty_describe(term: P.LossTerm, name: Callable[[P.Value], str]) -> str:
-    stacks: tuple[str, ...] = term.arg("stacks")  # type: ignore[assignment]
+    stacks = term.stacks
     return f"{term.kind}({', '.join(stacks)}{'' if term.arg('biases') else ', biases = false'})"
 
 

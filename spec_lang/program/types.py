@@ -60,6 +60,12 @@ class LossTerm:
     def arg(self, name: str) -> object:
         return dict(self.args)[name]
 
+    def value(self, name: str) -> Value:
+        """A tensor argument (the predictions, a tensor target)."""
+        found = self.arg(name)
+        assert isinstance(found, InputValue | Applied | Reversed | Outer), f"{self.kind}'s {name} is not a tensor"
+        return found
+
     @property
     def values(self) -> list[Value]:
         """The tensor values the term reads, in argument order."""
