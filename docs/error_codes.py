@@ -19,7 +19,8 @@ CODES: list[tuple[str, str, str]] = [
     ("E001", "a file cannot be read, or is not UTF-8 text", "not_utf8.dann"),
     ("E002", "an output file already exists (without --force)", "cli/output_exists.args"),
     ("E003", "`specc fmt` was given a JSON file", "cli/fmt_json.args"),
-    ("E004", "a data file cannot be written", "cli/predictions_unknown_format.args"),
+    ("E004", "an output file cannot be written: a missing or read-only folder, a folder in its place, another output "
+             "or an input of the same command, an unknown data format", "cli/output_folder_missing.args"),
     ("E005", "an optional package that is not installed: matplotlib for --plot, jax for --mode jax",
      "reported by the command line, and by spec.compile(\"JAX\") without jax"),
     ("E006", "the JAX mode cannot compile the model: an operation without a JAX implementation",

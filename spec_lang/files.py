@@ -33,16 +33,60 @@ def refuse_existing(path: str | os.PathLike, force: bool, hint: str = REPLACE_HI
         raise file_error(path, "E002", "the file already exists", hint)
 
 
+def check_output(path: str | os.PathLike, force: bool, hint: str = REPLACE_HINT) -> None:
+    """Fail now, before the work whose result `path` is to hold: an existing file without `force` (E002), a folder
+    in its place, a missing folder or one that cannot be written (E004)."""
+    target = Path(path)
+    if target.is_dir():
+        raise file_error(path, "E004", "cannot write it: it is a folder", "name a file, e.g. inside that folder")
+    refuse_existing(target, force, hint)
+    folder = target.parent
+    if not folder.is_dir():
+        raise file_error(
+            path,
+            "E004",
+            f"cannot write it: the folder {folder} does not exist",
+            "create the folder first, or choose another path",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise file_error(
+            path, "E004", f"cannot write it: the folder {folder} is not writable", "choose a folder you can write to"
+        )
+
+
+def check_distinct(outputs: dict[str, str | os.PathLike | None], inputs: list[str | os.PathLike | None]) -> None:
+    """Refuse (E004) outputs that name one file twice (`--log` and `--checkpoint`), or a file the command reads (the
+    spec, the data): writing one would destroy the other."""
+    seen: dict[Path, str] = {}
+    read = {Path(p).resolve() for p in inputs if p is not None}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            raise file_error(
+                path, "E004", f"{option} names the same file as {seen[resolved]}", "give each output its own file"
+            )
+        if resolved in read:
+            raise file_error(path, "E004", f"{option} names a file this command reads", "choose another path")
+        seen[resolved] = option
+
+
 def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[BinaryIO], None]) -> Path:
     """Write text (UTF-8), bytes, or whatever `data(stream)` writes, to a temporary file in the target's folder,
-    flush it to disk, then rename it over `path`: readers see the old file or the new one, never a part. The file
-    gets the usual permissions (0o666 less the umask), not `mkstemp`'s owner-only ones."""
-    target = Path(path)
+    flush it to disk, then rename it over `path`: readers see the old file or the new one, never a part. A symbolic
+    link is written through (its target is replaced, the link kept), and a file that exists keeps its permissions;
+    a new file gets the usual ones (0o666 less the umask), not `mkstemp`'s owner-only ones."""
+    target = Path(os.path.realpath(path))
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(handle, 0o666 & ~mask)
+        if target.exists():
+            mode = target.stat().st_mode & 0o7777
+        else:
+            mask = os.umask(0)
+            os.umask(mask)
+            mode = 0o666 & ~mask
+        os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as stream:
             if callable(data):
                 data(stream)
@@ -54,4 +98,4 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[BinaryIO
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return target
+    return Path(path)

@@ -7,15 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spec_lang.diagnostics import file_error
-from spec_lang.files import refuse_existing, write_atomic
+from spec_lang.files import check_output, write_atomic
 
 if TYPE_CHECKING:
     import numpy as np
 
 
 def refuse_array_output(path: Path, force: bool) -> None:
-    """Fail unless `path` can be written: it does not exist (or `force`) and names a `.npz` or `.csv` file."""
-    refuse_existing(path, force)
+    """Fail unless `path` can be written: it does not exist (or `force`), its folder can be written, and it names a
+    `.npz` or `.csv` file."""
+    check_output(path, force)
     if path.suffix not in (".npz", ".csv"):
         raise file_error(
             None, "E004", f"cannot write {path}: unknown data format '{path.suffix}'", "name a .npz or a .csv file"

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from spec_lang.cli.options import MODES, add_backend_options, add_spec_options, compile_spec, load_spec, print_warnings
-from spec_lang.files import refuse_existing, write_atomic
+from spec_lang.files import check_output, write_atomic
 from spec_lang.reports.summary import listing, summary
 
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
             text = emit_python(spec.program, args.file)
         if args.output:
-            refuse_existing(args.output, args.force)
+            check_output(args.output, args.force)
             write_atomic(args.output, text)
             print(f"wrote {args.output}")
         else:

@@ -18,7 +18,7 @@ from spec_lang.cli.options import (
     roles,
 )
 from spec_lang.diagnostics import file_error
-from spec_lang.files import refuse_existing
+from spec_lang.files import check_distinct, check_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,14 +73,20 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args)
     print_warnings(spec)
     checkpoint = Path(args.checkpoint or f"{Path(args.file).stem}.ckpt.npz")
+    check_distinct(
+        {"--checkpoint": checkpoint, "--log": args.log, "--plot": args.plot}, [args.file, args.source, args.target]
+    )
     if args.resume:
         read_checkpoint(checkpoint, spec.program)  # a damaged or foreign checkpoint fails before compiling
-    else:
-        for path in (checkpoint, Path(args.log) if args.log else None):
+        for path in (checkpoint, args.log):
             if path is not None:
-                refuse_existing(path, args.force, RUN_HINT)
+                check_output(path, True)
+    else:
+        for path in (checkpoint, args.log):
+            if path is not None:
+                check_output(path, args.force, RUN_HINT)
     if args.plot:  # the figure is drawn after training: find out now whether it can be
-        refuse_existing(args.plot, args.force or args.resume, RUN_HINT)
+        check_output(args.plot, args.force or (args.resume and _is_png(args.plot)), RUN_HINT)
         try:
             require_matplotlib()
         except ImportError as error:
@@ -127,3 +133,12 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"plotted the loss terms, accuracies, λ and learning rate in {args.plot}")
     return 0
+
+
+def _is_png(path: str) -> bool:
+    """Whether `path` holds a PNG image (a plot a resumed run may redraw), not some other file."""
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(8) == b"\x89PNG\r\n\x1a\n"
+    except OSError:
+        return True  # nothing there to lose

@@ -29,6 +29,21 @@ class Log:
     def __init__(self, path: Path | None):
         self.path = path
 
+    def is_log(self) -> bool:
+        """Whether the file is absent, or a log of this kind (JSON records of epochs and steps) that a resumed run may
+        rewrite: not a data file or a spec that happens to have its name."""
+        if self.path is None or not self.path.exists():
+            return True
+        try:
+            with self.path.open(encoding="utf-8") as stream:
+                for line in stream:
+                    record = json.loads(line)
+                    if not isinstance(record, dict) or "step" not in record:
+                        return False
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+        return True
+
     def write(self, records: list[dict[str, Any]]) -> None:
         """Replace the file with these records, atomically."""
         if self.path is not None:

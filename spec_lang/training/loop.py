@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from spec_lang.diagnostics import SpecError, file_error
-from spec_lang.files import refuse_existing
+from spec_lang.files import check_output
 from spec_lang.runtime.checkpoint import read_checkpoint, write_checkpoint
 from spec_lang.training.dataset import Data, Prepared, prepare
 from spec_lang.training.display import Display
@@ -132,7 +132,7 @@ class _Run:
         """A new run: existing checkpoint and log files are refused unless `overwrite`; the log starts empty."""
         for path in (self.checkpoint, self.log.path):
             if path is not None:
-                refuse_existing(path, overwrite, RUN_HINT)
+                check_output(path, overwrite, RUN_HINT)
         self.log.write([])
 
     def resume(self) -> None:
@@ -156,6 +156,13 @@ class _Run:
                 "E806",
                 f"cannot resume from {path}: the run differs ({described})",
                 "resume with the same data, batch size, seed and epochs/steps",
+            )
+        if self.log.path is not None and not self.log.is_log():
+            raise file_error(
+                str(self.log.path),
+                "E002",
+                "the file is not a training log, and resuming would replace it",
+                "name the run's own log with --log, or leave --log out",
             )
         saved.restore(self.model)
         self.step = saved.meta["step"]

@@ -1,0 +1,87 @@
+"""No lost work: every output path is checked before any compiling or training, outputs never name each other or
+the files a command reads, a resumed run never replaces a file that is not its own, and rewriting a file keeps its
+permissions and writes through symbolic links (issue 12, item 1)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from spec_lang.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = str(ROOT / "examples" / "seed_dann.dann")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("outputs") / "moons.npz"
+    assert main(["data", "moons", "-o", str(path)]) == 0
+    return path
+
+
+def _train(data: Path, *options: str) -> list[str]:
+    return ["train", SPEC, "--steps", "3", "--source", str(data), *options]
+
+
+@pytest.mark.parametrize(("option", "where", "message"), [
+    ("--checkpoint", "missing/run.npz", "cannot write it: the folder {tmp}/missing does not exist"),
+    ("--checkpoint", "", "cannot write it: it is a folder"),
+    ("--log", "missing/run.jsonl", "cannot write it: the folder {tmp}/missing does not exist"),
+    ("--plot", "missing/run.png", "cannot write it: the folder {tmp}/missing does not exist"),
+])
+def test_an_output_that_cannot_be_written_fails_before_compiling(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                 option: str, where: str, message: str) -> None:
+    target = tmp_path / where if where else tmp_path
+    extra = ["--checkpoint", str(tmp_path / "c.npz")] if option != "--checkpoint" else []
+    assert main(_train(data, option, str(target), *extra)) == 1
+    err = capsys.readouterr().err
+    assert "error[E004]" in err and message.format(tmp=tmp_path) in err and "Traceback" not in err
+    assert not (tmp_path / "c.npz").exists()  # nothing ran
+
+
+def test_outputs_may_not_name_each_other_or_an_input(data: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    same = str(tmp_path / "run.npz")
+    assert main(_train(data, "--checkpoint", same, "--log", same)) == 1
+    assert "--log names the same file as --checkpoint" in capsys.readouterr().err
+    before = data.read_bytes()
+    assert main(_train(data, "--checkpoint", str(tmp_path / "c.npz"), "--log", str(data), "--force")) == 1
+    assert "--log names a file this command reads" in capsys.readouterr().err
+    assert data.read_bytes() == before
+
+
+def test_resuming_never_replaces_a_file_that_is_not_its_own(data: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = str(tmp_path / "c.npz")
+    assert main(_train(data, "--checkpoint", checkpoint)) == 0
+    unrelated = tmp_path / "notes.txt"
+    unrelated.write_text("my notes\n")
+    assert main(_train(data, "--checkpoint", checkpoint, "--resume", "--log", str(unrelated))) == 1
+    assert "not a training log" in capsys.readouterr().err and unrelated.read_text() == "my notes\n"
+    assert main(_train(data, "--checkpoint", checkpoint, "--resume", "--plot", str(unrelated))) == 1
+    assert "error[E002]" in capsys.readouterr().err and unrelated.read_text() == "my notes\n"
+    log = tmp_path / "run.jsonl"
+    assert main(_train(data, "--checkpoint", str(tmp_path / "d.npz"), "--log", str(log))) == 0
+    assert main(_train(data, "--checkpoint", str(tmp_path / "d.npz"), "--log", str(log), "--resume")) == 0
+
+
+def test_prediction_and_emitted_files_are_checked_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", SPEC, "--emit", "python", "-o", str(tmp_path / "no" / "m.py")]) == 1
+    assert "cannot write it: the folder" in capsys.readouterr().err
+    assert main(["data", "moons", "-o", str(tmp_path)]) == 1
+    assert "cannot write it: it is a folder" in capsys.readouterr().err
+
+
+def test_fmt_write_keeps_the_mode_and_writes_through_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "real.dann"
+    real.write_text((ROOT / "examples" / "seed_dann.dann").read_text().replace("stack label {", "stack   label {"))
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.dann"
+    link.symlink_to(real)
+    assert main(["fmt", "--write", str(link)]) == 0
+    assert link.is_symlink() and "stack label {" in real.read_text()
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
