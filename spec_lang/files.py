@@ -16,9 +16,11 @@ the file already exists
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -78,7 +80,10 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[BinaryIO
     link is written through (its target is replaced, the link kept), and a file that exists keeps its permissions;
     a new file gets the usual ones (0o666 less the umask), not `mkstemp`'s owner-only ones."""
     target = Path(os.path.realpath(path))
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as error:
+        raise _unwritable(path, error) from None
     try:
         if target.exists():
             mode = target.stat().st_mode & 0o7777
@@ -95,7 +100,48 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[BinaryIO
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, target)
+    except OSError as error:  # a full disk, a folder made read-only meanwhile: the old file is still there
+        Path(temporary).unlink(missing_ok=True)
+        raise _unwritable(path, error) from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return Path(path)
+
+
+def _unwritable(path: str | os.PathLike, error: OSError) -> Exception:
+    return file_error(
+        path,
+        "E004",
+        f"cannot write it: {error.strerror or error}",
+        "free some space or choose another folder; a file that was there is unchanged",
+    )
+
+
+@contextlib.contextmanager
+def exclusive(path: Path | None) -> Iterator[None]:
+    """Hold `path` for one writer (a training run's checkpoint) while the block runs: a second run writing the same
+    file is refused (E807) instead of both succeeding with one result lost. The lock is a hidden `.NAME.lock` beside
+    the file (kept, so that no two runs ever lock different files of one name). Holding it, the temporary files an
+    earlier writer killed mid-write left behind (`.NAME.*.tmp`) are removed. None: nothing to hold."""
+    if path is None:
+        yield
+        return
+    check_output(path, True)
+    lock = path.parent / f".{path.name}.lock"
+    with open(lock, "a") as stream:
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise file_error(
+                path,
+                "E807",
+                "another run is writing this checkpoint",
+                "wait for it to end, or give this run its own --checkpoint",
+            ) from None
+        for orphan in path.parent.glob(f".{path.name}.*.tmp"):
+            orphan.unlink(missing_ok=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(stream, fcntl.LOCK_UN)

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from spec_lang.diagnostics import SpecError, file_error
-from spec_lang.files import check_output
+from spec_lang.files import check_output, exclusive
 from spec_lang.runtime.checkpoint import read_checkpoint, write_checkpoint
 from spec_lang.training.dataset import Data, Prepared, prepare
 from spec_lang.training.display import Display
@@ -99,11 +99,12 @@ def fit(
         Log(None if log is None else Path(log)),
         Display(stream, total, sampler.per_epoch, list(model.program.losses)),
     )
-    if resume:
-        run.resume()
-    else:
-        run.start(overwrite)
-    return run.train(checkpoint_every, callback)
+    with exclusive(run.checkpoint):
+        if resume:
+            run.resume()
+        else:
+            run.start(overwrite)
+        return run.train(checkpoint_every, callback)
 
 
 class _Run:

@@ -85,3 +85,38 @@ def test_fmt_write_keeps_the_mode_and_writes_through_a_link(tmp_path: Path) -> N
     assert main(["fmt", "--write", str(link)]) == 0
     assert link.is_symlink() and "stack label {" in real.read_text()
     assert stat.S_IMODE(real.stat().st_mode) == 0o640
+
+
+def test_a_second_run_on_one_checkpoint_is_refused_and_orphans_are_cleared(data: Path, tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import fcntl
+
+    checkpoint = tmp_path / "c.npz"
+    orphan = tmp_path / ".c.npz.killed.tmp"  # what a writer killed mid-write leaves
+    orphan.write_bytes(b"half a checkpoint")
+    with open(tmp_path / ".c.npz.lock", "a") as held:  # another run, holding the checkpoint
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(_train(data, "--checkpoint", str(checkpoint))) == 1
+        assert "error[E807]: another run is writing this checkpoint" in capsys.readouterr().err
+        assert not checkpoint.exists() and orphan.exists()
+    assert main(_train(data, "--checkpoint", str(checkpoint))) == 0
+    assert checkpoint.exists() and not orphan.exists()
+
+
+def test_a_full_disk_is_a_diagnostic_and_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import spec_lang
+    from spec_lang.files import write_atomic
+
+    target = tmp_path / "c.npz"
+    target.write_bytes(b"the old checkpoint")
+
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(spec_lang.SpecError, match="cannot write it: No space left on device"):
+        write_atomic(target, b"the new one")
+    assert target.read_bytes() == b"the old checkpoint"
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]  # no temporary file left
