@@ -59,16 +59,19 @@ class CompiledProgram:
             jax_mode.require_jax()
         # Two graphs over the same shared variables: training (dropout on, batch statistics) and inference. The
         # compiled training graph may come from the compile cache, with the shared variables it updates.
-        cache_key = compile_cache.key(program, mode, self.optimizations) if self.optimizations.compile_cache else None
-        cached = compile_cache.load(cache_key) if cache_key else None
-        self.cache_hit = cached is not None
-        if cached is not None:
-            self.__dict__.update(cached)
-            self._backend.program = program
-        else:
-            self._compile_training()
-            if cache_key:
-                compile_cache.store(cache_key, {name: getattr(self, name) for name in self._CACHED})
+        with _deterministic():
+            cache_key = (
+                compile_cache.key(program, mode, self.optimizations) if self.optimizations.compile_cache else None
+            )
+            cached = compile_cache.load(cache_key) if cache_key else None
+            self.cache_hit = cached is not None
+            if cached is not None:
+                self.__dict__.update(cached)
+                self._backend.program = program
+            else:
+                self._compile_training()
+                if cache_key:
+                    compile_cache.store(cache_key, {name: getattr(self, name) for name in self._CACHED})
         self._inference: Lowered | None = None  # the inference graph, built when first needed (`_graph`)
         self._values: dict[int, tuple[list[str], Callable]] = {}
         self._evaluate: Callable | None = None
@@ -120,7 +123,8 @@ class CompiledProgram:
         inputs = [graph.inputs[n] for n in names]
         if self._jax:
             return jax_mode.ShapedFunction(inputs, outputs, updates or ())
-        return pytensor.function(inputs, outputs, updates=updates, mode=self.mode, on_unused_input="ignore")
+        with _deterministic():
+            return pytensor.function(inputs, outputs, updates=updates, mode=self.mode, on_unused_input="ignore")
 
     def _arguments(self, names: list[str], batch: Arrays, what: str) -> list[np.ndarray]:
         missing = [n for n in names if n not in batch]
@@ -306,3 +310,11 @@ def _check_labels(name: str, labels: ArrayLike, classes: int, what: str) -> None
             f"{what}: the labels '{name}' range over [{low:g}, {high:g}], outside [0, {classes}): "
             f"the model predicts {classes} classes"
         )
+
+
+def _deterministic() -> Any:
+    """PyTensor's settings while specc compiles: Numba without fastmath. With it, LLVM may reassociate floating-point
+    arithmetic differently in a fresh compile and in one loaded from Numba's cache, and the same spec and seed ended
+    at different numbers depending on the state of the caches; without it, the step is as fast within the noise of
+    `bench/run.py --only step`."""
+    return pytensor.config.change_flags(numba__fastmath=False)
