@@ -139,26 +139,23 @@ def _funcify_conv2d(op: Conv2d, node: Any = None, **kwargs: Any) -> tuple[Callab
     return _cached(op, conv2d)
 
 
-@register_funcify_and_cache_key(Conv2dInputGrad)
-def _funcify_conv2d_input_grad(op: Conv2dInputGrad, node: Any = None, **kwargs: Any) -> tuple[Callable, str]:
-    s, p = op.stride, op.padding
+def _conv_gradient(kernel: Callable) -> Callable[..., tuple[Callable, str]]:
+    """The funcify of a convolution gradient Op: its kernel with the Op's stride and padding fixed."""
 
-    @numba_njit
-    def conv2d_input_grad(x, w, gy):
-        return _conv2d_input_grad(x, w, gy, s, p)
+    def funcify(op: Conv2dInputGrad | Conv2dWeightGrad, node: Any = None, **kwargs: Any) -> tuple[Callable, str]:
+        s, p = op.stride, op.padding
 
-    return _cached(op, conv2d_input_grad)
+        @numba_njit
+        def conv2d_grad(x, w, gy):
+            return kernel(x, w, gy, s, p)
+
+        return _cached(op, conv2d_grad)
+
+    return funcify
 
 
-@register_funcify_and_cache_key(Conv2dWeightGrad)
-def _funcify_conv2d_weight_grad(op: Conv2dWeightGrad, node: Any = None, **kwargs: Any) -> tuple[Callable, str]:
-    s, p = op.stride, op.padding
-
-    @numba_njit
-    def conv2d_weight_grad(x, w, gy):
-        return _conv2d_weight_grad(x, w, gy, s, p)
-
-    return _cached(op, conv2d_weight_grad)
+register_funcify_and_cache_key(Conv2dInputGrad)(_conv_gradient(_conv2d_input_grad))
+register_funcify_and_cache_key(Conv2dWeightGrad)(_conv_gradient(_conv2d_weight_grad))
 
 
 # Pooling --------------------------------------------------------------------------------------------------------
