@@ -59,6 +59,8 @@ CODES: list[tuple[str, str, str]] = [
     ("E806", "a run to resume that differs from the one checkpointed", "cli/resume_with_other_batches.args"),
     ("E807", "another run is writing the same checkpoint",
      "reported by `specc train` and `fit` while another run holds the checkpoint (tests/cli/test_outputs.py)"),
+    ("E808", "`specc eval` of a checkpoint whose model's outputs are not finite (a diverged model)",
+     "reported by `specc eval` (tests/cli/test_outputs.py)"),
     ("E901", "an included file that does not exist", "include_missing.dann"),
     ("E902", "files that include each other", "include_cycle.dann"),
     ("E903", "an include outside the including file's folder (--allow-outside-includes)", "include_outside.dann"),

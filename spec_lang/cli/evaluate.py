@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from spec_lang.cli.options import (
@@ -16,6 +17,7 @@ from spec_lang.cli.options import (
     load_checkpointed,
     roles,
 )
+from spec_lang.diagnostics import file_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,4 +43,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(values, indent=2))
     else:
         sys.stdout.write(format_metrics(values))
+    broken = [name for name, value in values.items() if isinstance(value, float) and not math.isfinite(value)]
+    if broken:
+        raise file_error(
+            args.checkpoint,
+            "E808",
+            f"the model's outputs are not finite: {', '.join(broken)}",
+            "this checkpoint holds a diverged model; evaluate an earlier checkpoint, or train again with a lower "
+            "learning rate or gradient clipping (clip_norm)",
+        )
     return 0

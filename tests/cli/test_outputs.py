@@ -120,3 +120,19 @@ def test_a_full_disk_is_a_diagnostic_and_keeps_the_old_file(tmp_path: Path, monk
         write_atomic(target, b"the new one")
     assert target.read_bytes() == b"the old checkpoint"
     assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]  # no temporary file left
+
+
+def test_evaluating_a_diverged_model_says_so_and_exits_1(data: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    import spec_lang
+    from spec_lang.runtime.checkpoint import write_checkpoint
+
+    model = spec_lang.load(SPEC).compile("FAST_COMPILE")
+    model.set_parameters({name: np.full_like(value, np.nan) for name, value in model.parameters.items()})
+    checkpoint = tmp_path / "diverged.npz"
+    write_checkpoint(checkpoint, model, {"step": 1})
+    assert main(["eval", SPEC, "--checkpoint", str(checkpoint), "--data", str(data)]) == 1
+    err = capsys.readouterr().err
+    assert "error[E808]: the model's outputs are not finite:" in err and "Traceback" not in err
