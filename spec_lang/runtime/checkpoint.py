@@ -37,18 +37,23 @@ FORMAT = "specc-checkpoint/1"
 META, CHECKSUM = "__meta__", "__checksum__"
 
 
-class Stateful(Protocol):
-    """What a checkpoint saves and restores: a compiled program's training state (see `CompiledProgram`)."""
+class Saveable(Protocol):
+    """What a checkpoint saves: a compiled program's training state (see `CompiledProgram`), or one taken earlier."""
 
-    program: Program
+    @property
+    def program(self) -> Program: ...
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]: ...
+
+
+class Stateful(Saveable, Protocol):
+    """What a checkpoint saves and restores."""
 
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None: ...
 
 
 def write_checkpoint(
-    path: str | os.PathLike, model: Stateful, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None
+    path: str | os.PathLike, model: Saveable, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None
 ) -> None:
     """Write the model's state (`state_dict`), `meta` (JSON-able: counters, history…) and extra `arrays` (the
     sampler's order) to `path`, atomically: a temporary file in the same folder, flushed to disk, then renamed over

@@ -13,11 +13,13 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
+from spec_lang import program as P
 from spec_lang.diagnostics import SpecError, file_error
 from spec_lang.files import check_output, exclusive
 from spec_lang.runtime.checkpoint import read_checkpoint, write_checkpoint
@@ -107,6 +109,19 @@ def fit(
         return run.train(checkpoint_every, callback)
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """A run's state taken at one step: the model's (copies), the counters and history, the sampler's arrays."""
+
+    program: P.Program
+    state: tuple[dict[str, np.ndarray], dict[str, Any]]
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return self.state
+
+
 class _Run:
     """One training run: the model, its data, batches and metrics, the step counter, the history, the log file
     and the checkpoint file."""
@@ -128,6 +143,7 @@ class _Run:
         self.checkpoint, self.log, self.display = checkpoint, log, display
         self.history = History(checkpoint=checkpoint)
         self.step = 0
+        self.pending: _Snapshot | None = None  # a periodic checkpoint, written once the next step is sound
 
     def start(self, overwrite: bool) -> None:
         """A new run: existing checkpoint and log files are refused unless `overwrite`; the log starts empty."""
@@ -179,8 +195,11 @@ class _Run:
                     if stop.signal is not None:
                         raise KeyboardInterrupt
                     losses = self._train_step()
+                    if self.pending is not None:  # this step started from it, and its losses are finite
+                        self._write(self.pending)
+                        self.pending = None
                     if checkpoint_every and self.step % checkpoint_every == 0 and self.step < self.total:
-                        self._save()
+                        self.pending = self._snapshot()
                     if callback is not None:
                         callback(
                             {
@@ -249,14 +268,23 @@ class _Run:
     def _save(self) -> None:
         """Write a checkpoint of this step, if the run has a checkpoint path; non-finite parameters are an error
         (the last good checkpoint stays)."""
-        if self.checkpoint is None:
-            return
+        if self.checkpoint is not None:
+            self._write(self._snapshot())
+
+    def _snapshot(self) -> _Snapshot:
+        """The run's state now, to be written as a checkpoint (the periodic ones once the next step shows it sound:
+        its losses, computed from this state, are finite). Non-finite parameters are an error."""
         bad = [n for n, v in self.model.parameters.items() if not np.isfinite(v).all()]
         if bad:
             raise self._diverged(self.step, f"parameter '{bad[0]}'", "not finite")
         sampler_meta, sampler_arrays = self.sampler.state()
-        meta = {"run": self.settings, "step": self.step, **sampler_meta, "history": self.history.records}
-        write_checkpoint(self.checkpoint, self.model, meta, sampler_arrays)
+        meta = {"run": self.settings, "step": self.step, **sampler_meta, "history": list(self.history.records)}
+        arrays = {name: np.array(value) for name, value in sampler_arrays.items()}
+        return _Snapshot(self.model.program, self.model.state_dict(), meta, arrays)
+
+    def _write(self, snapshot: _Snapshot) -> None:
+        if self.checkpoint is not None:
+            write_checkpoint(self.checkpoint, snapshot, snapshot.meta, snapshot.arrays)
 
     def _diverged(self, step: int, what: str, value: str, where: str = "") -> SpecError:
         """The error for a non-finite value at `step`, after a final "diverged" record in the log."""
