@@ -111,7 +111,7 @@ def _shown(value: object, name: Callable[[P.Value], str]) -> str:
         return f"{value:g}"
     if isinstance(value, int):
         return str(value)
-    assert isinstance(value, P.InputValue | P.Applied | P.Reversed | P.Outer)
+    assert isinstance(value, P.Value)
     return name(value)
 
 

@@ -63,7 +63,7 @@ class LossTerm:
     def value(self, name: str) -> Value:
         """A tensor argument (the predictions, a tensor target)."""
         found = self.arg(name)
-        assert isinstance(found, InputValue | Applied | Reversed | Outer), f"{self.kind}'s {name} is not a tensor"
+        assert isinstance(found, Value), f"{self.kind}'s {name} is not a tensor"
         return found
 
     @property
