@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "spec_lang"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("diagnostics",),
-    ("files",),
+    ("files", "reading"),
     ("syntax",),
     ("program",),
     ("library",),
@@ -62,8 +62,10 @@ def _imports(path: Path) -> list[tuple[int, str]]:
             found += [(node.lineno, alias.name) for alias in node.names if alias.name.startswith("spec_lang")]
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("spec_lang"):
             if node.module == "spec_lang":  # `from spec_lang import program` names a package; `__version__` does not
-                found += [(node.lineno, f"spec_lang.{alias.name}" if _is_module(alias.name) else "spec_lang")
-                          for alias in node.names]
+                found += [
+                    (node.lineno, f"spec_lang.{alias.name}" if _is_module(alias.name) else "spec_lang")
+                    for alias in node.names
+                ]
             else:
                 found.append((node.lineno, node.module))
     return found
@@ -99,8 +101,9 @@ def test_the_contract_catches_a_backward_import(tmp_path: Path) -> None:
     assert _rank(_unit("spec_lang.runtime.model")) > _rank(_unit("spec_lang.semantics.checker"))
 
 
-@pytest.mark.parametrize("path", [p for p in SOURCES if _unit(_module_name(p)) in FRONT_END],
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", [p for p in SOURCES if _unit(_module_name(p)) in FRONT_END], ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_the_front_end_never_imports_pytensor(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     modules = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
@@ -109,10 +112,12 @@ def test_the_front_end_never_imports_pytensor(path: Path) -> None:
 
 
 def test_loading_and_checking_a_spec_imports_no_pytensor() -> None:
-    code = ("import sys, spec_lang\n"
-            "spec = spec_lang.load('examples/digits_dann.dann')\n"
-            "assert spec.program.stack('features').parameter_count > 0\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytensor', 'numba')))")
+    code = (
+        "import sys, spec_lang\n"
+        "spec = spec_lang.load('examples/digits_dann.dann')\n"
+        "assert spec.program.stack('features').parameter_count > 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytensor', 'numba')))"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -2,63 +2,52 @@
 against the spec's shapes and dtypes before anything runs.
 
 A `.npz` file holds one array per input name. A `.csv` file has a header; a column named like an input holds
-that input (a vector), and columns `NAME.0`, `NAME.1`, … hold the features of a matrix input.
+that input (a vector), and columns `NAME.0`, `NAME.1`, … hold the features of a matrix input. Reading either never
+hangs on a FIFO or a device, never unpickles, and never allocates what the file does not hold (`spec_lang.reading`,
+`csv_file`); every fault is an E801 naming the file.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 import numpy as np
 
+from spec_lang.data.csv_file import read_csv
 from spec_lang.diagnostics import file_error
 from spec_lang.library.losses import label_classes
 from spec_lang.program import Program
+from spec_lang.reading import open_regular, read_npz
+
+NPZ_HINT = "write it with numpy.savez('data.npz', xs=xs, ys=ys): one array per input, named like the input"
 
 
 def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The arrays of a `.npz` or `.csv` file, by name."""
     target = Path(path)
-    if not target.is_file():
-        raise file_error(path, "E801", f"cannot read {path}: no such file", "check the path")
-    if target.suffix == ".npz":
-        try:
-            with np.load(target, allow_pickle=False) as archive:
-                return {name: archive[name] for name in archive.files}
-        except (OSError, ValueError) as error:
-            raise file_error(
-                path, "E801", f"cannot read {path} as .npz: {error}", "write it with numpy.savez"
-            ) from None
-    if target.suffix == ".csv":
-        return _read_csv(target)
-    raise file_error(path, "E801", f"unknown data format '{target.suffix}'", "use a .npz or a .csv file")
-
-
-def _read_csv(path: Path) -> dict[str, np.ndarray]:
-    with path.open(newline="", encoding="utf-8") as stream:
-        rows = list(csv.reader(stream))
-    if not rows:
-        raise file_error(path, "E801", "the file is empty", "the first line names the columns")
-    header, body = rows[0], rows[1:]
-    columns: dict[str, list[tuple[int, int]]] = {}
-    for index, name in enumerate(header):
-        base, _, position = name.strip().partition(".")
-        columns.setdefault(base, []).append((int(position) if position.isdigit() else -1, index))
-    arrays = {}
-    for name, parts in columns.items():
-        try:
-            values = np.array([[float(row[i]) for _, i in sorted(parts)] for row in body])
-        except (ValueError, IndexError) as error:
-            raise file_error(
-                path,
-                "E801",
-                f"column '{name}' holds a value that is not a number ({error})",
-                "every cell must be a number",
-            ) from None
-        arrays[name] = values[:, 0] if parts == [(-1, parts[0][1])] else values
-    return arrays
+    suffix = target.suffix.lower()
+    if suffix == ".npy":
+        raise file_error(
+            path,
+            "E801",
+            f"{path} is a .npy file, which holds one unnamed array; specc reads inputs by name",
+            "save the arrays by name in a .npz file instead: numpy.savez('data.npz', xs=xs, ys=ys)",
+        )
+    if suffix not in (".npz", ".csv"):
+        raise file_error(path, "E801", f"unknown data format '{target.suffix}'", "use a .npz or a .csv file")
+    try:
+        stream = open_regular(target)
+    except ValueError as error:
+        hint = "check the path" if not target.exists() else "give the path of a .npz or .csv file"
+        raise file_error(path, "E801", f"cannot read {path}: {error}", hint) from None
+    with stream:
+        if suffix == ".csv":
+            return read_csv(stream, target)
+    try:
+        return read_npz(target)
+    except ValueError as error:
+        raise file_error(path, "E801", f"cannot read {path} as .npz: {error}", NPZ_HINT) from None
 
 
 def check_arrays(
@@ -92,32 +81,59 @@ def check_arrays(
                 "reshape the data or fix the input's declaration",
             )
         if spec.type.dtype == "float":
-            if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
-                raise file_error(
-                    source,
-                    "E801",
-                    f"input '{name}' in {source} holds NaN, infinite or non-numeric values",
-                    "clean the data first",
-                )
-            checked[name] = array.astype(program.precision)
+            checked[name] = _features(array, name, source, program.precision)
             continue
-        if not np.issubdtype(array.dtype, np.number) or not np.array_equal(array, np.round(array)):
+        whole = array.dtype.kind in "iu" or (
+            array.dtype.kind == "f" and np.isfinite(array).all() and np.array_equal(array, np.round(array))
+        )
+        if not whole:
             raise file_error(
                 source,
                 "E801",
                 f"input '{name}' holds integer labels, but {source} has non-integer values",
                 "labels are whole numbers 0, 1, …",
             )
-        labels = array.astype("int64")
+        low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
         bound = classes.get(name)
-        if bound is not None and labels.size and (labels.min() < 0 or labels.max() >= bound):
+        if bound is not None and (low < 0 or high >= bound):
             raise file_error(
                 source,
                 "E801",
-                f"labels of '{name}' in {source} range over [{labels.min()}, {labels.max()}], outside [0, {bound})",
+                f"labels of '{name}' in {source} range over [{low}, {high}], outside [0, {bound})",
                 f"'{name}' is declared `< {spec.bound}`"
                 if spec.bound == bound
                 else f"the model predicts {bound} classes for '{name}': labels 0 to {bound - 1}",
             )
-        checked[name] = labels.astype("int32")
+        if low < -(2**31) or high >= 2**31:
+            raise file_error(
+                source,
+                "E801",
+                f"input '{name}' in {source} holds whole numbers beyond int32 (from {low} to {high})",
+                "labels are whole numbers 0, 1, …",
+            )
+        checked[name] = array.astype("int32")
     return checked
+
+
+def _features(array: np.ndarray, name: str, source: str, precision: str) -> np.ndarray:
+    """A float input's array cast to the model's precision: it must hold real numbers that are finite before the cast
+    and after it (1e300 is a float64 but no float32); numpy's warnings about the cast are never printed."""
+    if array.dtype.kind not in "iuf" or not np.isfinite(array).all():
+        raise file_error(
+            source,
+            "E801",
+            f"input '{name}' in {source} holds NaN, infinite or non-numeric values",
+            "clean the data first",
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = array.astype(precision)
+    if not np.isfinite(cast).all():
+        largest = float(np.abs(array).max())
+        raise file_error(
+            source,
+            "E801",
+            f"input '{name}' in {source} holds values beyond the range of {precision} "
+            f"(largest magnitude {largest:.1e})",
+            "scale the data" + (", or declare `precision float64` in the spec" if precision != "float64" else ""),
+        )
+    return cast
