@@ -66,6 +66,22 @@ class Sampler:
         meta = {"epoch": self.epoch, "position": self.position, "sampler": self.generator.bit_generator.state}
         return meta, {"source_order": self.source_order, "target_order": self.target_order}
 
+    def problem(self, step: int, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str | None:
+        """What in a saved state (typed and shaped as `state` gives it, at `step`) does not fit this sampler's
+        data and batches, or None: the orders must be of this data's rows, and the counters agree with the step."""
+        epoch, position = meta["epoch"], meta["position"]
+        source, target = arrays["source_order"], arrays["target_order"]
+        started = epoch > 0
+        if len(source) != (self.source_rows if started else 0):
+            return f"its source order has {len(source)} rows, the data {self.source_rows}"
+        if len(target) != (self.source_rows if started and self.target_rows else 0) or (
+            len(target) and target.max() >= self.target_rows
+        ):
+            return f"its target order is not {self.source_rows} rows of the {self.target_rows} target rows"
+        if position > self.per_epoch or (epoch - 1) * self.per_epoch + position != step:
+            return f"its epoch {epoch} and batch {position} are not step {step} at {self.per_epoch} batches an epoch"
+        return None
+
     def restore(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
         """Put back what `state` took."""
         self.epoch, self.position = meta["epoch"], meta["position"]

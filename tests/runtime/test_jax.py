@@ -127,7 +127,7 @@ def test_dropout_draws_anew_each_step_and_its_state_round_trips(tmp_path: Path) 
     assert first == pytest.approx(2, abs=0.1)  # half the values kept, doubled: the mean of their squares is 2
     saved = model.random_state
     assert saved["generator_0"]["bit_generator"] == "jax"
-    write_checkpoint(tmp_path / "c.npz", model, {"step": 1})
+    write_checkpoint(tmp_path / "c.npz", model, {})
     second = model.train_step(**batch)["l"]
     assert second != first
     read_checkpoint(tmp_path / "c.npz", model.program).restore(model)
@@ -168,14 +168,34 @@ def test_a_run_resumed_in_jax_mode_ends_bit_for_bit_like_an_uninterrupted_one(tm
 def test_train_eval_and_predict_with_mode_jax_on_the_command_line(tmp_path: Path, capsys) -> None:
     assert main(["data", "moons", "-o", str(tmp_path / "moons.npz")]) == 0
     for mode in ("jax", "numba"):
-        command = ["train", "examples/seed_dann.dann", "--source", str(tmp_path / "moons.npz"), "--steps", "5",
-                   "--batch-size", "4", "--quiet", "--mode", mode, "--checkpoint", str(tmp_path / f"{mode}.npz")]
+        command = [
+            "train",
+            "examples/seed_dann.dann",
+            "--source",
+            str(tmp_path / "moons.npz"),
+            "--steps",
+            "5",
+            "--batch-size",
+            "4",
+            "--quiet",
+            "--mode",
+            mode,
+            "--checkpoint",
+            str(tmp_path / f"{mode}.npz"),
+        ]
         assert main(command) == 0
     assert "trained 5 steps" in capsys.readouterr().out
     jax_run, numba_run = (read_checkpoint(tmp_path / f"{mode}.npz") for mode in ("jax", "numba"))
     assert_same(jax_run.arrays, numba_run.arrays)
-    spec_and_data = ["examples/seed_dann.dann", "--checkpoint", str(tmp_path / "jax.npz"), "--data",
-                     str(tmp_path / "moons.npz"), "--mode", "jax"]
+    spec_and_data = [
+        "examples/seed_dann.dann",
+        "--checkpoint",
+        str(tmp_path / "jax.npz"),
+        "--data",
+        str(tmp_path / "moons.npz"),
+        "--mode",
+        "jax",
+    ]
     assert main(["eval", *spec_and_data]) == 0
     assert "source_accuracy" in capsys.readouterr().out
     assert main(["predict", *spec_and_data, "--head", "label_probabilities", "-o", str(tmp_path / "p.npz")]) == 0
@@ -238,6 +258,9 @@ def test_an_operation_whose_jax_form_fails_is_a_diagnostic_at_the_first_call(mon
     monkeypatch.setattr(ops, "tanh", lambda x: pt.tanh(x) + pt.cast(pt.nonzero(x)[0].shape[0] < 0, x.dtype))
     model = spec_lang.load(ROOT / "examples" / "seed_dann.dann").compile("JAX")
     batch = random_batch(model.program, np.random.default_rng(0), ROWS)
-    with pytest.raises(spec_lang.SpecError, match=r"error\[E006\]: the JAX mode cannot compile this model: JAX does "
-                                                   r"not support nonzero"):
+    with pytest.raises(
+        spec_lang.SpecError,
+        match=r"error\[E006\]: the JAX mode cannot compile this model: JAX does "
+        r"not support nonzero",
+    ):
         model.train_step(**{name: batch[name] for name in model.train_inputs})
