@@ -27,15 +27,16 @@ import signal
 import sys
 import traceback
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Literal
 
 from spec_lang.cli.main import parser
 from spec_lang.diagnostics import SpecError
-from spec_lang.syntax.jsonio import dump_json
 from spec_lang.syntax.grammar import lark_parser as _parser
+from spec_lang.syntax.jsonio import dump_json
 from spec_lang.syntax.parser import parse
 from spec_lang.syntax.syntax_errors import keywords as _keywords
 
@@ -67,8 +68,10 @@ class Outcome:
 
 # The first line of a rendered diagnostic: `FILE:LINE:COL: error[E201]: …`, or `FILE: error[E120]: …` without a
 # span.
-_HEADER = re.compile(r"(?P<file>[^:]*)(?P<place>:\d+:\d+)?: (?:error|warning)\[(?P<code>[EW]\d{3})\]: "
-                     r"(?P<message>.*)")
+_HEADER = re.compile(
+    r"(?P<file>[^:]*)(?P<place>:\d+:\d+)?: (?:error|warning)\[(?P<code>[EW]\d{3})\]: "
+    r"(?P<message>.*)"
+)
 
 
 class _OverBudget(BaseException):
@@ -166,8 +169,9 @@ def dann_seeds() -> tuple[tuple[str, str], ...]:
     """(name, text) of every example and every case of the golden diagnostics corpus."""
     corpus = ROOT / "tests" / "diagnostics"
     files = [*sorted((ROOT / "examples").rglob("*.dann")), *sorted(corpus.glob("*.dann"))]
-    return tuple((file.relative_to(ROOT).as_posix(), file.read_text(encoding="utf-8", errors="replace"))
-                 for file in files)
+    return tuple(
+        (file.relative_to(ROOT).as_posix(), file.read_text(encoding="utf-8", errors="replace")) for file in files
+    )
 
 
 @lru_cache(maxsize=1)
@@ -186,11 +190,63 @@ def json_seeds() -> tuple[tuple[str, str], ...]:
 
 # Names for NAME tokens: words the checker knows, so that some sentences get far into checking. No keywords: a
 # keyword where the grammar wants a name may be read as the keyword.
-NAMES = ("x", "xs", "xt", "y", "ys", "batch", "features", "label", "domain", "net", "fs", "h", "hidden", "width",
-         "hp_lambda", "lr", "lambda", "float", "int", "float32", "float64", "tanh", "relu", "sigmoid", "softmax",
-         "linear", "reverse", "outer", "dropout", "batchnorm", "conv2d", "flatten", "reshape", "maxpool",
-         "crossentropy", "bce", "mse", "entropy", "l2", "sgd", "adam", "rmsprop", "momentum", "normal", "zeros",
-         "std", "weights", "biases", "dann_lambda", "warmup", "constant", "value", "block", "lr_mult", "frozen")
+NAMES = (
+    "x",
+    "xs",
+    "xt",
+    "y",
+    "ys",
+    "batch",
+    "features",
+    "label",
+    "domain",
+    "net",
+    "fs",
+    "h",
+    "hidden",
+    "width",
+    "hp_lambda",
+    "lr",
+    "lambda",
+    "float",
+    "int",
+    "float32",
+    "float64",
+    "tanh",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "linear",
+    "reverse",
+    "outer",
+    "dropout",
+    "batchnorm",
+    "conv2d",
+    "flatten",
+    "reshape",
+    "maxpool",
+    "crossentropy",
+    "bce",
+    "mse",
+    "entropy",
+    "l2",
+    "sgd",
+    "adam",
+    "rmsprop",
+    "momentum",
+    "normal",
+    "zeros",
+    "std",
+    "weights",
+    "biases",
+    "dann_lambda",
+    "warmup",
+    "constant",
+    "value",
+    "block",
+    "lr_mult",
+    "frozen",
+)
 
 
 @lru_cache(maxsize=1)
@@ -205,9 +261,14 @@ def _grammar() -> tuple[dict[str, list[list[str]]], dict[str, int], dict[str, An
     while changed:  # a fixpoint: a rule's height is one more than the highest symbol of its lowest expansion
         changed = False
         for name, expansions in rules.items():
-            best = min((1 + max((height.get(s, 0) if s in rules else 0 for s in expansion), default=0)
-                        for expansion in expansions if all(s in height or s not in rules for s in expansion)),
-                       default=None)
+            best = min(
+                (
+                    1 + max((height.get(s, 0) if s in rules else 0 for s in expansion), default=0)
+                    for expansion in expansions
+                    if all(s in height or s not in rules for s in expansion)
+                ),
+                default=None,
+            )
             if best is not None and best != height.get(name):
                 height[name], changed = best, True
     return rules, height, terminals
@@ -242,19 +303,72 @@ def _terminal(rng: random.Random, name: str, pattern: Any) -> str:
         return rng.choice(NAMES)
     if name == "NUMBER":
         return rng.choice(["0", "1", "2", "3", "8", "0.5", "0.01", "1e-3", "10", "2.5"])
+    if name == "NUMBER_LIST":
+        numbers = ["0", "1", "-2", "8", "0.5", "-0.01", "1e-3", "10"]
+        return "[" + ", ".join(rng.choice(numbers) for _ in range(rng.randint(1, 4))) + rng.choice(["]", ",]"])
     return '"lib/blocks.dann"'  # PATH
 
 
 # Mutations of text ---------------------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r'\s+|#[^\n]*|[A-Za-z_]\w*|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|"[^"\n]*"?|.', re.DOTALL)
-HUGE_NUMBERS = ("0", "-1", "1e999", "1e-999", "1000000000", "123456789012345678901234567890", "1" + "0" * 400,
-                "9" * 5000, "0" * 5000 + "1", "0.000000000000000000000001", "1e308", "nan", "inf", "-0")
-PUNCTUATION = tuple("()[]{},;:=<+-*/\"#.")
-HOSTILE_NAMES = ("true", "false", "dense", "for", "model", "__import__", "eval", "np", "pt", "build", "params",
-                 "print", "float", "SEED", "lambda", "class", "None", "os")
-LOOK_ALIKES = ("\u0430", "\u043e", "\u0435", "\u03bf", "\uff41", "\u200b", "\ufeff", "\u00a0", "\u2028", "\x00",
-               "\x0b", "\x0c", "\x1b", "\r", "\t", "\u0301", "é", "💥")
+HUGE_NUMBERS = (
+    "0",
+    "-1",
+    "1e999",
+    "1e-999",
+    "1000000000",
+    "123456789012345678901234567890",
+    "1" + "0" * 400,
+    "9" * 5000,
+    "0" * 5000 + "1",
+    "0.000000000000000000000001",
+    "1e308",
+    "nan",
+    "inf",
+    "-0",
+)
+PUNCTUATION = tuple('()[]{},;:=<+-*/"#.')
+HOSTILE_NAMES = (
+    "true",
+    "false",
+    "dense",
+    "for",
+    "model",
+    "__import__",
+    "eval",
+    "np",
+    "pt",
+    "build",
+    "params",
+    "print",
+    "float",
+    "SEED",
+    "lambda",
+    "class",
+    "None",
+    "os",
+)
+LOOK_ALIKES = (
+    "\u0430",
+    "\u043e",
+    "\u0435",
+    "\u03bf",
+    "\uff41",
+    "\u200b",
+    "\ufeff",
+    "\u00a0",
+    "\u2028",
+    "\x00",
+    "\x0b",
+    "\x0c",
+    "\x1b",
+    "\r",
+    "\t",
+    "\u0301",
+    "é",
+    "💥",
+)
 
 
 def _tokens(text: str) -> list[str]:
@@ -272,12 +386,12 @@ def _vocabulary(rng: random.Random) -> str:
 
 def _delete(rng: random.Random, tokens: list[str]) -> list[str]:
     i = rng.choice(_significant(tokens))
-    return tokens[:i] + tokens[i + 1:]
+    return tokens[:i] + tokens[i + 1 :]
 
 
 def _duplicate(rng: random.Random, tokens: list[str]) -> list[str]:
     i = rng.choice(_significant(tokens))
-    return tokens[:i + 1] + [" ", tokens[i]] + tokens[i + 1:] if tokens else tokens
+    return tokens[: i + 1] + [" ", tokens[i]] + tokens[i + 1 :] if tokens else tokens
 
 
 def _swap(rng: random.Random, tokens: list[str]) -> list[str]:
@@ -290,7 +404,7 @@ def _swap(rng: random.Random, tokens: list[str]) -> list[str]:
 
 def _replace(rng: random.Random, tokens: list[str]) -> list[str]:
     i = rng.choice(_significant(tokens))
-    return tokens[:i] + [_vocabulary(rng)] + tokens[i + 1:]
+    return tokens[:i] + [_vocabulary(rng)] + tokens[i + 1 :]
 
 
 def _insert(rng: random.Random, tokens: list[str]) -> list[str]:
@@ -302,15 +416,15 @@ def _respell(rng: random.Random, tokens: list[str]) -> list[str]:
     """Replace a name with another name of the same text, or a number with a small one: often still a model."""
     i = rng.choice(_significant(tokens))
     if tokens and tokens[i][:1].isdigit():
-        return tokens[:i] + [rng.choice(["0", "1", "2", "3", "7", "8", "64", "0.5", "0.1", "1.0"])] + tokens[i + 1:]
+        return tokens[:i] + [rng.choice(["0", "1", "2", "3", "7", "8", "64", "0.5", "0.1", "1.0"])] + tokens[i + 1 :]
     names = [t for t in tokens if t[:1].isalpha() or t[:1] == "_"] or ["x"]
-    return tokens[:i] + [rng.choice(names)] + tokens[i + 1:]
+    return tokens[:i] + [rng.choice(names)] + tokens[i + 1 :]
 
 
 def _huge_number(rng: random.Random, tokens: list[str]) -> list[str]:
     numbers = [i for i, t in enumerate(tokens) if t[:1].isdigit()] or _significant(tokens)
     i = rng.choice(numbers)
-    return tokens[:i] + [rng.choice(HUGE_NUMBERS)] + tokens[i + 1:]
+    return tokens[:i] + [rng.choice(HUGE_NUMBERS)] + tokens[i + 1 :]
 
 
 def _big(rng: random.Random) -> int:
@@ -322,9 +436,19 @@ def _nest(rng: random.Random, tokens: list[str]) -> list[str]:
     """Wrap a name or number in many brackets, signs or calls."""
     operands = [i for i, t in enumerate(tokens) if t[:1].isalnum() or t[:1] == "_"] or _significant(tokens)
     i, k = rng.choice(operands), _big(rng)
-    opening, closing = rng.choice([("(", ")"), ("[", "]"), ("-", ""), ("f(", ")"), ("- (", ")"), ("{", "}"),
-                                   ("reverse(", ", lambda = 1)"), ("for h in [1] { ", " }")])
-    return tokens[:i] + [opening * k, tokens[i] if tokens else "1", closing * k] + tokens[i + 1:]
+    opening, closing = rng.choice(
+        [
+            ("(", ")"),
+            ("[", "]"),
+            ("-", ""),
+            ("f(", ")"),
+            ("- (", ")"),
+            ("{", "}"),
+            ("reverse(", ", lambda = 1)"),
+            ("for h in [1] { ", " }"),
+        ]
+    )
+    return tokens[:i] + [opening * k, tokens[i] if tokens else "1", closing * k] + tokens[i + 1 :]
 
 
 def _repeat(rng: random.Random, tokens: list[str]) -> list[str]:
@@ -344,18 +468,18 @@ def _delete_line(rng: random.Random, tokens: list[str]) -> list[str]:
 def _duplicate_line(rng: random.Random, tokens: list[str]) -> list[str]:
     lines = "".join(tokens).split("\n")
     i = rng.randrange(len(lines))
-    return _tokens("\n".join(lines[:i + 1] + lines[i:]))
+    return _tokens("\n".join(lines[: i + 1] + lines[i:]))
 
 
 def _look_alike(rng: random.Random, tokens: list[str]) -> list[str]:
     text = "".join(tokens)
     i = rng.randrange(len(text) + 1)
-    return _tokens(text[:i] + rng.choice(LOOK_ALIKES) + text[i + 1:])
+    return _tokens(text[:i] + rng.choice(LOOK_ALIKES) + text[i + 1 :])
 
 
 def _truncate(rng: random.Random, tokens: list[str]) -> list[str]:
     text = "".join(tokens)
-    return _tokens(text[:rng.randrange(len(text) + 1)])
+    return _tokens(text[: rng.randrange(len(text) + 1)])
 
 
 def _empty(rng: random.Random, tokens: list[str]) -> list[str]:
@@ -363,15 +487,40 @@ def _empty(rng: random.Random, tokens: list[str]) -> list[str]:
 
 
 TEXT_MUTATIONS: tuple[Callable[[random.Random, list[str]], list[str]], ...] = (
-    _delete, _duplicate, _swap, _replace, _insert, _respell, _respell, _respell, _huge_number, _nest, _repeat,
-    _delete_line, _duplicate_line, _duplicate_line, _look_alike, _truncate, _empty)
+    _delete,
+    _duplicate,
+    _swap,
+    _replace,
+    _insert,
+    _respell,
+    _respell,
+    _respell,
+    _huge_number,
+    _nest,
+    _repeat,
+    _delete_line,
+    _duplicate_line,
+    _duplicate_line,
+    _look_alike,
+    _truncate,
+    _empty,
+)
 
 
 def _bytes(rng: random.Random, data: bytes) -> bytes:
     """Random bytes at a random place: often not UTF-8."""
     i = rng.randrange(len(data) + 1)
-    noise = rng.choice([bytes(rng.randrange(256) for _ in range(rng.randint(1, 8))), b"\xff", b"\xc3", b"\xed\xa0\x80",
-                        b"\xef\xbb\xbf", b"\x00", b"\xe2\x80"])
+    noise = rng.choice(
+        [
+            bytes(rng.randrange(256) for _ in range(rng.randint(1, 8))),
+            b"\xff",
+            b"\xc3",
+            b"\xed\xa0\x80",
+            b"\xef\xbb\xbf",
+            b"\x00",
+            b"\xe2\x80",
+        ]
+    )
     return data[:i] + noise + data[i:]
 
 
@@ -390,13 +539,62 @@ def mutate_text(rng: random.Random, text: str) -> tuple[bytes, list[str]]:
 
 # Mutations of JSON data ----------------------------------------------------------------------------------------
 
-JSON_VALUES: tuple[Any, ...] = (None, True, False, 0, -1, 1.5, 10**30, float("inf"), float("nan"), "", "x", "true",
-                                "dense", "for", "x y", "a\"b", "a\nb", "__import__('os').system('true')", "\u0430",
-                                [], {}, [1, 2], {"call": "f"}, {"op": "neg"}, {"op": "%", "left": 1, "right": 2},
-                                {"call": "reverse", "args": ["x"], "kwargs": {"lambda": 1}})
-JSON_KEYS = ("version", "model", "params", "inputs", "stacks", "name", "layers", "dense", "activation", "layer",
-             "call", "args", "kwargs", "op", "left", "right", "operand", "for", "in", "body", "options", "template",
-             "precison", "", "a/b~c", "\u0430")
+JSON_VALUES: tuple[Any, ...] = (
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    10**30,
+    float("inf"),
+    float("nan"),
+    "",
+    "x",
+    "true",
+    "dense",
+    "for",
+    "x y",
+    'a"b',
+    "a\nb",
+    "__import__('os').system('true')",
+    "\u0430",
+    [],
+    {},
+    [1, 2],
+    {"call": "f"},
+    {"op": "neg"},
+    {"op": "%", "left": 1, "right": 2},
+    {"call": "reverse", "args": ["x"], "kwargs": {"lambda": 1}},
+)
+JSON_KEYS = (
+    "version",
+    "model",
+    "params",
+    "inputs",
+    "stacks",
+    "name",
+    "layers",
+    "dense",
+    "activation",
+    "layer",
+    "call",
+    "args",
+    "kwargs",
+    "op",
+    "left",
+    "right",
+    "operand",
+    "for",
+    "in",
+    "body",
+    "options",
+    "template",
+    "precison",
+    "",
+    "a/b~c",
+    "\u0430",
+)
 
 
 def _containers(data: Any) -> list[Any]:
@@ -452,7 +650,12 @@ def _json_version(rng: random.Random, data: Any) -> None:
 
 
 JSON_MUTATIONS: tuple[Callable[[random.Random, Any], None], ...] = (
-    _json_drop, _json_replace, _json_rename, _json_nest, _json_version)
+    _json_drop,
+    _json_replace,
+    _json_rename,
+    _json_nest,
+    _json_version,
+)
 
 
 def mutate_json(rng: random.Random, text: str) -> tuple[bytes, list[str]]:

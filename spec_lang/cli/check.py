@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from spec_lang.cli.options import add_spec_options, load_spec, print_warnings
+from spec_lang.diagnostics import shown_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,5 +18,5 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args)
     print_warnings(spec)
     count = len(spec.warnings)
-    print(f"{args.file}: ok" + (f" ({count} warning{'s' if count != 1 else ''})" if count else ""))
+    print(f"{shown_path(args.file)}: ok" + (f" ({count} warning{'s' if count != 1 else ''})" if count else ""))
     return 0

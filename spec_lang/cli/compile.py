@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from spec_lang.cli.options import MODES, add_backend_options, add_spec_options, compile_spec, load_spec, print_warnings
+from spec_lang.diagnostics import shown_path
 from spec_lang.files import check_output, write_atomic
 from spec_lang.reports.summary import listing, summary
 
@@ -42,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
         if args.output:
             check_output(args.output, args.force)
             write_atomic(args.output, text)
-            print(f"wrote {args.output}")
+            print(f"wrote {shown_path(args.output)}")
         else:
             sys.stdout.write(text)
         return 0
     model = compile_spec(spec, args)
-    sys.stdout.write(summary(spec.program, args.file, model.compile_seconds, MODES[args.mode]))
+    sys.stdout.write(summary(spec.program, shown_path(args.file), model.compile_seconds, MODES[args.mode]))
     if args.mode == "jax":
         print("(built the graphs; XLA compiles each function at its first call for each batch size)")
     return 0

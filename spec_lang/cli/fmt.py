@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from spec_lang.api import read_source
-from spec_lang.diagnostics import file_error
+from spec_lang.diagnostics import file_error, shown_path
 from spec_lang.files import write_atomic
 
 
@@ -29,16 +29,16 @@ def run(args: argparse.Namespace) -> int:
             raise file_error(
                 None,
                 "E003",
-                f"{name} is JSON; fmt formats .dann text",
+                f"{shown_path(name)} is JSON; fmt formats .dann text",
                 "use `specc compile FILE --emit json` for canonical JSON",
             )
         formatted = format_source(source.text, name)
         if not args.check and not args.write:
             sys.stdout.write(formatted)
         elif formatted != source.text and args.check:
-            print(f"would reformat {name}", file=sys.stderr)
+            print(f"would reformat {shown_path(name)}", file=sys.stderr)
             status = 1
         elif formatted != source.text:
             write_atomic(name, formatted)
-            print(f"reformatted {name}", file=sys.stderr)
+            print(f"reformatted {shown_path(name)}", file=sys.stderr)
     return status

@@ -16,6 +16,7 @@ from spec_lang.api import Spec, from_ir, parse_source, read_source
 from spec_lang.diagnostics import file_error
 from spec_lang.diagnostics.limits import DEFAULT_MAX_PARAMETER_MEMORY, parse_memory
 from spec_lang.lowering.passes import Optimizations
+from spec_lang.syntax.json_text import MAX_JSON_DEPTH, too_deep_text
 
 if TYPE_CHECKING:
     from spec_lang import CompiledModel
@@ -42,6 +43,14 @@ def overrides(pairs: list[str]) -> dict[str, object]:
     values: dict[str, object] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
+        shown = pair if len(pair) <= 60 else f"{pair[:40]}…{pair[-10:]} ({len(pair)} characters)"
+        if too_deep_text(text) is not None:  # json.loads would exhaust Python's recursion limit
+            raise file_error(
+                None,
+                "E603",
+                f"cannot read --set {shown}: nested more than {MAX_JSON_DEPTH} levels deep",
+                "write NAME=VALUE with a number, true/false or a list, e.g. --set hidden=[32,32]",
+            )
         try:
             if not sep or not name.strip():
                 raise ValueError
@@ -50,7 +59,7 @@ def overrides(pairs: list[str]) -> dict[str, object]:
             raise file_error(
                 None,
                 "E603",
-                f"cannot read --set {pair}",
+                f"cannot read --set {shown}",
                 "write NAME=VALUE with a number, true/false or a list, e.g. --set hidden=[32,32]",
             ) from None
     return values
@@ -85,7 +94,8 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         type=memory,
         default=DEFAULT_MAX_PARAMETER_MEMORY,
         metavar="SIZE",
-        help="refuse a model whose parameters need more memory, e.g. 8GiB (default 2GiB)",
+        help="refuse a model whose parameters and optimiser state (Adam's two moments, a momentum velocity) need "
+        "more memory, e.g. 8GiB (default 2GiB; from 1 byte to 2**63 bytes)",
     )
 
 

@@ -13,14 +13,44 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+# What ends a line, in every door: old Macs' lone `\r` and Windows' `\r\n` as well as `\n`.
+LINE_END = re.compile(r"\r\n?|\n")
 
 
-@dataclass(frozen=True)
+def normalise_newlines(text: str) -> str:
+    """The text with each line end (`\\r\\n`, a lone `\\r`) a `\\n`; lines and columns stay what they were.
+
+    >>> normalise_newlines("a\\r\\nb\\rc\\n")
+    'a\\nb\\nc\\n'
+    """
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A file name as messages show it: the bytes of a name that are not UTF-8 (which Python holds as lone
+    surrogates) as `\\xff`, and other characters that cannot be printed escaped (`\\n`), so that printing the
+    name never fails and never breaks the line.
+
+    >>> shown_path("nu/\\udcff\\udcfe.dann"), shown_path("a\\nb.dann"), shown_path("é.dann")
+    ('nu/\\\\xff\\\\xfe.dann', 'a\\\\nb.dann', 'é.dann')
+    """
+    text = os.fsdecode(path)
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else repr(c)[1:-1]
+        for c in text
+    )
+
+
+@dataclass(frozen=True, slots=True)  # slots: a list of a million numbers has a million spans
 class Span:
     """A region of source text; lines and columns count from 1, the end column is exclusive.
 
@@ -57,13 +87,16 @@ class Source:
     text: str
 
     def line(self, number: int) -> str:
-        """Line `number` (from 1), counting lines as the parser does: only `\\n` ends a line.
+        """Line `number` (from 1), counting lines as the parser does: `\\n`, `\\r\\n` and a lone `\\r` end a line.
 
-        >>> Source("m.dann", "a\\fb\\r\\nc").line(2)
-        'c'
+        >>> Source("m.dann", "a\\fb\\r\\nc\\rd").line(2), Source("m.dann", "a\\rb").line(2)
+        ('c', 'b')
         """
-        lines = self.text.split("\n")
-        return lines[number - 1].removesuffix("\r") if 0 < number <= len(lines) else ""
+        return self._lines[number - 1] if 0 < number <= len(self._lines) else ""
+
+    @cached_property
+    def _lines(self) -> list[str]:  # split once: a file with many errors shows many lines
+        return LINE_END.split(self.text)
 
 
 @dataclass(frozen=True)
@@ -82,7 +115,7 @@ class Diagnostic:
         The span's own source, if it has one, takes the place of `source`."""
         if self.span is not None and self.span.source is not None:
             source = self.span.source
-        name = source.name if source else "specc"  # no file to name: a command-line or API problem
+        name = shown_path(source.name) if source else "specc"  # no file to name: a command-line or API problem
         if self.span is None:
             out = [f"{name}: {self.severity}[{self.code}]: {self.message}"]
         else:

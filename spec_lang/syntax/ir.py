@@ -326,6 +326,8 @@ def too_deep(node: Any) -> Diagnostic | None:
                     "term of the objective); each bracket, operator, call and `for` is a level, and "
                     "so is each term of a sum",
                 )
+            if isinstance(item, (Number, Bool, Ref)):  # leaves, e.g. each number of a list of a million
+                continue
         pending.extend((child, depth) for child in reversed(children(item)))
     return None
 

@@ -25,20 +25,24 @@ spec_lang.diagnostics.SpecError: m.json:1:42: error[E120]: /precison: unknown ke
 from __future__ import annotations
 
 import json
-import sys
 from functools import lru_cache
 from importlib.resources import files
+from itertools import repeat
 from typing import Any, cast
 
 from jsonschema import Draft202012Validator, ValidationError
 
-from spec_lang.diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
+from spec_lang.diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean, normalise_newlines
 from spec_lang.syntax import ir
 from spec_lang.syntax.json_dump import VERSION, dump_json, dumps_json
 from spec_lang.syntax.json_text import (
     MAX_JSON_DEPTH,
     DuplicateKey,
+    JsonPath,
     LocatingDecoder,
+    beyond_schema,
+    member_span,
+    span_at,
     span_of,
     too_deep_text,
 )
@@ -58,7 +62,9 @@ _JSON_TYPES = {
 
 def loads_json(text: str, filename: str) -> ir.Model:
     """Parse JSON text into the IR; bad JSON, a duplicate key or a schema violation raises `SpecError`. Every part
-    of the model remembers where it is in the text, so that the checker's messages point into the file."""
+    of the model remembers where it is in the text, so that the checker's messages point into the file. A line
+    ends with `\\n`, `\\r\\n` or a lone `\\r`."""
+    text = normalise_newlines(text)
     source = Source(filename, text)
     deep = too_deep_text(text)
     if deep is not None:
@@ -111,39 +117,6 @@ def load_json(data: Any, filename: str = "<json>") -> ir.Model:
     return _load(data, Source(filename, ""))
 
 
-def _beyond_schema(data: Any) -> list[tuple[_Path, str, str | None, Span | None]]:
-    """What JSON data may hold that the schema cannot exclude: nesting deeper than `MAX_JSON_DEPTH` (not searched
-    further: the schema's validator recurses) and numbers that are not finite or too large for a float."""
-    problems: list[tuple[_Path, str, str | None, Span | None]] = []
-    pending: list[tuple[_Path, Any]] = [((), data)]
-    while pending:
-        path, value = pending.pop()
-        if isinstance(value, (dict, list)) and len(path) >= MAX_JSON_DEPTH:
-            problems.append(
-                (
-                    path,
-                    f"nested more than {MAX_JSON_DEPTH} levels deep",
-                    "no model nests objects and arrays this deeply",
-                    span_of(value),
-                )
-            )
-        elif isinstance(value, dict):
-            pending.extend(((*path, key), item) for key, item in value.items())
-        elif isinstance(value, list):
-            pending.extend(((*path, index), item) for index, item in enumerate(value))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= sys.float_info.max:
-            shown = str(float(value)) if isinstance(value, float) else "an integer beyond 1.8e+308"
-            problems.append(
-                (
-                    path,
-                    f"{shown} is not a usable number",
-                    f"numbers are finite, at most about {sys.float_info.max:.1e}",
-                    span_of(value),
-                )
-            )
-    return problems
-
-
 def _load(data: Any, source: Source) -> ir.Model:
     version = data.get("version") if isinstance(data, dict) else None
     if isinstance(version, int) and not isinstance(version, bool) and version != VERSION:
@@ -159,9 +132,9 @@ def _load(data: Any, source: Source) -> ir.Model:
             ],
             source,
         )
-    problems = _beyond_schema(data) or [
-        (path, message, hint, _where(error, path))
-        for error in _validator().iter_errors(data)
+    problems = beyond_schema(data) or [
+        (path, message, hint, span_at(data, path))
+        for error in _validator().iter_errors(_abridged(data))
         for path, message, hint in _problems(error)
     ]
     if problems:
@@ -177,22 +150,22 @@ def _load(data: Any, source: Source) -> ir.Model:
 
 
 def _load_model(data: dict[str, Any]) -> ir.Model:
-    """The IR of valid JSON data. Each node has the span of the JSON value it comes from, or for `true` and `false`
-    (which cannot carry one) the span of the object or array around them."""
+    """The IR of valid JSON data. Each node has the span of the JSON value it comes from (`true` and `false`, which
+    cannot carry one, that of their place in the object or array that holds them)."""
     init, optimize = data.get("init"), data.get("optimize")
-    params = data.get("params", {})
+    params, includes = data.get("params", {}), data.get("includes", [])
     return ir.Model(
         str(data["model"]),
         params=tuple(
-            ir.Param(name, _load_expr(value, span_of(params)), span=span_of(value) or span_of(params))
+            ir.Param(name, _load_expr(value, _at(params, name)), span=_at(params, name))
             for name, value in params.items()
         ),
         inputs=tuple(
             ir.Input(
                 str(i["name"]),
                 str(i["dtype"]),
-                tuple(_load_expr(d, span_of(i)) for d in i["shape"]),
-                _load_optional(i.get("bound"), span_of(i)),
+                tuple(_load_expr(d, _at(i["shape"], k)) for k, d in enumerate(i["shape"])),
+                _load_optional(i.get("bound"), _at(i, "bound")),
                 span=span_of(i),
             )
             for i in data.get("inputs", [])
@@ -201,39 +174,42 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
             ir.Stack(
                 str(s["name"]),
                 tuple(map(_load_layer, s.get("layers", []))),
-                _load_keywords(s.get("options", {}), span_of(s)),
-                cast(ir.Call | None, _load_optional(s.get("template"), span_of(s))),  # the schema says a call
+                _load_keywords(s.get("options", {}), _at(s, "options")),
+                cast(ir.Call | None, _load_optional(s.get("template"), _at(s, "template"))),  # the schema says a call
                 span=span_of(s),
             )
             for s in data.get("stacks", [])
         ),
         lets=tuple(
-            ir.Let(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d)) for d in data.get("lets", [])
+            ir.Let(str(d["name"]), _load_expr(d["value"], _at(d, "value")), span=span_of(d))
+            for d in data.get("lets", [])
         ),
         heads=tuple(
-            ir.Head(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d)) for d in data.get("heads", [])
+            ir.Head(str(d["name"]), _load_expr(d["value"], _at(d, "value")), span=span_of(d))
+            for d in data.get("heads", [])
         ),
         losses=tuple(
-            ir.Loss(str(d["name"]), _load_expr(d["value"], span_of(d)), span=span_of(d)) for d in data.get("losses", [])
+            ir.Loss(str(d["name"]), _load_expr(d["value"], _at(d, "value")), span=span_of(d))
+            for d in data.get("losses", [])
         ),
         optimize=None
         if optimize is None
         else ir.Optimize(
             cast(ir.Call, _load_expr(optimize["optimizer"])),  # the schema says a call
-            _load_optional(optimize.get("minimize"), span_of(optimize)),
+            _load_optional(optimize.get("minimize"), _at(optimize, "minimize")),
             span=span_of(optimize),
         ),
         init=None
         if not init
-        else ir.Init(**{role: _load_expr(value, span_of(init)) for role, value in init.items()}, span=span_of(init)),
-        seed=_load_optional(data.get("seed"), span_of(data)),
+        else ir.Init(**{role: _load_expr(value, _at(init, role)) for role, value in init.items()}, span=span_of(init)),
+        seed=_load_optional(data.get("seed"), _at(data, "seed")),
         precision=None if data.get("precision") is None else str(data["precision"]),
-        includes=tuple(ir.Include(str(path), span=span_of(path)) for path in data.get("includes", [])),
+        includes=tuple(ir.Include(str(path), span=_at(includes, k)) for k, path in enumerate(includes)),
         templates=tuple(
             ir.Template(
                 str(t["name"]),
                 tuple(
-                    ir.TemplateParam(name, _load_optional(default, span_of(t)), span=span_of(default) or span_of(t))
+                    ir.TemplateParam(name, _load_optional(default, _at(t["params"], name)), span=_at(t["params"], name))
                     for name, default in t.get("params", {}).items()
                 ),
                 tuple(map(_load_layer, t["layers"])),
@@ -245,13 +221,18 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
     )
 
 
-def _load_optional(data: Any, around: Span | None) -> ir.Expr | None:
-    return None if data is None else _load_expr(data, around)
+def _at(container: Any, key: str | int) -> Span | None:
+    """Where a value of an object or array is in the text, or (for data not read from text) the container."""
+    return member_span(container, key) or span_of(container)
 
 
-def _load_expr(data: Any, around: Span | None = None) -> ir.Expr:
-    """An expression; `around` is the span of the JSON value that holds it, for a `true` or `false`."""
-    span = span_of(data) or around
+def _load_optional(data: Any, span: Span | None) -> ir.Expr | None:
+    return None if data is None else _load_expr(data, span)
+
+
+def _load_expr(data: Any, span: Span | None = None) -> ir.Expr:
+    """An expression; `span` is where it is in the text (`_at`): `true` and `false` cannot carry their own."""
+    span = span_of(data) or span
     if isinstance(data, bool):
         return ir.Bool(data, span=span)
     if isinstance(data, (int, float)):
@@ -259,38 +240,49 @@ def _load_expr(data: Any, around: Span | None = None) -> ir.Expr:
     if isinstance(data, str):
         return ir.Ref(str(data), span=span)
     if isinstance(data, list):
-        return ir.ListExpr(tuple(_load_expr(item, span) for item in data), span=span)
+        spans = getattr(data, "spans", None)  # of the items; None for data not read from text
+        items = zip(data, spans, strict=True) if spans is not None else zip(data, repeat(span))
+        return ir.ListExpr(tuple(_load_expr(item, at) for item, at in items), span=span)
     if "call" in data:
         return ir.Call(str(data["call"]), *_load_arguments(data), span=span)
     if data["op"] == "neg":
-        return ir.negate(_load_expr(data["operand"], span), span)
-    return ir.BinOp(str(data["op"]), _load_expr(data["left"], span), _load_expr(data["right"], span), span=span)
+        return ir.negate(_load_expr(data["operand"], _at(data, "operand")), span)
+    return ir.BinOp(
+        str(data["op"]),
+        _load_expr(data["left"], _at(data, "left")),
+        _load_expr(data["right"], _at(data, "right")),
+        span=span,
+    )
 
 
 def _load_arguments(data: dict[str, Any]) -> tuple[tuple[ir.Expr, ...], tuple[ir.Keyword, ...]]:
     """The arguments of a call or of a layer written as one."""
-    args = tuple(_load_expr(arg, span_of(data)) for arg in data.get("args", []))
-    return args, _load_keywords(data.get("kwargs", {}), span_of(data))
+    args = data.get("args", [])
+    return tuple(_load_expr(arg, _at(args, k)) for k, arg in enumerate(args)), _load_keywords(
+        data.get("kwargs", {}), _at(data, "kwargs")
+    )
 
 
 def _load_keywords(data: dict[str, Any], around: Span | None) -> tuple[ir.Keyword, ...]:
-    span = span_of(data) or around
-    return tuple(ir.Keyword(name, _load_expr(value, span), span=span_of(value) or span) for name, value in data.items())
+    return tuple(
+        ir.Keyword(name, _load_expr(value, _at(data, name) or around), span=_at(data, name) or around)
+        for name, value in data.items()
+    )
 
 
 def _load_layer(data: dict[str, Any]) -> ir.Layer:
     span = span_of(data)
     if "dense" in data:
         return ir.Dense(
-            _load_expr(data["dense"], span),
+            _load_expr(data["dense"], _at(data, "dense")),
             str(data["activation"]),
-            _load_keywords(data.get("options", {}), span),
+            _load_keywords(data.get("options", {}), _at(data, "options")),
             span=span,
         )
     if "layer" in data:
         return ir.LayerCall(str(data["layer"]), *_load_arguments(data), span=span)
     return ir.ForLayers(
-        str(data["for"]), _load_expr(data["in"], span), tuple(map(_load_layer, data["body"])), span=span
+        str(data["for"]), _load_expr(data["in"], _at(data, "in")), tuple(map(_load_layer, data["body"])), span=span
     )
 
 
@@ -303,27 +295,30 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-_Path = tuple[str | int, ...]
-
-
-def _path_key(path: _Path) -> tuple[tuple[bool, str | int], ...]:
+def _path_key(path: JsonPath) -> tuple[tuple[bool, str | int], ...]:
     return tuple((isinstance(part, str), part) for part in path)
 
 
-def _pointer(path: _Path) -> str:
+def _pointer(path: JsonPath) -> str:
     """The JSON pointer (RFC 6901) of a path; `top level` for the document itself."""
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path) or "top level"
 
 
-def _where(error: ValidationError, path: _Path) -> Span | None:
-    """Where a schema error is in the text: at its value, or for an unknown key (whose path is longer), at the key's
-    value."""
-    if len(path) > len(error.absolute_path):
-        return span_of(error.instance[path[-1]]) or span_of(error.instance)
-    return span_of(error.instance)
+def _abridged(data: Any) -> Any:
+    """The data as the schema's validator sees it: each array of more than a few numbers cut to its first number.
+    The schema checks every item of an array alike and no number by its value (`tests/syntax/test_jsonio.py`
+    checks), so the verdict is the same, and a list of a million numbers validates in no time; an array of numbers
+    where the schema wants something else is reported once, at its first item."""
+    if isinstance(data, dict):
+        return {key: _abridged(value) for key, value in data.items()}
+    if isinstance(data, list):
+        if len(data) > 8 and all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in data):
+            return data[:1]
+        return [_abridged(item) for item in data]
+    return data
 
 
-def _problems(error: ValidationError) -> list[tuple[_Path, str, str | None]]:
+def _problems(error: ValidationError) -> list[tuple[JsonPath, str, str | None]]:
     """(path, message, hint) of a schema error; each unknown and each missing key is its own problem."""
     path, value, expected = tuple(error.absolute_path), error.instance, error.validator_value
     hint = error.schema.get("description")

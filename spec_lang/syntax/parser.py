@@ -9,13 +9,14 @@ Dense(units=Ref(name='width'), activation='tanh', options=())
 from __future__ import annotations
 
 import math
+import re
 import sys
 
 from lark import Token, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 from lark.visitors import Transformer_NonRecursive
 
-from spec_lang.diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean
+from spec_lang.diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean, normalise_newlines
 from spec_lang.syntax import ir
 from spec_lang.syntax.grammar import lark_parser, token_span
 from spec_lang.syntax.syntax_errors import syntax_diagnostic
@@ -215,22 +216,27 @@ class _ToIR(Transformer_NonRecursive):
 
     # expressions
     def number(self, meta, children):
-        text = str(children[0])
-        if not math.isfinite(float(text)):
-            shown = text if len(text) <= 20 else f"{text[:8]}…{text[-8:]} ({len(text)} characters)"
-            raise SpecError(
-                [
-                    Diagnostic(
-                        "error",
-                        "E109",
-                        f"the number {shown} is too large",
-                        token_span(meta),
-                        f"numbers are at most about {sys.float_info.max:.1e}",
-                    )
-                ]
-            )
-        value = float(text) if any(c in text for c in ".eE") else int(text.lstrip("0") or "0")
-        return ir.Number(value, span=token_span(meta))
+        return _number(str(children[0]), token_span(meta))
+
+    def number_list(self, meta, children):
+        """A list of numbers read as one token: each number gets the span it would get as an item of a list."""
+        token = children[0]
+        text, line, line_start = str(token), token.line, -token.column  # line_start: where column 1 would be
+        items = []
+        last = 0
+        for match in _SIGNED_NUMBER.finditer(text):
+            (start, end), (minus, digits) = match.span(), match.groups()
+            if (newlines := text.count("\n", last, start)) != 0:
+                line, line_start = line + newlines, text.rfind("\n", last, start)
+            last, column, end_column = start, start - line_start, end - line_start
+            if minus:
+                number = _number(digits, Span(line, column + 1, line, end_column))
+                items.append(ir.negate(number, Span(line, column, line, end_column)))
+            elif digits.isdigit() and len(digits) < 300:  # most lists: a whole number, short enough to be finite
+                items.append(ir.Number(int(digits), span=Span(line, column, line, end_column)))
+            else:
+                items.append(_number(digits, Span(line, column, line, end_column)))
+        return ir.ListExpr(tuple(items), span=token_span(meta))
 
     def true(self, meta, children):
         return ir.Bool(True, span=token_span(meta))
@@ -285,8 +291,33 @@ class _ToIR(Transformer_NonRecursive):
         return ir.Keyword(_name(name), value, span=token_span(name))
 
 
+# a number of a NUMBER_LIST, with the `-` before it
+_SIGNED_NUMBER = re.compile(r"(-?)((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)")
+
+
+def _number(text: str, span: Span | None) -> ir.Number:
+    """The number a NUMBER token writes; one too large for a float is an error."""
+    if not math.isfinite(float(text)):
+        shown = text if len(text) <= 20 else f"{text[:8]}…{text[-8:]} ({len(text)} characters)"
+        raise SpecError(
+            [
+                Diagnostic(
+                    "error",
+                    "E109",
+                    f"the number {shown} is too large",
+                    span,
+                    f"numbers are at most about {sys.float_info.max:.1e}",
+                )
+            ]
+        )
+    value = float(text) if any(c in text for c in ".eE") else int(text.lstrip("0") or "0")
+    return ir.Number(value, span=span)
+
+
 def parse(text: str, filename: str = "<string>") -> ir.Model:
-    """Parse `.dann` text into the IR; raises `SpecError` with located diagnostics on bad syntax."""
+    """Parse `.dann` text into the IR; raises `SpecError` with located diagnostics on bad syntax. A line ends with
+    `\\n`, `\\r\\n` or a lone `\\r`."""
+    text = normalise_newlines(text)
     source = Source(filename, text)
     try:
         tree = lark_parser().parse(text)

@@ -5,43 +5,106 @@ from __future__ import annotations
 import codecs
 import difflib
 import os
+import stat
+from collections.abc import Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path, PurePosixPath
 
-from spec_lang.diagnostics import Diagnostic, Source, Span, SpecError
+from spec_lang.diagnostics import LINE_END, Diagnostic, Source, Span, SpecError, shown_path
+from spec_lang.diagnostics.limits import MAX_INCLUDE_DEPTH, MAX_SOURCE_BYTES, format_memory
 from spec_lang.syntax import ir
 from spec_lang.syntax.parser import parse
 
 
 def read_source(path: str | os.PathLike) -> Source:
-    """Read a spec file as UTF-8; unreadable files raise `SpecError`, located at the first byte that is not UTF-8."""
+    """Read a spec file as UTF-8, with `\\n`, `\\r\\n` or a lone `\\r` ending lines. A file that cannot be read,
+    is not a regular file (a folder, a named pipe, a device: never opened, so never waited on) or is larger than
+    `MAX_SOURCE_BYTES` raises `SpecError` E001 before it is read; text that is not UTF-8, located at its first bad
+    byte."""
+    name = os.fsdecode(path)
     try:
-        data = Path(path).read_bytes()
-    except OSError as error:
+        data = _read_bytes(path)
+    except _Refused as refused:
         raise SpecError(
-            [Diagnostic("error", "E001", f"cannot read {path}: {error.strerror or error}", None, "check the path")],
-            Source(str(path), ""),
+            [Diagnostic("error", "E001", f"cannot read {shown_path(name)}: {refused.reason}", None, refused.hint)],
+            Source(name, ""),
         ) from None
+    return _decode(name, data)
+
+
+class _Refused(Exception):
+    """Why a file cannot be read as a spec, and what to do."""
+
+    def __init__(self, reason: str, hint: str):
+        super().__init__(reason)
+        self.reason, self.hint = reason, hint
+
+
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a spec file; `_Refused` when it cannot be read, is not a regular file or is too large."""
+    try:
+        kind = _irregular(os.stat(path).st_mode)
+        if kind is None:
+            # non-blocking: should the file be swapped for a named pipe after the check, opening it does not wait
+            with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file:
+                info = os.fstat(file.fileno())
+                kind, size = _irregular(info.st_mode), info.st_size
+                data = b"" if kind is not None or size > MAX_SOURCE_BYTES else file.read(MAX_SOURCE_BYTES + 1)
+                size = max(size, len(data))  # the file may grow while it is read
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the name
+        raise _Refused(
+            error.strerror if isinstance(error, OSError) and error.strerror else str(error), "check the path"
+        ) from None
+    if kind is not None:
+        raise _Refused(f"it is {kind}, not a regular file", "give the path of a .dann or .json file")
+    if size > MAX_SOURCE_BYTES:
+        raise _Refused(
+            f"the file is {format_memory(size)}; a spec file is at most {format_memory(MAX_SOURCE_BYTES)}",
+            "a spec describes a model; keep data in data files (`specc train --data`)",
+        )
+    return data
+
+
+def _decode(name: str, data: bytes) -> Source:
+    """The text of a spec file; `SpecError` located at the first byte that is not UTF-8."""
     data = data.removeprefix(codecs.BOM_UTF8)  # the byte-order mark some editors write
     try:
-        return Source(str(path), data.decode("utf-8"))
+        return Source(name, data.decode("utf-8"))
     except UnicodeDecodeError as error:
         text = data.decode("utf-8", errors="replace")  # to show the line, with � for the bytes that are not UTF-8
-        before = data[: error.start].decode("utf-8")
-        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+        lines = LINE_END.split(data[: error.start].decode("utf-8"))
+        line, column = len(lines), len(lines[-1]) + 1
         raise SpecError(
             [
                 Diagnostic(
                     "error",
                     "E001",
-                    f"cannot read {path}: byte 0x{data[error.start]:02x} is not UTF-8 text",
+                    f"cannot read {shown_path(name)}: byte 0x{data[error.start]:02x} is not UTF-8 text",
                     Span(line, column, line, column + 1),
                     "save the file as UTF-8",
                 )
             ],
-            Source(str(path), text),
+            Source(name, text),
         ) from None
+
+
+def _irregular(mode: int) -> str | None:
+    """What a file is when it is not a regular file, which a spec must be: e.g. `a folder`; None for a regular file.
+
+    >>> _irregular(os.stat(".").st_mode), _irregular(os.stat("/dev/null").st_mode)
+    ('a folder', 'a device')
+    """
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((kind for test, kind in kinds if test(mode)), "a special file")
 
 
 def parse_source(source: Source) -> ir.Model:
@@ -58,8 +121,9 @@ def included_templates(
 ) -> tuple[ir.Template, ...]:
     """The templates of the files a model includes, directly or through those files, each file once, in the order
     of the includes; spans in them carry their file. A path is relative to the folder of the file that includes it
-    and may not lead out of that folder unless `allow_outside`: such a path, a missing file and an include cycle
-    raise `SpecError`, located at the `include`.
+    and may not lead out of that folder unless `allow_outside`: such a path, a missing file or one that is not a
+    regular file, an include cycle and includes nested more than `MAX_INCLUDE_DEPTH` files deep raise `SpecError`,
+    located at the `include`.
 
     >>> source = read_source("examples/include_main.dann")
     >>> [template.name for template in included_templates(parse_source(source), source)]
@@ -68,64 +132,92 @@ def included_templates(
     templates: list[ir.Template] = []
     diagnostics: list[Diagnostic] = []
     done: set[Path] = set()
-
-    def visit(model: ir.Model, name: str, chain: tuple[tuple[Path, str], ...]) -> None:
-        folder = Path(name).parent
-        for include in model.includes:
-            path = Path(os.path.normpath(folder / include.path))
-            try:
-                resolved, found = path.resolve(), path.is_file()
-            except (OSError, ValueError, RuntimeError) as error:  # a name too long, a NUL byte, a loop of links
-                reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-                shown = include.path.encode("unicode_escape").decode()  # a NUL byte, say, shown as \x00
-                diagnostics.append(
-                    Diagnostic("error", "E901", f'cannot include "{shown}": {reason}', include.span, "check the path")
-                )
-                continue
-            if not allow_outside and not resolved.is_relative_to(folder.resolve()):
-                diagnostics.append(
-                    Diagnostic(
-                        "error",
-                        "E903",
-                        f'"{include.path}" is outside the folder of the including file',
-                        include.span,
-                        "move it into this folder, or allow it: `specc --allow-outside-includes`, or in Python "
-                        "`spec_lang.load(…, allow_outside=True)`",
-                    )
-                )
-            elif resolved in (seen := [file for file, _ in chain]):
-                cycle = [shown for _, shown in chain[seen.index(resolved) :]] + [str(path)]
-                diagnostics.append(
-                    Diagnostic(
-                        "error",
-                        "E902",
-                        f"include cycle: {' → '.join(cycle)}",
-                        include.span,
-                        "a file cannot include itself, directly or through other files",
-                    )
-                )
-            elif not found:
-                diagnostics.append(
-                    Diagnostic(
-                        "error",
-                        "E901",
-                        f'cannot include "{include.path}": no such file',
-                        include.span,
-                        _near(include.path, path, folder),
-                    )
-                )
-            elif resolved not in done:
-                done.add(resolved)
-                included_source = read_source(path)
-                included = ir.with_spans(parse_source(included_source), partial(replace, source=included_source))
-                templates.extend(included.templates)
-                visit(included, str(path), (*chain, (resolved, str(path))))
-
     root = source.name if source else "<model>"
-    visit(model, root, ((Path(root).resolve(), root),))
+    # the files being read, depth first without recursion: the includes of each still to be read, its name, and
+    # the chain of files that led to it (resolved, and as written), the first file first
+    pending: list[tuple[Iterator[ir.Include], str, tuple[tuple[Path, str], ...]]] = [
+        (iter(model.includes), root, ((Path(root).resolve(), root),))
+    ]
+    while pending:
+        includes, name, chain = pending[-1]
+        include = next(includes, None)
+        if include is None:
+            pending.pop()
+            continue
+        folder = Path(name).parent
+        path = Path(os.path.normpath(folder / include.path))
+        shown = shown_path(include.path)  # a NUL byte, say, shown as \x00
+        try:
+            resolved = path.resolve()
+            try:
+                kind = _irregular(path.stat().st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                kind = "missing"
+        except (OSError, ValueError, RuntimeError) as error:  # a name too long, a NUL byte, a loop of links
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            diagnostics.append(_cannot_include(include, reason, "check the path"))
+            continue
+        if not allow_outside and not resolved.is_relative_to(folder.resolve()):
+            diagnostics.append(
+                Diagnostic(
+                    "error",
+                    "E903",
+                    f'"{shown}" is outside the folder of the including file',
+                    include.span,
+                    "move it into this folder, or allow it: `specc --allow-outside-includes`, or in Python "
+                    "`spec_lang.load(…, allow_outside=True)`",
+                )
+            )
+        elif resolved in (seen := [file for file, _ in chain]):
+            cycle = [written for _, written in chain[seen.index(resolved) :]] + [str(path)]
+            diagnostics.append(
+                Diagnostic(
+                    "error",
+                    "E902",
+                    f"include cycle: {' → '.join(map(shown_path, cycle))}",
+                    include.span,
+                    "a file cannot include itself, directly or through other files",
+                )
+            )
+        elif kind == "missing":
+            diagnostics.append(_cannot_include(include, "no such file", _near(include.path, path, folder)))
+        elif kind is not None:
+            diagnostics.append(
+                _cannot_include(include, f"it is {kind}, not a regular file", "include a .dann or .json file")
+            )
+        elif resolved in done:
+            continue
+        elif len(chain) > MAX_INCLUDE_DEPTH:  # the file would be MAX_INCLUDE_DEPTH + 1 files deep
+            files = [written for _, written in chain] + [str(path)]
+            shortened = [*files[:3], "…", *files[-3:]] if len(files) > 7 else files
+            diagnostics.append(
+                Diagnostic(
+                    "error",
+                    "E901",
+                    f'cannot include "{shown}": includes nest more than {MAX_INCLUDE_DEPTH} files deep',
+                    include.span,
+                    "include the files a model needs from its own file instead of from each other",
+                    (f"the chain of {len(files)} files: {' → '.join(map(shown_path, shortened))}",),
+                )
+            )
+        else:
+            done.add(resolved)
+            try:
+                data = _read_bytes(path)
+            except _Refused as refused:  # e.g. no permission to read it, or too large
+                diagnostics.append(_cannot_include(include, refused.reason, refused.hint))
+                continue
+            included_source = _decode(str(path), data)
+            included = ir.with_spans(parse_source(included_source), partial(replace, source=included_source))
+            templates.extend(included.templates)
+            pending.append((iter(included.includes), str(path), (*chain, (resolved, str(path)))))
     if diagnostics:
         raise SpecError(diagnostics, source)
     return tuple(templates)
+
+
+def _cannot_include(include: ir.Include, reason: str, hint: str) -> Diagnostic:
+    return Diagnostic("error", "E901", f'cannot include "{shown_path(include.path)}": {reason}', include.span, hint)
 
 
 def _near(written: str, path: Path, folder: Path) -> str:

@@ -80,6 +80,8 @@ def _expected_words(error: UnexpectedInput) -> list[str]:
     )
     words = []
     for name in sorted(expected):
+        if name == "NUMBER_LIST":  # a list of numbers in one token: where it may come, so may '['
+            continue
         if name in _TERMINAL_WORDS:
             words.append(_TERMINAL_WORDS[name])
         else:
@@ -100,8 +102,13 @@ def _situation(error: UnexpectedInput) -> Situation:
     example matches however many statements or layers come before the error."""
     state = getattr(error, "state", None)
     if isinstance(error, UnexpectedToken):
-        return getattr(state, "position", state), frozenset(error.accepts or ()), error.token.type
+        return getattr(state, "position", state), frozenset(error.accepts or ()), _token_type(error.token)
     return getattr(state, "position", state), None, None
+
+
+def _token_type(token: Token) -> str:
+    """A token's type, a list of numbers (read as one token) counting as its opening bracket."""
+    return "LSQB" if token.type == "NUMBER_LIST" else token.type
 
 
 @lru_cache(maxsize=1)
@@ -202,7 +209,9 @@ def syntax_diagnostic(error: UnexpectedInput, text: str) -> Diagnostic:
     label = _named_error(error)
     line, column = max(error.line, 1), max(error.column, 1)
     width = 1
-    if isinstance(error, UnexpectedToken) and error.token.type != "$END":
+    if isinstance(error, UnexpectedToken) and error.token.type == "NUMBER_LIST":
+        found = "'['"  # where a bracket is unexpected, so is the list it opens
+    elif isinstance(error, UnexpectedToken) and error.token.type != "$END":
         found = f"'{error.token}'"
         width = max(1, len(str(error.token)))
     elif isinstance(error, UnexpectedCharacters):
@@ -212,7 +221,7 @@ def syntax_diagnostic(error: UnexpectedInput, text: str) -> Diagnostic:
         found = f"'{shown}'" if character else "end of file"
     else:
         found = "end of file"
-        lines = text.splitlines() or [""]
+        lines = text.removesuffix("\n").split("\n")  # the last line; the parser's line ends are all `\n`
         line, column = len(lines), len(lines[-1]) + 1
     span = Span(line, column, line, column + width)
     expected = _expected_words(error)
