@@ -35,7 +35,7 @@ class Spec:
 
     def compile(self, mode: str | None = None, optimizations: Optimizations | None = None) -> CompiledModel:
         """Lower to PyTensor and compile the update function. `mode` is a PyTensor mode name
-        ("NUMBA", the default; "C"; "FAST_COMPILE"; "JAX" when installed); `optimizations` switches the
+        ("NUMBA", the default; "C", C code per Op; "FAST_COMPILE"; "JAX" when installed); `optimizations` switches the
         lowering's optimisations (`spec_lang.lowering.passes.Optimizations`, all on by default).
 
         "JAX" compiles each function at its first call for each signature of input shapes, on a GPU when JAX finds
@@ -56,7 +56,8 @@ def from_ir(
 ) -> Spec:
     """Check an IR model (from any door) with parameter overrides; raises `SpecError` on errors. Its includes are
     read relative to the folder of `source` (the current directory without one; see `included_templates`). A model
-    whose parameters would take more than `max_parameter_memory` bytes is refused (E604)."""
+    whose parameters and optimiser state (Adam's two moments, a momentum velocity: the arrays it keeps between steps)
+    would take more than `max_parameter_memory` bytes is refused (E604)."""
     if overrides:
         known = [p.name for p in model.params]
         for name in overrides:
@@ -108,8 +109,8 @@ def load(
     **overrides: object,
 ) -> Spec:
     """Load and check a `.dann` or `.json` file; keyword arguments override the header's parameters. Its includes may
-    only name files in its own folder or below, unless `allow_outside`. Parameters may take at most
-    `max_parameter_memory` bytes (2 GiB unless raised).
+    only name files in its own folder or below, unless `allow_outside`. Parameters with the optimiser's state may
+    take at most `max_parameter_memory` bytes (2 GiB unless raised).
 
     >>> load("examples/seed_l2_mlp.dann", hidden=[32, 32]).program.stack("net").parameter_count
     2464

@@ -20,6 +20,23 @@ from spec_lang.cli.options import (
 from spec_lang.diagnostics import file_error
 from spec_lang.files import check_distinct, check_output
 
+MAX_SEED = 2**63 - 1  # numpy's generators take any whole number from 0; a seed past this is a slip, not a choice
+
+
+def seed(text: str) -> int:
+    """`--seed N`: a whole number from 0 to 2**63 - 1; anything else is a usage error (exit 2).
+
+    >>> seed("42")
+    42
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"the seed must be a whole number from 0 to 2**63 - 1, got {text[:40]!r}")
+    return value
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The spec options, the data, the length and batches of the run, its outputs, the backend and the roles."""
@@ -36,9 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         default=0,
-        help="seed of the batch order (default 0); the spec's `seed` draws the initial weights and dropout masks",
+        help="seed of the batch order, 0 to 2**63 - 1 (default 0); the spec's `seed` draws the initial weights and "
+        "dropout masks",
     )
     parser.add_argument("--log", metavar="FILE", help="a JSON-lines log: one record per epoch and a final record")
     parser.add_argument(

@@ -11,7 +11,7 @@ calls it and the emitted module carries its source. To add an optimiser, write i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +36,16 @@ COMMON_OPTIONS = (Option("weight_decay", 0.0, "non-negative", "1e-4"), Option("c
 @dataclass(frozen=True)
 class OptimizerKind:
     """An optimiser: its own options, its default learning rate (None: `lr` must be given), its update rule
-    `rule(parameters, gradients, rates, state, t, **options)` returning (variable, new value) pairs, and a summary."""
+    `rule(parameters, gradients, rates, state, t, **options)` returning (variable, new value) pairs, a summary, and
+    `state_arrays(options)`: how many arrays shaped like each parameter it updates its rule keeps between steps
+    (`state.variable`), for the options given (every one with its value), which the parameter-memory limit (E604)
+    counts. A step counter (`state.counter`) is one number and not counted."""
 
     name: str
     summary: str
     own_options: tuple[Option, ...]
     rule: Callable[..., list[tuple[Any, Any]]]
+    state_arrays: Callable[[Mapping[str, object]], int]
     default_lr: float | None = None
 
     @property
@@ -110,12 +114,14 @@ for _kind in (
         "`sgd(lr, momentum = 0, nesterov = false)`: stochastic gradient descent",
         (Option("momentum", 0.0, "fraction", "0.9"), Option("nesterov", False, "flag", "true")),
         sgd_updates,
+        lambda options: 1 if options.get("momentum") else 0,  # the velocity, with momentum (Nesterov's too)
     ),
     OptimizerKind(
         "adam",
         "`adam(lr = 0.001, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8)`: Adam",
         (Option("beta1", 0.9, "fraction", "0.9"), Option("beta2", 0.999, "fraction", "0.999"), _EPSILON),
         adam_updates,
+        lambda options: 2,  # the moments m and v (and the step count, one number)
         default_lr=0.001,
     ),
     OptimizerKind(
@@ -123,6 +129,7 @@ for _kind in (
         "`rmsprop(lr = 0.001, rho = 0.9, epsilon = 1e-8)`: RMSprop",
         (Option("rho", 0.9, "fraction", "0.9"), _EPSILON),
         rmsprop_updates,
+        lambda options: 1,  # the mean of squared gradients
         default_lr=0.001,
     ),
 ):

@@ -140,28 +140,52 @@ class Objective(Losses):
         self.attempt(self.memory)
 
     def memory(self) -> None:
-        """Refuse parameters that would take more memory than `max_parameter_memory`, before any is allocated; the
-        error points at the layer with the most."""
+        """Refuse parameters that, with the optimiser's state, would take more memory than `max_parameter_memory`,
+        before any is allocated; the error points at the layer with the most.
+
+        Counted: every parameter (running statistics included) and, for each parameter the optimiser updates
+        (trainable, in a stack that is not frozen), the arrays of its shape the optimiser keeps between steps
+        (`OptimizerKind.state_arrays`: Adam's two moments, a momentum velocity): what the model holds, and what a
+        checkpoint stores. Not counted: what a step computes and drops, its gradients (one more array per updated
+        parameter) and its activations (which grow with the batch)."""
         size = 8 if self.model.precision == "float64" else 4
+        optimizer = self.optimizer_found
+        arrays = OPTIMIZERS[optimizer[0]].state_arrays(optimizer[2]) if optimizer is not None else 0
         layers = [
-            (sum(p.size for p in layer.params) * size, planned.node)
+            (
+                sum(p.size for p in layer.params) * size,
+                0 if stack.frozen else sum(p.size for p in layer.params if p.trainable) * size * arrays,
+                planned.node,
+            )
             for name, stack in self.stacks.items()
             for layer, planned in zip(stack.layers, self.stack_plans[name], strict=False)
         ]
-        total = sum(bytes_ for bytes_, _ in layers)
-        if total > self.max_parameter_memory:
-            largest, node = max(layers, key=lambda layer: layer[0])
-            exact = f" ({total:,} bytes)" if total < 10**16 else ""
-            enough = -(-total // 2**30)  # GiB, rounded up
-            self.error(
-                "E604",
-                f"the parameters need {format_memory(total)}{exact}, more than the limit of "
-                f"{format_memory(self.max_parameter_memory)}",
-                node,
-                f"make the layers smaller, or raise the limit: `specc check --max-parameter-memory "
-                f"{enough}GiB`, or in Python `spec_lang.load(…, max_parameter_memory={enough} * 2**30)`",
-                (f"this layer's parameters take {format_memory(largest)}",),
+        parameters, state = sum(layer[0] for layer in layers), sum(layer[1] for layer in layers)
+        total = parameters + state
+        if total <= self.max_parameter_memory:
+            return
+        largest = max(layers, key=lambda layer: layer[0] + layer[1])
+        exact = f" ({total:,} bytes)" if total < 10**16 else ""
+        enough = -(-total // 2**30)  # GiB, rounded up
+        if state:
+            assert optimizer is not None
+            what = "the parameters and the optimiser's state need"
+            parts = (
+                f": {format_memory(parameters)} of parameters and {format_memory(state)} of {optimizer[0]}'s state "
+                f"({arrays} {'array' if arrays == 1 else 'arrays'} the size of each parameter it updates)"
             )
+            note = f"this layer's parameters and their optimiser state take {format_memory(largest[0] + largest[1])}"
+        else:
+            what, parts, note = "the parameters need", "", f"this layer's parameters take {format_memory(largest[0])}"
+        self.error(
+            "E604",
+            f"{what} {format_memory(total)}{exact}{parts}, more than the limit of "
+            f"{format_memory(self.max_parameter_memory)}",
+            largest[2],
+            f"make the layers smaller, or raise the limit: `specc check --max-parameter-memory "
+            f"{enough}GiB`, or in Python `spec_lang.load(…, max_parameter_memory={enough} * 2**30)`",
+            (note,),
+        )
 
 
 def loss_names(scalar: P.Scalar) -> set[str]:

@@ -5,22 +5,23 @@ called from deep inside a program."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import pytensor
 import pytest
 
 import spec_lang
-from spec_lang.syntax import builder
-from spec_lang.syntax import ir
 from spec_lang.cli.main import main
-from spec_lang.lowering.python.emitter import emit_python
-from spec_lang.syntax.jsonio import dump_json, load_json, loads_json
-from spec_lang.diagnostics.limits import DEFAULT_MAX_PARAMETER_MEMORY, MAX_DEPTH, MAX_ERRORS, MAX_LAYERS
+from spec_lang.diagnostics.limits import DEFAULT_MAX_PARAMETER_MEMORY, MAX_DEPTH, MAX_ERRORS, MAX_LAYERS, format_memory
+from spec_lang.library.optimizers import OPTIMIZERS
 from spec_lang.lowering.pytensor.backend import PyTensorBackend
+from spec_lang.lowering.python.emitter import emit_python
 from spec_lang.lowering.walker import initial_values, lower
+from spec_lang.syntax import builder, ir
 from spec_lang.syntax.grammar import lark_parser
+from spec_lang.syntax.jsonio import dump_json, load_json, loads_json
 from spec_lang.syntax.parser import parse
 from spec_lang.syntax.printer import format_model
 
@@ -59,9 +60,13 @@ NESTINGS = {
     "lists": lambda n: "[" * n + "]" * n,
     "calls": lambda n: "constant(" * n + "0.1" + ")" * n,
 }
-PLACES = {"signs": "model m(hp = 1, v = {})", "brackets and sums": "model m(hp = 1, v = {})",
-          "a long sum": "model m(hp = 1, v = {})", "lists": "model m(hp = 1, v = {})",
-          "calls": "optimize sgd(lr = {})"}
+PLACES = {
+    "signs": "model m(hp = 1, v = {})",
+    "brackets and sums": "model m(hp = 1, v = {})",
+    "a long sum": "model m(hp = 1, v = {})",
+    "lists": "model m(hp = 1, v = {})",
+    "calls": "optimize sgd(lr = {})",
+}
 
 
 @pytest.mark.parametrize("nested", NESTINGS.values(), ids=NESTINGS)
@@ -123,8 +128,11 @@ def test_a_long_chain_of_values_declared_out_of_order_is_an_error() -> None:
 def _network(layers: int) -> str:
     """A network `layers` deep: a stack of layers - 1 dense layers, and a softmax."""
     stack = "{ for w in widths { dense w tanh } dense 2 softmax }"
-    return MODEL.format(extra="").replace("{ dense 2 softmax }", stack).replace(
-        "model m(hp = 1)", f"model m(hp = 1, widths = {[3] * (layers - 1)})")
+    return (
+        MODEL.format(extra="")
+        .replace("{ dense 2 softmax }", stack)
+        .replace("model m(hp = 1)", f"model m(hp = 1, widths = {[3] * (layers - 1)})")
+    )
 
 
 def test_a_network_at_the_depth_limit_is_checked_lowered_and_differentiated() -> None:
@@ -146,8 +154,11 @@ def test_a_network_beyond_the_depth_limit_is_a_located_error() -> None:
 
 def test_loops_that_unroll_forever_are_stopped() -> None:
     loops = "for a in w { " * 12 + "dense 2 tanh" + " }" * 12
-    error = _error(_network(2).replace("model m(hp = 1, widths = [3])", "model m(hp = 1, w = [1, 2, 3, 4, 5, 6])")
-                   .replace("for w in widths { dense w tanh }", loops))  # 6^12 layers: checking must not try
+    error = _error(
+        _network(2)
+        .replace("model m(hp = 1, widths = [3])", "model m(hp = 1, w = [1, 2, 3, 4, 5, 6])")
+        .replace("for w in widths { dense w tanh }", loops)
+    )  # 6^12 layers: checking must not try
     assert (error.code, error.message) == ("E605", f"this unrolls to more than {MAX_LAYERS} layers")
 
 
@@ -163,8 +174,15 @@ def test_number_literals_beyond_a_float_are_errors(literal: str, code: str | Non
         assert _error(model).code == code
 
 
-@pytest.mark.parametrize("expression", ["1e300 * 1e300", "1" + "0" * 300 + " * 1" + "0" * 300,
-                                        "1" + "0" * 300 + " * 1" + "0" * 300 + " / 3", "1" + "0" * 308 + " * 10 + 0.5"])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "1e300 * 1e300",
+        "1" + "0" * 300 + " * 1" + "0" * 300,
+        "1" + "0" * 300 + " * 1" + "0" * 300 + " / 3",
+        "1" + "0" * 308 + " * 10 + 0.5",
+    ],
+)
 def test_arithmetic_that_overflows_is_an_error(expression: str) -> None:
     error = _error(MODEL.format(extra="").replace("hp = 1", f"hp = {expression}"))
     assert (error.code, error.span.column) == ("E601", 14)
@@ -211,6 +229,89 @@ def test_the_command_line_raises_the_memory_limit(tmp_path: Path, capsys: pytest
 def test_float64_parameters_take_twice_the_memory() -> None:
     error = _error(HUGE.replace("model m(hp = 1)", "model m(hp = 1)\nprecision float64"))
     assert error.message.startswith("the parameters need 37.2 GiB")
+
+
+# 500,000,002 float32 numbers (2,000,000,008 bytes, 1.8 GiB): under the limit with plain SGD, over it with the
+# arrays an optimiser keeps for each parameter it updates
+UNDER = MODEL.replace("dense 2 softmax", "dense 100000000 tanh; dense 2 softmax").format(extra="")
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "arrays"),
+    [
+        ("sgd(lr = 0.1)", 0),
+        ("sgd(lr = 0.1, momentum = 0.9)", 1),
+        ("sgd(lr = 0.1, momentum = 0.9, nesterov = true)", 1),
+        ("rmsprop()", 1),
+        ("adam()", 2),
+    ],
+)
+def test_the_memory_limit_counts_the_optimisers_state(optimizer: str, arrays: int) -> None:
+    """The limit used to count the parameters alone: with Adam, a model "under" 2 GiB held 6 GB."""
+    text = UNDER.replace("sgd(lr = 0.1)", optimizer)
+    if arrays == 0:
+        spec_lang.loads(text)
+        return
+    error = _error(text)
+    total, state = 2_000_000_008 * (1 + arrays), 2_000_000_008 * arrays
+    name = optimizer.partition("(")[0]
+    assert error.code == "E604" and error.message == (
+        f"the parameters and the optimiser's state need {format_memory(total)} ({total:,} bytes): 1.8 GiB of "
+        f"parameters and {format_memory(state)} of {name}'s state ({arrays} array{'s' if arrays > 1 else ''} the size "
+        "of each parameter it updates), more than the limit of 2.0 GiB"
+    )
+    largest = format_memory(1_200_000_000 * (1 + arrays))  # the first layer's 300,000,000 numbers
+    assert error.notes == (f"this layer's parameters and their optimiser state take {largest}",)
+    enough = -(-total // 2**30)
+    assert f"--max-parameter-memory {enough}GiB" in error.hint
+    spec_lang.loads(text, max_parameter_memory=enough * 2**30)
+
+
+def test_a_frozen_stack_has_no_optimiser_state() -> None:
+    text = (
+        MODEL.replace(
+            "stack net {{ dense 2 softmax }}",
+            "stack big(frozen = true) {{ dense 100000000 tanh }}\nstack net {{ dense 2 softmax }}",
+        )
+        .replace("net(x)", "net(big(x))")
+        .replace("sgd(lr = 0.1)", "adam()")
+        .format(extra="")
+    )
+    # big: 300,000,000 numbers, frozen; net: 200,000,002, with Adam's two moments each
+    error = _error(text)
+    assert "(3,600,000,024 bytes): 1.8 GiB of parameters and 1.4 GiB of adam's state" in error.message
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        "sgd(lr = 0.1)",
+        "sgd(lr = 0.1, momentum = 0.5)",
+        "sgd(lr = 0.1, momentum = 0.5, nesterov = true)",
+        "adam()",
+        "rmsprop()",
+    ],
+)
+def test_each_optimisers_declared_state_is_what_its_rule_keeps(optimizer: str) -> None:
+    """`OptimizerKind.state_arrays` against the state a compiled model holds: batch normalisation's running
+    statistics (not trainable) and a frozen stack get none; Adam's step count is one number."""
+    text = (
+        MODEL.replace(
+            "stack net {{ dense 2 softmax }}",
+            "stack frozen_one(frozen = true) {{ dense 3 tanh }}\n"
+            "stack net {{ dense 4 relu; batchnorm(); dense 2 softmax }}",
+        )
+        .replace("net(x)", "net(frozen_one(x))")
+        .replace("sgd(lr = 0.1)", optimizer)
+        .format(extra="")
+    )
+    spec = spec_lang.loads(text)
+    model = spec.compile("FAST_COMPILE")
+    updated = spec.program.optimized_parameters()
+    numbers = sum(value.size for name, value in model.parameters.items() if name in updated)
+    state = sum(value.size for name, value in model.optimizer_state.items() if name != "step")
+    kind = OPTIMIZERS[spec.program.optimizer]
+    assert state == kind.state_arrays(spec.program.optimizer_options) * numbers
 
 
 def test_names_are_what_the_text_can_say() -> None:
