@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -119,11 +120,12 @@ def _unwritable(path: str | os.PathLike, error: OSError) -> Exception:
 
 
 @contextlib.contextmanager
-def exclusive(path: Path | None) -> Iterator[None]:
+def exclusive(path: Path | None, companions: Iterable[Path | None] = ()) -> Iterator[None]:
     """Hold `path` for one writer (a training run's checkpoint) while the block runs: a second run writing the same
     file is refused (E807) instead of both succeeding with one result lost. The lock is a hidden `.NAME.lock` beside
     the file (kept, so that no two runs ever lock different files of one name). Holding it, the temporary files an
-    earlier writer killed mid-write left behind (`.NAME.*.tmp`) are removed. None: nothing to hold."""
+    earlier writer killed mid-write left behind (`.NAME.*.tmp`) are removed, for `path` and for the `companions` the
+    run also writes (its log). None: nothing to hold."""
     if path is None:
         yield
         return
@@ -139,8 +141,9 @@ def exclusive(path: Path | None) -> Iterator[None]:
                 "another run is writing this checkpoint",
                 "wait for it to end, or give this run its own --checkpoint",
             ) from None
-        for orphan in path.parent.glob(f".{path.name}.*.tmp"):
-            orphan.unlink(missing_ok=True)
+        for written in (path, *(c for c in companions if c is not None)):
+            for orphan in written.parent.glob(f".{glob.escape(written.name)}.*.tmp"):
+                orphan.unlink(missing_ok=True)
         try:
             yield
         finally:

@@ -26,6 +26,7 @@ from spec_lang.lowering.passes import Optimizations
 from spec_lang.lowering.pytensor import ops
 from spec_lang.lowering.pytensor.backend import PyTensorBackend
 from spec_lang.lowering.walker import Lowered, initial_values, input_dtype, lower
+from spec_lang.reading import read_npz
 from spec_lang.runtime import compile_cache, jax_mode
 
 Arrays = Mapping[str, np.ndarray]
@@ -51,7 +52,9 @@ class CompiledProgram:
     def __init__(self, program: P.Program, mode: str | None = None, optimizations: Optimizations | None = None):
         started = time.perf_counter()
         self.program = program
-        self.mode = mode
+        # PyTensor's "C" links the whole graph as one C module, which fails (NotImplementedError) on Ops without C
+        # code, such as its Gemm when no BLAS library is found; "CVM" runs C code per Op, Python where there is none
+        self.mode = "CVM" if mode == "C" else mode
         self.optimizations = optimizations or Optimizations()
         self._label_classes = label_classes(program)  # labels outside these are refused before any compiled call
         self._jax = jax_mode.uses_jax(mode)  # functions compiled per signature of input shapes (`jax_mode`)
@@ -61,7 +64,7 @@ class CompiledProgram:
         # compiled training graph may come from the compile cache, with the shared variables it updates.
         with _deterministic():
             cache_key = (
-                compile_cache.key(program, mode, self.optimizations) if self.optimizations.compile_cache else None
+                compile_cache.key(program, self.mode, self.optimizations) if self.optimizations.compile_cache else None
             )
             cached = compile_cache.load(cache_key) if cache_key else None
             self.cache_hit = cached is not None
@@ -275,9 +278,12 @@ class CompiledProgram:
         write_atomic(path, lambda stream: np.savez(stream, **parameters))  # type: ignore[arg-type]
 
     def load(self, path: str | os.PathLike) -> None:
-        """Read parameters saved by `save`; the file must hold exactly this model's parameters."""
-        with np.load(path) as data:
-            stored = {n: data[n] for n in data.files}
+        """Read parameters saved by `save`; the file must hold exactly this model's parameters, with their shapes. A
+        file that is not such an archive, or does not fit, is a `ValueError` and no parameter changes."""
+        try:
+            stored = read_npz(path)
+        except ValueError as error:
+            raise ValueError(f"cannot read {path}: {error}") from None
         missing = [n for n in self._backend.parameters if n not in stored]
         if missing:
             raise ValueError(f"{path} lacks parameters of this model: {', '.join(missing)}")
@@ -285,15 +291,16 @@ class CompiledProgram:
 
 
 def _assign(shared: dict[str, pytensor.compile.SharedVariable], values: Arrays, what: str) -> None:
-    """Set shared variables by name; every name must be known and every shape must match."""
+    """Set shared variables by name; every name must be known and every shape must match, else nothing is set."""
     unknown = [n for n in values if n not in shared]
     if unknown:
         raise KeyError(f"not {what}s of this model: {', '.join(unknown)}")
+    current = {name: shared[name].get_value(borrow=True) for name in values}
     for name, value in values.items():
-        current = shared[name].get_value(borrow=True)
-        if np.shape(value) != current.shape:
-            raise ValueError(f"{what} '{name}' has shape {current.shape}, got {np.shape(value)}")
-        shared[name].set_value(np.asarray(value, dtype=current.dtype))
+        if np.shape(value) != current[name].shape:
+            raise ValueError(f"{what} '{name}' has shape {current[name].shape}, got {np.shape(value)}")
+    for name, value in values.items():
+        shared[name].set_value(np.asarray(value, dtype=current[name].dtype))
 
 
 def _check_labels(name: str, labels: ArrayLike, classes: int, what: str) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from spec_lang import program as P
 from spec_lang.diagnostics import SpecError, file_error
 from spec_lang.files import check_output, exclusive
-from spec_lang.runtime.checkpoint import read_checkpoint, write_checkpoint
+from spec_lang.runtime.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from spec_lang.training.dataset import Data, Prepared, prepare
 from spec_lang.training.display import Display
 from spec_lang.training.evaluation import Evaluator
@@ -101,7 +101,7 @@ def fit(
         Log(None if log is None else Path(log)),
         Display(stream, total, sampler.per_epoch, list(model.program.losses)),
     )
-    with exclusive(run.checkpoint):
+    with exclusive(run.checkpoint, [run.log.path]):
         if resume:
             run.resume()
         else:
@@ -161,8 +161,10 @@ class _Run:
             raise file_error(
                 str(path), "E803", f"cannot resume: {path} does not exist", "drop --resume to start a new run"
             )
-        saved = read_checkpoint(path, self.model.program)
-        stored = saved.meta.get("run", {})
+        saved = read_checkpoint(path, self.model.program)  # its structure checked (E803), its spec too (E804)
+        if not saved.holds_run:
+            raise saved.invalid("it holds a model but no training run to resume")
+        stored = saved.meta["run"]
         changed = [k for k in self.settings if stored.get(k) != self.settings[k]]
         if changed:
             described = "; ".join(
@@ -181,11 +183,22 @@ class _Run:
                 "the file is not a training log, and resuming would replace it",
                 "name the run's own log with --log, or leave --log out",
             )
-        saved.restore(self.model)
+        problem = self._resume_problem(saved)
+        if problem is not None:
+            raise saved.invalid(problem)
+        saved.restore(self.model)  # checked against the model first: a checkpoint that does not fit changes nothing
         self.step = saved.meta["step"]
         self.sampler.restore(saved.meta, saved.run_arrays)
         self.history.records = list(saved.meta["history"])
         self.log.write(self.history.records)
+
+    def _resume_problem(self, saved: Checkpoint) -> str | None:
+        """What in a checkpoint of this run's settings does not fit its data and length, or None; the checkpoint's
+        own structure is `read_checkpoint`'s to check, its fit with the model `Checkpoint.restore`'s."""
+        step = saved.meta["step"]
+        if step > self.total:
+            return f"its step {step} is past the run's {self.total} steps"
+        return self.sampler.problem(step, saved.meta, saved.run_arrays)
 
     def train(self, checkpoint_every: int | None, callback: Callable[[dict[str, Any]], None] | None) -> History:
         """Step to the end and return the history; after a stop, write a checkpoint and raise `Interrupted`."""
@@ -329,8 +342,12 @@ def _check_options(
             raise file_error(None, "E802", "checkpoint_every needs a checkpoint path", "pass --checkpoint PATH")
     if resume and checkpoint is None:
         raise file_error(None, "E802", "resume needs the checkpoint to resume from", "pass --checkpoint PATH")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise file_error(None, "E802", f"the seed must be a whole number, got {seed!r}", "e.g. seed=0")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        huge = isinstance(seed, int) and abs(seed) >= 2**64  # its repr may be thousands of digits, or refused
+        shown = ("a negative number" if seed < 0 else "a larger number") if huge else repr(seed)[:40]
+        raise file_error(
+            None, "E802", f"the seed must be a whole number from 0 to 2**63 - 1, got {shown}", "e.g. seed=0"
+        )
     return batch_size, checkpoint_every
 
 

@@ -27,14 +27,18 @@ def _train(data: Path, *options: str) -> list[str]:
     return ["train", SPEC, "--steps", "3", "--source", str(data), *options]
 
 
-@pytest.mark.parametrize(("option", "where", "message"), [
-    ("--checkpoint", "missing/run.npz", "cannot write it: the folder {tmp}/missing does not exist"),
-    ("--checkpoint", "", "cannot write it: it is a folder"),
-    ("--log", "missing/run.jsonl", "cannot write it: the folder {tmp}/missing does not exist"),
-    ("--plot", "missing/run.png", "cannot write it: the folder {tmp}/missing does not exist"),
-])
-def test_an_output_that_cannot_be_written_fails_before_compiling(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                                 option: str, where: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "where", "message"),
+    [
+        ("--checkpoint", "missing/run.npz", "cannot write it: the folder {tmp}/missing does not exist"),
+        ("--checkpoint", "", "cannot write it: it is a folder"),
+        ("--log", "missing/run.jsonl", "cannot write it: the folder {tmp}/missing does not exist"),
+        ("--plot", "missing/run.png", "cannot write it: the folder {tmp}/missing does not exist"),
+    ],
+)
+def test_an_output_that_cannot_be_written_fails_before_compiling(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, where: str, message: str
+) -> None:
     target = tmp_path / where if where else tmp_path
     extra = ["--checkpoint", str(tmp_path / "c.npz")] if option != "--checkpoint" else []
     assert main(_train(data, option, str(target), *extra)) == 1
@@ -43,8 +47,9 @@ def test_an_output_that_cannot_be_written_fails_before_compiling(data: Path, tmp
     assert not (tmp_path / "c.npz").exists()  # nothing ran
 
 
-def test_outputs_may_not_name_each_other_or_an_input(data: Path, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_outputs_may_not_name_each_other_or_an_input(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     same = str(tmp_path / "run.npz")
     assert main(_train(data, "--checkpoint", same, "--log", same)) == 1
     assert "--log names the same file as --checkpoint" in capsys.readouterr().err
@@ -54,8 +59,9 @@ def test_outputs_may_not_name_each_other_or_an_input(data: Path, tmp_path: Path,
     assert data.read_bytes() == before
 
 
-def test_resuming_never_replaces_a_file_that_is_not_its_own(data: Path, tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_resuming_never_replaces_a_file_that_is_not_its_own(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     checkpoint = str(tmp_path / "c.npz")
     assert main(_train(data, "--checkpoint", checkpoint)) == 0
     unrelated = tmp_path / "notes.txt"
@@ -87,20 +93,23 @@ def test_fmt_write_keeps_the_mode_and_writes_through_a_link(tmp_path: Path) -> N
     assert stat.S_IMODE(real.stat().st_mode) == 0o640
 
 
-def test_a_second_run_on_one_checkpoint_is_refused_and_orphans_are_cleared(data: Path, tmp_path: Path,
-                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_second_run_on_one_checkpoint_is_refused_and_orphans_are_cleared(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import fcntl
 
-    checkpoint = tmp_path / "c.npz"
-    orphan = tmp_path / ".c.npz.killed.tmp"  # what a writer killed mid-write leaves
-    orphan.write_bytes(b"half a checkpoint")
+    checkpoint, log = tmp_path / "c.npz", tmp_path / "[run].log"
+    orphans = [tmp_path / ".c.npz.killed.tmp", tmp_path / ".[run].log.killed.tmp"]  # what killed writers leave
+    for orphan in orphans:
+        orphan.write_bytes(b"half a file")
+    outputs = ("--checkpoint", str(checkpoint), "--log", str(log))
     with open(tmp_path / ".c.npz.lock", "a") as held:  # another run, holding the checkpoint
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        assert main(_train(data, "--checkpoint", str(checkpoint))) == 1
+        assert main(_train(data, *outputs)) == 1
         assert "error[E807]: another run is writing this checkpoint" in capsys.readouterr().err
-        assert not checkpoint.exists() and orphan.exists()
-    assert main(_train(data, "--checkpoint", str(checkpoint))) == 0
-    assert checkpoint.exists() and not orphan.exists()
+        assert not checkpoint.exists() and all(orphan.exists() for orphan in orphans)
+    assert main(_train(data, *outputs)) == 0
+    assert checkpoint.exists() and not any(orphan.exists() for orphan in orphans)
 
 
 def test_a_full_disk_is_a_diagnostic_and_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,8 +131,9 @@ def test_a_full_disk_is_a_diagnostic_and_keeps_the_old_file(tmp_path: Path, monk
     assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]  # no temporary file left
 
 
-def test_evaluating_a_diverged_model_says_so_and_exits_1(data: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluating_a_diverged_model_says_so_and_exits_1(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import numpy as np
 
     import spec_lang
@@ -132,7 +142,7 @@ def test_evaluating_a_diverged_model_says_so_and_exits_1(data: Path, tmp_path: P
     model = spec_lang.load(SPEC).compile("FAST_COMPILE")
     model.set_parameters({name: np.full_like(value, np.nan) for name, value in model.parameters.items()})
     checkpoint = tmp_path / "diverged.npz"
-    write_checkpoint(checkpoint, model, {"step": 1})
+    write_checkpoint(checkpoint, model, {})
     assert main(["eval", SPEC, "--checkpoint", str(checkpoint), "--data", str(data)]) == 1
     err = capsys.readouterr().err
     assert "error[E808]: the model's outputs are not finite:" in err and "Traceback" not in err

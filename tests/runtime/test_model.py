@@ -8,9 +8,9 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from gradients import check_gradient
 
 import spec_lang
-from gradients import check_gradient
 from spec_lang.lowering.pytensor import ops
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +82,20 @@ def test_save_and_load_parameters(spec, tmp_path) -> None:
     other = spec_lang.load(ROOT / "examples" / "seed_l2_mlp.dann").compile(MODE)
     with pytest.raises(ValueError, match="lacks parameters"):
         other.load(tmp_path / "params.npz")
+
+
+def test_loading_parameters_that_do_not_fit_changes_nothing(spec, tmp_path) -> None:
+    model = spec.compile(MODE)
+    before = model.parameters
+    wrong = {**before, "features.0.b": before["features.0.b"] + 1, "label.0.W": np.zeros((1, 1))}
+    np.savez(tmp_path / "wrong.npz", **wrong)  # a good first parameter, then one of the wrong shape
+    with pytest.raises(ValueError, match="has shape"):
+        model.load(tmp_path / "wrong.npz")
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "wrong.npz").read_bytes()[:200])
+    with pytest.raises(ValueError, match="cannot read .*cut.npz"):
+        model.load(tmp_path / "cut.npz")
+    after = model.parameters
+    assert all(np.array_equal(before[n], after[n]) for n in before)
 
 
 def test_precision_float32_by_default() -> None:
@@ -183,3 +197,8 @@ def test_data_files_with_labels_outside_the_predicted_classes_are_refused(tmp_pa
     arrays = {"x": np.zeros((2, 2)), "y": np.array([0, 100])}
     with pytest.raises(spec_lang.SpecError, match=r"labels of 'y' in d.npz range over \[0, 100\], outside \[0, 3\)"):
         check_arrays(program, arrays, ["x", "y"], "d.npz")
+
+
+def test_the_c_mode_compiles_without_a_blas_library(spec) -> None:
+    model = spec.compile("C")  # PyTensor's all-C linker has no Gemm without BLAS; C code per Op has
+    assert model.mode == "CVM" and np.isfinite(model.train_step(**batch())["objective"])
