@@ -16,7 +16,7 @@ OUTPUT = ROOT / "docs" / "errors.md"
 
 # (code, what it means, the corpus case that shows it, or where it is reported when no case can show it)
 CODES: list[tuple[str, str, str]] = [
-    ("E001", "a file cannot be read, or is not UTF-8 text", "not_utf8.dann"),
+    ("E001", "a file cannot be read: missing, not a regular file, too large, or not UTF-8 text", "not_utf8.dann"),
     ("E002", "an output file already exists (without --force)", "cli/output_exists.args"),
     ("E003", "`specc fmt` was given a JSON file", "cli/fmt_json.args"),
     ("E004", "an output file cannot be written: a missing or read-only folder, a folder in its place, another output "
@@ -47,11 +47,11 @@ CODES: list[tuple[str, str, str]] = [
     ("E501", "a gradient reversal that cannot work", "reverse_twice.dann"),
     ("E601", "a value out of range: zero or negative sizes, rates, non-finite numbers", "zero_width.dann"),
     ("E602", "an override names no parameter of the model (--set, or a keyword of load)", "cli/override_unknown_parameter.args"),
-    ("E603", "an override value that is not a number, true/false or a list", "cli/override_unreadable.args"),
-    ("E604", "parameters that would need more memory than allowed (--max-parameter-memory)",
+    ("E603", "an override value that is not a number, true/false or a list, or is nested too deep", "cli/override_unreadable.args"),
+    ("E604", "parameters and optimiser state that would need more memory than allowed (--max-parameter-memory)",
      "parameters_too_large.dann"),
     ("E605", "a network deeper than 250 layers", "network_too_deep.dann"),
-    ("E801", "data that does not fit the model", "cli/data_unknown_format.args"),
+    ("E801", "a data file that cannot be read, or data that does not fit the model", "cli/data_unknown_format.args"),
     ("E802", "training options that do not fit the model", "cli/label_head_unknown.args"),
     ("E803", "a checkpoint that cannot be read", "cli/checkpoint_unreadable.args"),
     ("E804", "a checkpoint written for another spec", "cli/checkpoint_of_another_spec.args"),
@@ -61,7 +61,7 @@ CODES: list[tuple[str, str, str]] = [
      "reported by `specc train` and `fit` while another run holds the checkpoint (tests/cli/test_outputs.py)"),
     ("E808", "`specc eval` of a checkpoint whose model's outputs are not finite (a diverged model)",
      "reported by `specc eval` (tests/cli/test_outputs.py)"),
-    ("E901", "an included file that does not exist", "include_missing.dann"),
+    ("E901", "an included file that cannot be read: missing, not a regular file, too large, or too deep a chain", "include_missing.dann"),
     ("E902", "files that include each other", "include_cycle.dann"),
     ("E903", "an include outside the including file's folder (--allow-outside-includes)", "include_outside.dann"),
     ("E904", "a template argument hidden by the template's loop variable", "template_loop_capture.dann"),
