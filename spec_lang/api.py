@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from spec_lang.diagnostics import Diagnostic, Source, SpecError, did_you_mean
@@ -52,9 +52,11 @@ def from_ir(
     *,
     allow_outside: bool = False,
     max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY,
+    strict: bool = False,
     **overrides: object,
 ) -> Spec:
-    """Check an IR model (from any door) with parameter overrides; raises `SpecError` on errors. Its includes are
+    """Check an IR model (from any door) with parameter overrides; raises `SpecError` on errors, and with `strict` on
+    warnings too (as errors). Its includes are
     read relative to the folder of `source` (the current directory without one; see `included_templates`). A model
     whose parameters and optimiser state (Adam's two moments, a momentum velocity: the arrays it keeps between steps)
     would take more than `max_parameter_memory` bytes is refused (E604)."""
@@ -96,8 +98,8 @@ def from_ir(
     if deep is not None:
         raise SpecError([deep], source)
     program, diagnostics = resolve(model, included_templates(model, source, allow_outside), max_parameter_memory)
-    if program is None:
-        raise SpecError(diagnostics, source)
+    if program is None or (strict and diagnostics):
+        raise SpecError([replace(d, severity="error") for d in diagnostics] if strict else diagnostics, source)
     return Spec(model, program, tuple(diagnostics), source)
 
 
@@ -106,9 +108,11 @@ def load(
     *,
     allow_outside: bool = False,
     max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY,
+    strict: bool = False,
     **overrides: object,
 ) -> Spec:
-    """Load and check a `.dann` or `.json` file; keyword arguments override the header's parameters. Its includes may
+    """Load and check a `.dann` or `.json` file; keyword arguments override the header's parameters; `strict` makes
+    warnings errors. Its includes may
     only name files in its own folder or below, unless `allow_outside`. Parameters with the optimiser's state may
     take at most `max_parameter_memory` bytes (2 GiB unless raised).
 
@@ -121,6 +125,7 @@ def load(
         source,
         allow_outside=allow_outside,
         max_parameter_memory=max_parameter_memory,
+        strict=strict,
         **overrides,
     )
 
@@ -131,14 +136,17 @@ def loads(
     *,
     allow_outside: bool = False,
     max_parameter_memory: int = DEFAULT_MAX_PARAMETER_MEMORY,
+    strict: bool = False,
     **overrides: object,
 ) -> Spec:
-    """Load and check `.dann` text; includes are read relative to the folder of `filename`."""
+    """Load and check `.dann` text; includes are read relative to the folder of `filename`; `strict` makes warnings
+    errors."""
     source = Source(filename, text)
     return from_ir(
         parse(text, filename),
         source,
         allow_outside=allow_outside,
         max_parameter_memory=max_parameter_memory,
+        strict=strict,
         **overrides,
     )

@@ -4,7 +4,7 @@ plays for training (the label classifier's loss, or a domain classifier's). To a
 here; the lowering ops it calls live in `spec_lang.lowering.pytensor.ops`.
 
 >>> [kind.name for kind in LOSSES.entries()]
-['crossentropy', 'bce', 'mse', 'entropy', 'l2', 'l1']
+['crossentropy', 'bce', 'bce_domains', 'mse', 'entropy', 'l2', 'l1']
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class LossKind:
     check: Callable[[LossChecks, ir.Call], P.LossTerm]  # binds the call's arguments itself
     lower: Callable[[LossLowering, P.LossTerm], Any]
     describe: Callable[[P.LossTerm, Callable[[P.Value], str]], str]
-    role: Callable[[P.LossTerm], TermRole | None] = lambda term: None
+    role: Callable[[P.LossTerm], tuple[TermRole, ...]] = lambda term: ()  # a term may play several (bce_domains)
     # tensor formulas of the loss's own, `f(*tensors, xp)`, that its lowering calls by name (`backend.op(name, …)`)
     formulas: tuple[Callable[..., Any], ...] = ()
 
@@ -178,11 +178,11 @@ def _crossentropy_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
     return ctx.of_probabilities("crossentropy", term.value("predictions"), target)
 
 
-def _crossentropy_role(term: P.LossTerm) -> TermRole | None:
+def _crossentropy_role(term: P.LossTerm) -> tuple[TermRole, ...]:
     predicted, labels = term.value("predictions"), term.arg("labels")
     if isinstance(labels, int):
-        return TermRole("domain", predicted, labels)
-    return TermRole("label", predicted, labels) if isinstance(labels, P.InputValue) else None
+        return (TermRole("domain", predicted, labels),)
+    return (TermRole("label", predicted, labels),) if isinstance(labels, P.InputValue) else ()
 
 
 # bce ------------------------------------------------------------------------------------------------------------
@@ -214,9 +214,46 @@ def _bce_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
     return ctx.of_probabilities("binary_crossentropy", term.value("predictions"), lowered)
 
 
-def _bce_role(term: P.LossTerm) -> TermRole | None:
+def _bce_role(term: P.LossTerm) -> tuple[TermRole, ...]:
     target = term.arg("target")
-    return TermRole("domain", term.value("predictions"), target) if isinstance(target, float) else None
+    return (TermRole("domain", term.value("predictions"), target),) if isinstance(target, float) else ()
+
+
+# bce_domains ----------------------------------------------------------------------------------------------------
+
+_BCE_DOMAINS = Signature((Argument("source", holds="domain 0 outputs"), Argument("target", holds="domain 1 outputs")))
+
+
+def _bce_domains_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
+    bound = checks.arguments(call, _BCE_DOMAINS)
+    source, target = (predictions(checks, call, {"predictions": bound[k]}) for k in ("source", "target"))
+    for value, where in ((source, bound["source"]), (target, bound["target"])):
+        need_activation(checks, call, value, "sigmoid", where)
+    if source.type.shape[1:] != target.type.shape[1:]:
+        checks.error(
+            "E301",
+            f"bce_domains: the source predictions are {source.type} but the target predictions are {target.type}",
+            bound["target"],
+            "pass one domain classifier's outputs for both batches, e.g. bce_domains(domain(fs), domain(ft))",
+        )
+    return P.LossTerm("bce_domains", (("source", source), ("target", target)))
+
+
+def mean_over_domain_rows(source_loss, target_loss, source, target, xp):
+    """The mean over the rows of both batches, from each batch's mean loss: each mean weighted by how many numbers
+    it averages (a batch's share of the rows, as both have the same width)."""
+    source_size, target_size = xp.ones_like(source).sum(), xp.ones_like(target).sum()
+    return (source_loss * source_size + target_loss * target_size) / (source_size + target_size)
+
+
+def _bce_domains_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
+    values = (term.value("source"), term.value("target"))
+    means = [ctx.of_probabilities("binary_crossentropy", v, ctx.backend.const(d)) for d, v in enumerate(values)]
+    return ctx.backend.op("mean_over_domain_rows", *means, *map(ctx.tensor, values))
+
+
+def _bce_domains_role(term: P.LossTerm) -> tuple[TermRole, ...]:
+    return (TermRole("domain", term.value("source"), 0.0), TermRole("domain", term.value("target"), 1.0))
 
 
 # mse, entropy ---------------------------------------------------------------------------------------------------
@@ -306,6 +343,17 @@ for _kind in (
         _describe,
         _bce_role,
     ),
+    LossKind(
+        "bce_domains",
+        "`bce_domains(ps, pt)`: binary cross-entropy of a domain classifier's sigmoid outputs, source rows against 0 "
+        "and target rows against 1, averaged over all the rows of both batches (Transfer-Learning-Library's DANN)",
+        _BCE_DOMAINS,
+        _bce_domains_check,
+        _bce_domains_lower,
+        _describe,
+        _bce_domains_role,
+        formulas=(mean_over_domain_rows,),
+    ),
     LossKind("mse", "`mse(p, t)`: mean squared error", _MSE, _mse_check, _mse_lower, _describe),
     LossKind(
         "entropy",
@@ -342,9 +390,9 @@ def label_classes(program: P.Program) -> dict[str, int]:
     classes = {i.name: i.bound for i in program.inputs if i.bound is not None}
     for loss in program.losses.values():
         for term in P.loss_functions(loss):
-            role = LOSSES[term.kind].role(term)
-            if role is not None and role.role == "label" and isinstance(role.target, P.InputValue):
-                width = role.predictions.type.shape[-1]
-                if width is not None:
-                    classes[role.target.name] = min(classes.get(role.target.name, width), width)
+            for role in LOSSES[term.kind].role(term):
+                if role.role == "label" and isinstance(role.target, P.InputValue):
+                    width = role.predictions.type.shape[-1]
+                    if width is not None:
+                        classes[role.target.name] = min(classes.get(role.target.name, width), width)
     return classes

@@ -11,6 +11,7 @@ from spec_lang.diagnostics import Span
 from spec_lang.program.types import (
     Applied,
     Arith,
+    Const,
     InputValue,
     LossTerm,
     Outer,
@@ -118,7 +119,70 @@ def reversal_points(program: Program) -> list[ReversalPoint]:
                         points[(id(node), index)] = ReversalPoint(
                             node, index, cast(Scalar, layer.option("lambda")), losses, inside + upstream
                         )
-    return list(points.values())
+    return _one_per_idle_layer(list(points.values()))
+
+
+def _one_per_idle_layer(points: list[ReversalPoint]) -> list[ReversalPoint]:
+    """A stack's `reverse` layer applied where no loss reads it (a head's `domain(fs)` for predictions) is that
+    layer once more, not a reversal point of its own: it is kept only when no application of the layer reaches a
+    loss, and then once."""
+    layers = {(p.value.stack, p.layer) for p in points if isinstance(p.value, Applied) and p.losses}
+    kept = []
+    for point in points:
+        if isinstance(point.value, Applied) and not point.losses:
+            key = (point.value.stack, point.layer)
+            if key in layers:
+                continue
+            layers.add(key)
+        kept.append(point)
+    return kept
+
+
+PLAIN, REVERSED, HELD = "plain", "reversed", "held"  # how a gradient reaches a parameter (see `gradient_reach`)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """A stack whose parameters a value's gradient reaches, and how: `PLAIN` (as it is), `REVERSED` (times -λ, past
+    an odd number of reversals) or `HELD` (past a reversal whose λ is the constant 0: the gradient is zero there, as
+    in a source-only twin). `reversal` is the last reversal point passed (a `Reversed` value, or the `Applied` stack
+    with a `reverse` layer), None when none was."""
+
+    stack: str
+    way: str
+    reversal: Reversed | Applied | None
+
+
+def _through(way: str, lam: object) -> str:
+    """How a gradient goes on past a reversal with this λ."""
+    if way == HELD or (isinstance(lam, Const) and lam.value == 0):
+        return HELD
+    return REVERSED if way == PLAIN else PLAIN
+
+
+def gradient_reach(program: Program, value: Value) -> set[Reach]:
+    """Every stack with trainable parameters (frozen stacks aside) that the gradient of `value` reaches, with how
+    it reaches it along each path: reversal points on the way, `reverse` layers inside stacks for the layers before
+    them, no gradient into `outer`'s predictions."""
+    found: set[Reach] = set()
+    seen: set[tuple[int, str, int]] = set()
+    pending: list[tuple[Value, str, Reversed | Applied | None]] = [(value, PLAIN, None)]
+    while pending:
+        node, way, last = pending.pop()
+        if (id(node), way, id(last)) in seen:
+            continue
+        seen.add((id(node), way, id(last)))
+        if isinstance(node, Reversed):
+            way, last = _through(way, node.lam), node
+        elif isinstance(node, Applied):
+            stack = program.stack(node.stack)
+            for layer in reversed(stack.layers):
+                if layer.reverses_gradient:
+                    way, last = _through(way, layer.option("lambda")), node
+                elif not stack.frozen and any(p.trainable for p in layer.params):
+                    found.add(Reach(node.stack, way, last))
+        pending += [(parent, way, last) for parent in parents(node, gradient=True)]
+    return found
 
 
 def expression(value: Value, names: Mapping[int, str] | None = None, lam: Callable[[Scalar], str] | None = None) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from spec_lang import program as P
 from spec_lang.library.losses import LOSSES
+from spec_lang.semantics.reversal import term_roles
 from spec_lang.semantics.scalars import PROGRESS_POINTS, evaluate
+
+TLL = "the mean over all domain rows (Transfer-Learning-Library's convention)"
 
 
 def _namer(program: P.Program):
@@ -131,6 +135,10 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
         out.append("  (none)")
     out += ["", "losses"]
     out += _table([(n, "= " + scalar(s)) for n, s in program.losses.items()])
+    averaging = domain_averaging(program)
+    if averaging:
+        out += ["", "domain losses (how each averages its rows)"]
+        out += [f"  {name}: {text}" for name, text in averaging.items()]
     out += ["", "optimiser", f"  {_optimizer(program, scalar)} minimize {scalar(program.objective)}"]
     schedules = _schedules(program)
     if schedules:
@@ -142,6 +150,72 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
     if compile_seconds is not None:
         out += ["", f"compiled the update function in {compile_seconds:.2f} s (PyTensor mode {mode})"]
     return "\n".join(out) + "\n"
+
+
+def domain_averaging(program: P.Program) -> dict[str, str]:
+    """How each loss with domain terms averages the domain classifier's rows: a sum of one mean per batch (the
+    DANN paper's and the seed's `bce(…, 0) + bce(…, 1)`), or one mean over all the rows (`bce_domains`)."""
+    found: dict[str, str] = {}
+    for name, loss in program.losses.items():
+        terms = {id(t): t for n, t, role in term_roles(program) if n == name and role.role == "domain"}
+        if not terms:
+            continue
+        weights = _weights(loss, program.hypers)
+        per_batch = [weights.get(i) for i, t in terms.items() if t.kind != "bce_domains"]
+        pooled = [weights.get(i) for i, t in terms.items() if t.kind == "bce_domains"]
+        parts = [f"{_times(w)}{TLL}" for w in pooled]
+        if per_batch:
+            parts.append(_batch_means(per_batch))
+        found[name] = "; ".join(parts)
+    return found
+
+
+def _batch_means(weights: list[float | None]) -> str:
+    """A sum of one mean per batch, with the weights the loss gives each, as the summary describes it."""
+    n = len(weights)
+    if n == 1:
+        return f"{_times(weights[0])}the mean over one batch's rows"
+    if len(set(weights)) > 1 or weights[0] is None:
+        shown = ", ".join("varying" if w is None else f"{w:g}" for w in weights)
+        return f"a weighted sum of {n} batch means (weights {shown})"
+    w = weights[0]
+    total = "a sum" if w == 1 else f"{w:g} × a sum"
+    paper = ", as the DANN paper and the seed" if w == 1 else ""
+    times = "" if w * n == 1 else "twice " if w * n == 2 else f"{w * n:g} times "
+    return f"{total} of {n} means, one per batch{paper}: with batches of equal size, {times}{TLL}"
+
+
+def _times(weight: float | None) -> str:
+    return "" if weight == 1 else "a varying multiple of " if weight is None else f"{weight:g} × "
+
+
+def _weights(s: P.Scalar, hypers: dict[str, float], factor: float | None = 1.0) -> dict[int, float | None]:
+    """Each loss function's factor in a scalar expression, by `id`; None where it follows the training progress."""
+    match s:
+        case P.LossTerm():
+            return {id(s): factor}
+        case P.Arith(op="neg", left=left):
+            return _weights(left, hypers, None if factor is None else -factor)
+        case P.Arith(op="+" | "-" as op, left=left, right=right) if right is not None:
+            sign = None if factor is None else (factor if op == "+" else -factor)
+            return {**_weights(left, hypers, factor), **_weights(right, hypers, sign)}
+        case P.Arith(op="*" | "/" as op, left=left, right=right) if right is not None:
+            inner, outer = (right, left) if op == "*" and not P.loss_functions(left) else (left, right)
+            number = _constant(outer, hypers)
+            if factor is None or number is None:
+                return _weights(inner, hypers, None)
+            return _weights(inner, hypers, factor * number if op == "*" else factor / number if number else math.inf)
+    return {}
+
+
+def _constant(s: P.Scalar, hypers: dict[str, float]) -> float | None:
+    """The value of a scalar that stays the same through training; None for one that varies or reads losses."""
+    if P.schedules(s) or P.loss_functions(s):
+        return None
+    try:
+        return evaluate(s, hypers)
+    except TypeError:  # a reference to another loss
+        return None
 
 
 def listing(program: P.Program) -> str:

@@ -1,13 +1,14 @@
-"""Warnings about a program that checks: unused declarations, stacks no loss trains, reversals with no effect."""
+"""Warnings about a program that checks: unused declarations, stacks no loss trains, reversals with no effect, and
+(`reversal`) reversals missing from a domain loss or on the label loss's path."""
 
 from __future__ import annotations
 
 from spec_lang import program as P
-from spec_lang.semantics.objective import Objective
+from spec_lang.semantics.reversal import Reversals
 from spec_lang.syntax import ir
 
 
-class Lints(Objective):
+class Lints(Reversals):
     def warn_unused(self, program: P.Program) -> None:
         trained = {
             a.stack
@@ -47,11 +48,12 @@ class Lints(Objective):
                 )
         for name, loss in program.losses.items():
             for term in P.loss_functions(loss):
-                predictions = dict(term.args).get("predictions")
-                if isinstance(predictions, P.Reversed):
-                    self.warn(
-                        "W705",
-                        f"loss '{name}' reads a reversed value directly, so no classifier learns to minimise it",
-                        predictions.span,
-                        "put a stack between reverse(…) and the loss",
-                    )
+                for predictions in term.values:
+                    if isinstance(predictions, P.Reversed):
+                        self.warn(
+                            "W705",
+                            f"loss '{name}' reads a reversed value directly, so no classifier learns to minimise it",
+                            predictions.span,
+                            "put a stack between reverse(…) and the loss",
+                        )
+        self.warn_reversals(program)

@@ -166,6 +166,7 @@ def _function(name: str) -> Callable[..., Expression]:
 
 # losses, gradient reversal and CDAN conditioning, initialisers and optimisers, as in the text
 crossentropy, bce, mse, entropy, l1, l2 = map(_function, ("crossentropy", "bce", "mse", "entropy", "l1", "l2"))
+bce_domains = _function("bce_domains")
 reverse, outer = _function("reverse"), _function("outer")
 normal, uniform, constant = map(_function, ("normal", "uniform", "constant"))
 sgd, adam, rmsprop = map(_function, ("sgd", "adam", "rmsprop"))

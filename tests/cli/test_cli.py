@@ -52,7 +52,7 @@ def test_a_typo_is_a_located_error_with_a_hint_and_exit_1(tmp_path, capsys) -> N
     line = next(i for i, l in enumerate(text.splitlines(), 1) if "featurs" in l)
     assert code == 1 and out == ""
     assert f"{spec}:{line}:10: error[E201]: unknown stack or function 'featurs'" in err
-    assert "18 | let ft = featurs(xt)\n" in err and "|          ^^^^^^^\n" in err
+    assert f"{line} | let ft = featurs(xt)\n" in err and "|          ^^^^^^^\n" in err
     assert "hint: did you mean 'features'?" in err
 
 

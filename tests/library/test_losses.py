@@ -187,7 +187,7 @@ def test_reversed_domain_gradients_do_not_reach_the_label_stack_through_outer() 
 def test_reports_describe_outer_entropy_and_constant_labels() -> None:
     cdan = spec_lang.load(EXAMPLES / "cdan.dann").program
     text = summary(cdan, "cdan.dann", None, MODE)
-    assert "reverse(outer(fs, label_probabilities)) (line 21): λ = hp_lambda (1)" in text
+    assert "reverse(outer(fs, label_probabilities)) (line 24): λ = hp_lambda (1)" in text
     assert "target_entropy  = entropy_weight (0.1) * entropy(target_predictions)" in text
     assert "loss target_entropy = entropy_weight (0.1) * entropy(target_predictions)" in listing(cdan)
     multi = listing(spec_lang.load(EXAMPLES / "multi_target_dann.dann").program)
