@@ -7,14 +7,8 @@ import argparse
 import sys
 import time
 
+from spec_lang.cli.options import positive
 from spec_lang.experiments.moons import MOONS_EPOCHS, reproduce_moons
-
-
-def _positive(text: str) -> int:
-    """A whole number of at least 1; anything else is a usage error (exit 2)."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,9 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["moons"],
         help="moons: the DANN paper's two-moons toy, NN against DANN over several seeds",
     )
-    parser.add_argument("--seeds", type=_positive, default=5, help="runs per model, seeds 0, 1, … (default 5)")
+    parser.add_argument("--seeds", type=positive, default=5, help="runs per model, seeds 0, 1, … (default 5)")
     parser.add_argument(
-        "--epochs", type=_positive, default=MOONS_EPOCHS, help=f"epochs per run (default {MOONS_EPOCHS}, the authors')"
+        "--epochs", type=positive, default=MOONS_EPOCHS, help=f"epochs per run (default {MOONS_EPOCHS}, the authors')"
     )
     parser.add_argument("-o", "--out", default="moons", help="folder for the table (JSON) and figures")
     parser.add_argument("--force", action="store_true", help="replace existing output files")
