@@ -1,5 +1,5 @@
-"""The `specc` command line: check, compile (with a summary or `--emit ir|json|python`) and fmt; data, train, eval
-and predict.
+"""The `specc` command line: check, compile (with a summary or `--emit ir|json|python`), fmt, graph and schema;
+data, train, eval and predict.
 
 Exit status: 0 success, 1 a problem with the user's input (diagnostics printed), 2 bad command-line usage; an
 interrupted `train` writes its checkpoint and exits with 128 + the signal's number (130 for Ctrl-C).
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from spec_lang import __version__
-from spec_lang.cli import check, data, evaluate, fmt, predict, reproduce, train
+from spec_lang.cli import check, data, evaluate, fmt, graph, predict, reproduce, schema, train
 from spec_lang.cli import compile as compile_
 from spec_lang.diagnostics import SpecError
 
@@ -42,6 +42,8 @@ COMMANDS: dict[str, Command] = {
     "check": Command(check, "check a spec and print its diagnostics"),
     "compile": Command(compile_, "check, lower and compile a spec; print a summary"),
     "fmt": Command(fmt, "print specs in canonical form"),
+    "graph": Command(graph, "draw a spec's network, reversal points marked: DOT text, or a .png or .svg picture"),
+    "schema": Command(schema, "print the JSON Schema of the JSON form of specs"),
     "data": Command(
         data,
         "write a built-in data set",

@@ -6,8 +6,10 @@ replaces an existing file unless `force` is true.
 
 >>> records = [{"epoch": e, "objective": 1 / e, "label_loss": 0.5 / e, "source_accuracy": 1 - 0.5 / e,
 ...             "learning_rate": 0.05, "hp_lambda": 0.1 * e} for e in range(1, 4)]
->>> history_panels(records, hyperparameters=["hp_lambda"])["losses"]
-['objective', 'label_loss']
+>>> history_panels(records, hyperparameters=["hp_lambda"])
+{'losses': ['objective', 'label_loss'], 'accuracies': ['source_accuracy'], 'hyperparameters': ['hp_lambda']}
+>>> constants(records, hyperparameters=["hp_lambda"])  # not drawn: named in the figure's title
+{'learning_rate': 0.05}
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 # Keys of a training record that are neither loss terms nor run-time values.
 BOOKKEEPING = frozenset({"epoch", "step", "progress"})
 LAMBDA = "lambda"  # fit's record of the first reversal point's λ
+LEARNING_RATE = "learning_rate"
 PANEL_TITLES = {
     "losses": "loss terms",
     "accuracies": "accuracy",
@@ -78,23 +81,42 @@ def _save(figure: Figure, path: str | os.PathLike, force: bool) -> Path:
     return write_atomic(path, lambda stream: figure.savefig(stream, format="png", dpi=100))
 
 
-def history_panels(records: list[dict], hyperparameters: Collection[str] = ()) -> dict[str, list[str]]:
-    """Which record keys go into which panel of `plot_history`, in order of first appearance: `losses`
-    (`objective` and every other numeric key not named below), `accuracies` (keys ending in `_accuracy`),
-    `proxy_a_distance`, `learning_rate`, and `hyperparameters` (`lambda` and the names given). Panels with no
-    key are left out."""
+def _numeric_keys(records: list[dict]) -> list[str]:
+    """The keys of the records with numbers for values, in order of first appearance."""
     keys: list[str] = []
     for record in records:
         keys += [
             k for k, v in record.items() if k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool)
         ]
+    return keys
+
+
+def constants(records: list[dict], hyperparameters: Collection[str] = ()) -> dict[str, float]:
+    """The run-time values (`learning_rate`, `lambda` and the names given) that keep one value over the records,
+    with that value, in order of first appearance: `plot_history` names them in its title instead of drawing
+    flat lines."""
+    runtime = {LEARNING_RATE, LAMBDA, *hyperparameters}
+    found: dict[str, float] = {}
+    for key in _numeric_keys(records):
+        values = {record[key] for record in records if key in record}
+        if key in runtime and len(values) == 1:
+            found[key] = values.pop()
+    return found
+
+
+def history_panels(records: list[dict], hyperparameters: Collection[str] = ()) -> dict[str, list[str]]:
+    """Which record keys go into which panel of `plot_history`, in order of first appearance: `losses`
+    (`objective` and every other numeric key not named below), `accuracies` (keys ending in `_accuracy`),
+    `proxy_a_distance`, `learning_rate`, and `hyperparameters` (`lambda` and the names given). Run-time values
+    that never change (`constants`) are left out, and so are panels with no key."""
     panels: dict[str, list[str]] = {name: [] for name in PANEL_TITLES}
-    for key in keys:
-        if key in BOOKKEEPING:
+    fixed = constants(records, hyperparameters)
+    for key in _numeric_keys(records):
+        if key in BOOKKEEPING or key in fixed:
             continue
         if key.endswith("_accuracy"):
             panels["accuracies"].append(key)
-        elif key in ("proxy_a_distance", "learning_rate"):
+        elif key in ("proxy_a_distance", LEARNING_RATE):
             panels[key].append(key)
         elif key == LAMBDA or key in hyperparameters:
             panels["hyperparameters"].append(key)
@@ -114,8 +136,9 @@ def plot_history(
     """Plot per-epoch training records (from `History.records` or `load_log`) against the epoch (or the step when
     records have no epoch): loss terms, accuracies, the proxy A-distance, the learning rate, and the run-time
     values: fit's `lambda` and those named in `hyperparameters` (give `model.hyperparameters` or
-    `spec.program.hypers`, else they are taken for loss terms). A key missing from some records leaves a gap
-    there. Returns the path of the PNG."""
+    `spec.program.hypers`, else they are taken for loss terms). The learning rate and run-time values are drawn
+    only where they vary; the constant ones are named with their values under the title. A key missing from some
+    records leaves a gap there. Returns the path of the PNG."""
     if not records:
         raise ValueError("no training records to plot")
     target = Path(path)
@@ -142,9 +165,19 @@ def plot_history(
         axes.grid(alpha=0.3)
         if len(keys) > 1 or panel in ("losses", "hyperparameters"):
             axes.legend(fontsize="small")
-    if title:
-        figure.suptitle(title)
+    caption = constant_caption(constants(records, hyperparameters))
+    if title or caption:
+        figure.suptitle("\n".join(line for line in (title, caption) if line))
     return _save(figure, target, force)
+
+
+def constant_caption(values: Mapping[str, float]) -> str:
+    """The line naming the run-time values that did not change, for a plot's title; empty when there are none.
+
+    >>> constant_caption({"learning_rate": 0.01, "hp_lambda": 0.5})
+    'constant: learning_rate = 0.01, hp_lambda = 0.5'
+    """
+    return "constant: " + ", ".join(f"{k} = {v:.4g}" for k, v in values.items()) if values else ""
 
 
 def _grid(points: Iterable[np.ndarray], resolution: int) -> tuple[np.ndarray, np.ndarray]:

@@ -289,10 +289,14 @@ def _load_layer(data: dict[str, Any]) -> ir.Layer:
 # Schema errors → diagnostics ------------------------------------------------------------------
 
 
+def schema_text() -> str:
+    """The JSON Schema of the JSON door, as packaged (`spec_lang/syntax/schema/dann.schema.json`)."""
+    return (files("spec_lang.syntax") / "schema" / "dann.schema.json").read_text(encoding="utf-8")
+
+
 @lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
-    schema = json.loads((files("spec_lang.syntax") / "schema" / "dann.schema.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return Draft202012Validator(json.loads(schema_text()))
 
 
 def _path_key(path: JsonPath) -> tuple[tuple[bool, str | int], ...]:

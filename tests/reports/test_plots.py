@@ -16,7 +16,15 @@ from matplotlib.image import imread  # noqa: E402
 
 import spec_lang  # noqa: E402
 from spec_lang.data import two_moons  # noqa: E402
-from spec_lang.reports.plots import history_panels, load_log, plot_history, plot_moons, require_matplotlib  # noqa: E402
+from spec_lang.reports import plots  # noqa: E402
+from spec_lang.reports.plots import (  # noqa: E402
+    constants,
+    history_panels,
+    load_log,
+    plot_history,
+    plot_moons,
+    require_matplotlib,
+)
 
 
 def records(epochs: int = 12, target: bool = True) -> list[dict]:
@@ -51,7 +59,8 @@ def test_history_panels_find_loss_terms_by_elimination() -> None:
     assert panels == {"losses": ["objective", "xent", "adversary"],
                       "accuracies": ["source_accuracy", "domain_accuracy", "target_accuracy"],
                       "proxy_a_distance": ["proxy_a_distance"], "learning_rate": ["learning_rate"],
-                      "hyperparameters": ["hp_lambda", "lambda"]}
+                      "hyperparameters": ["lambda"]}  # hp_lambda stays 0.3: named in the title, not drawn
+    assert constants(records(), hyperparameters=["hp_lambda"]) == {"hp_lambda": 0.3}
     assert "hp_lambda" in history_panels(records())["losses"]  # unnamed run-time values look like loss terms
 
 
@@ -61,6 +70,41 @@ def test_plot_history_writes_a_png(tmp_path: Path, target: bool) -> None:
                         title="a run")
     assert path == tmp_path / "history.png"
     assert_image(path, 1350, 720)  # five panels: 3 × 2 of 4.5 × 3.6 inches at 100 dpi
+
+
+def captured_titles(monkeypatch) -> list[str]:
+    """The titles of the figures `plot_history` saves from now on."""
+    titles: list[str] = []
+    save = plots._save
+
+    def capture(figure, path, force):
+        titles.append("\n".join(text.get_text() for text in figure.texts))  # the suptitle, if any
+        return save(figure, path, force)
+
+    monkeypatch.setattr(plots, "_save", capture)
+    return titles
+
+
+def test_constant_run_time_values_are_named_in_the_title_not_drawn(tmp_path: Path, monkeypatch) -> None:
+    # the observed case: a constant `lr0` (and a constant learning rate and λ) drawn as flat curves
+    run = [{"epoch": e, "objective": 1 / e, "source_accuracy": 1 - 0.5 / e, "learning_rate": 0.01, "lambda": 0.5,
+            "lr0": 0.01, "hp_mu": 0.1 * e} for e in range(1, 6)]
+    assert constants(run, hyperparameters=["lr0", "hp_mu"]) == {"learning_rate": 0.01, "lambda": 0.5, "lr0": 0.01}
+    assert history_panels(run, hyperparameters=["lr0", "hp_mu"]) == {
+        "losses": ["objective"], "accuracies": ["source_accuracy"], "hyperparameters": ["hp_mu"]}
+    titles = captured_titles(monkeypatch)
+    path = plot_history(run, tmp_path / "run.png", hyperparameters=["lr0", "hp_mu"], title="a run")
+    assert_image(path, 1350, 360)  # three panels in a row: no learning-rate panel
+    assert titles == ["a run\nconstant: learning_rate = 0.01, lambda = 0.5, lr0 = 0.01"]
+
+
+def test_a_varying_learning_rate_and_lambda_are_drawn(tmp_path: Path, monkeypatch) -> None:
+    titles = captured_titles(monkeypatch)
+    run = [{"step": s, "objective": 1 / s, "learning_rate": 0.01 / s, "lambda": s / 4} for s in range(1, 5)]
+    assert history_panels(run) == {"losses": ["objective"], "learning_rate": ["learning_rate"],
+                                   "hyperparameters": ["lambda"]}
+    assert_image(plot_history(run, tmp_path / "run.png"), 1350, 360)
+    assert titles == [""]  # no title given, nothing constant
 
 
 def test_load_log_reads_the_epoch_records_of_a_json_lines_log(tmp_path: Path) -> None:
