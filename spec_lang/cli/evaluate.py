@@ -10,13 +10,15 @@ import sys
 from spec_lang.cli.options import (
     add_backend_options,
     add_checkpoint_options,
+    add_data_options,
     add_role_options,
     add_spec_options,
     compile_spec,
+    data_files,
     format_metrics,
-    load_checkpointed,
     roles,
 )
+from spec_lang.cli.trained import load_checkpointed_run
 from spec_lang.diagnostics import file_error
 
 
@@ -31,14 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     add_backend_options(parser)
     add_role_options(parser)
+    add_data_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the metrics, aligned or as JSON."""
-    spec, saved = load_checkpointed(args)
+    spec, saved = load_checkpointed_run(args)
     model = compile_spec(spec, args)
     saved.restore(model)
-    values = model.metrics(args.data, args.target, **roles(args))
+    values = model.metrics(*data_files(args, args.data), **roles(args))
     if args.json:
         print(json.dumps(values, indent=2))
     else:

@@ -20,7 +20,7 @@ from spec_lang.syntax.json_text import MAX_JSON_DEPTH, too_deep_text
 
 if TYPE_CHECKING:
     from spec_lang import CompiledModel
-    from spec_lang.runtime.checkpoint import Checkpoint
+    from spec_lang.data import DataFile
 
 MODES = {"numba": "NUMBA", "c": "CVM", "fast_compile": "FAST_COMPILE", "jax": "JAX"}  # --mode → PyTensor mode
 
@@ -65,6 +65,13 @@ def overrides(pairs: list[str]) -> dict[str, object]:
     return values
 
 
+def positive(text: str) -> int:
+    """A whole number of at least 1 (`--line-length`, `--epochs`, …); anything else is a usage error (exit 2)."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text[:40]!r}")
+    return int(text)
+
+
 def memory(text: str) -> int:
     """`--max-parameter-memory SIZE`: a bad size is a usage error (exit 2)."""
     try:
@@ -75,7 +82,7 @@ def memory(text: str) -> int:
 
 def add_spec_options(parser: argparse.ArgumentParser) -> None:
     """The spec file and the options that change how it is read: `--set`, `--allow-outside-includes`,
-    `--max-parameter-memory`."""
+    `--max-parameter-memory`, `--strict` (warnings are errors: `load_spec` refuses the spec)."""
     parser.add_argument("file", help="a .dann or .json model spec")
     parser.add_argument(
         "--set",
@@ -97,6 +104,7 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         help="refuse a model whose parameters and optimiser state (Adam's two moments, a momentum velocity) need "
         "more memory, e.g. 8GiB (default 2GiB; from 1 byte to 2**63 bytes)",
     )
+    parser.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
@@ -144,8 +152,51 @@ def add_role_options(parser: argparse.ArgumentParser) -> None:
 
 def add_checkpoint_options(parser: argparse.ArgumentParser, data_help: str) -> None:
     """`--checkpoint` (written by `specc train`) and `--data`, of the commands that use a trained spec."""
-    parser.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint written by specc train")
+    parser.add_argument(
+        "--checkpoint", required=True, metavar="FILE", help="a checkpoint, or a run folder, written by specc train"
+    )
     parser.add_argument("--data", required=True, metavar="FILE", help=data_help)
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """`--map INPUT=ARRAY` (repeatable): read an input from an array of another name, a `.npy` file or another file."""
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="INPUT=ARRAY",
+        help="read the input INPUT from the array ARRAY of its data file (e.g. --map xs=X --map ys=y), from a .npy "
+        "file (--map xs=X.npy) or from an array of another .npz/.csv file (--map xs2=b.npz:X) (repeatable)",
+    )
+
+
+def mapping(args: argparse.Namespace) -> dict[str, str]:
+    """The `--map INPUT=ARRAY` pairs, input name → array (a name, a `.npy` path or `FILE:NAME`).
+
+    >>> mapping(argparse.Namespace(map=["xs=X", "ys=labels.npy"]))
+    {'xs': 'X', 'ys': 'labels.npy'}
+    """
+    pairs: dict[str, str] = {}
+    for pair in args.map:
+        name, sep, array = pair.partition("=")
+        if not sep or not name.strip() or not array.strip():
+            raise file_error(
+                None,
+                "E802",
+                f"cannot read --map {pair}",
+                "write INPUT=ARRAY, e.g. --map xs=X to feed the array X to the input xs",
+            )
+        pairs[name.strip()] = array.strip()
+    return pairs
+
+
+def data_files(args: argparse.Namespace, source: str) -> tuple[DataFile, DataFile | None]:
+    """The data file `source` and `--target` (when given), with the renames of `--map`."""
+    from spec_lang.data import DataFile
+
+    renames = mapping(args)
+    target = getattr(args, "target", None)
+    return DataFile(source, renames), None if target is None else DataFile(target, renames)
 
 
 def load_spec(args: argparse.Namespace) -> Spec:
@@ -156,6 +207,7 @@ def load_spec(args: argparse.Namespace) -> Spec:
         source,
         allow_outside=args.allow_outside_includes,
         max_parameter_memory=args.max_parameter_memory,
+        strict=args.strict,
         **overrides(args.set),
     )
 
@@ -179,16 +231,6 @@ def roles(args: argparse.Namespace) -> Roles:
         "domain_head": args.domain_head,
         "target_input": args.target_input,
     }
-
-
-def load_checkpointed(args: argparse.Namespace) -> tuple[Spec, Checkpoint]:
-    """The spec and the checkpoint `--checkpoint`, checked against it; read before compiling, so that a damaged
-    or foreign checkpoint fails fast."""
-    from spec_lang.runtime.checkpoint import read_checkpoint
-
-    spec = load_spec(args)
-    print_warnings(spec)
-    return spec, read_checkpoint(args.checkpoint, spec.program)
 
 
 def format_metrics(values: Mapping[str, object]) -> str:

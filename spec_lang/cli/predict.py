@@ -10,10 +10,12 @@ from spec_lang.cli.arrays import refuse_array_output, write_arrays
 from spec_lang.cli.options import (
     add_backend_options,
     add_checkpoint_options,
+    add_data_options,
     add_spec_options,
     compile_spec,
-    load_checkpointed,
+    data_files,
 )
+from spec_lang.cli.trained import load_checkpointed_run
 from spec_lang.diagnostics import did_you_mean, file_error
 
 BATCH_ROWS = 4096  # rows per call of the predict function: its intermediate values need not fit for every row at once
@@ -24,32 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_options(parser)
     add_checkpoint_options(parser, ".npz/.csv with the head's inputs by name")
     parser.add_argument("--head", required=True, help="the head to predict with")
-    parser.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="INPUT=ARRAY",
-        help="read an input from an array of another name, e.g. --map xs=xt (repeatable)",
-    )
+    add_data_options(parser)
     parser.add_argument("-o", "--output", required=True, help="a .npz (one array, named after the head) or .csv file")
     parser.add_argument("--force", action="store_true", help="replace an existing file")
     add_backend_options(parser)
-
-
-def _mapping(pairs: list[str]) -> dict[str, str]:
-    """`--map INPUT=ARRAY` pairs, input name → array name."""
-    mapping: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, array = pair.partition("=")
-        if not sep or not name or not array:
-            raise file_error(
-                None,
-                "E802",
-                f"cannot read --map {pair}",
-                "write INPUT=ARRAY, e.g. --map xs=xt to feed the array xt to the input xs",
-            )
-        mapping[name] = array
-    return mapping
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,11 +37,11 @@ def run(args: argparse.Namespace) -> int:
     data are checked before the spec is compiled."""
     import numpy as np
 
-    from spec_lang.data import check_arrays, load_arrays
+    from spec_lang.data import check_arrays
 
     output = Path(args.output)
     refuse_array_output(output, args.force)
-    spec, saved = load_checkpointed(args)
+    spec, saved = load_checkpointed_run(args)
     heads = spec.program.heads
     if args.head not in heads:
         raise file_error(
@@ -70,14 +50,12 @@ def run(args: argparse.Namespace) -> int:
             f"--head {args.head}: the model has no head '{args.head}'",
             did_you_mean(args.head, heads) or f"heads: {', '.join(heads) or 'none'}",
         )
-    arrays = load_arrays(args.data)
-    mapping = _mapping(args.map)
+    data, _ = data_files(args, args.data)
+    arrays = data.read(spec.program)
     model = compile_spec(spec, args)
     saved.restore(model)
     names = model.head_inputs(args.head)
-    renamed = {n: arrays[mapping.get(n, n)] for n in names if mapping.get(n, n) in arrays}
-    where = args.data + "".join(f" (input {n} from array '{a}')" for n, a in mapping.items() if n in names)
-    inputs = check_arrays(spec.program, renamed, names, where)
+    inputs = check_arrays(spec.program, arrays, names, data.name)
     rows = len(next(iter(inputs.values()))) if inputs else 0
     parts = [
         model.predict(args.head, **{n: a[i : i + BATCH_ROWS] for n, a in inputs.items()})

@@ -4,23 +4,29 @@ its checkpoint and exits with 128 + the signal's number (130 for Ctrl-C, 143 for
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from spec_lang.api import Spec
 from spec_lang.cli.options import (
     add_backend_options,
+    add_data_options,
     add_role_options,
     add_spec_options,
     compile_spec,
+    data_files,
     format_metrics,
-    load_spec,
+    overrides,
     print_warnings,
     roles,
 )
 from spec_lang.diagnostics import file_error
-from spec_lang.files import check_distinct, check_output
-
-MAX_SEED = 2**63 - 1  # numpy's generators take any whole number from 0; a seed past this is a slip, not a choice
+from spec_lang.experiments.runs import RunFolder, load_spec, new_run_folder
+from spec_lang.experiments.seeds import MAX_SEED, parse_seeds, table, write_summary
+from spec_lang.files import check_distinct, check_output, write_atomic
 
 
 def seed(text: str) -> int:
@@ -51,110 +57,269 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=32, help="source rows per step, paired with as many target rows (default 32)"
     )
-    parser.add_argument(
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument(
         "--seed",
         type=seed,
-        default=0,
-        help="seed of the batch order, 0 to 2**63 - 1 (default 0); the spec's `seed` draws the initial weights and "
-        "dropout masks",
+        help="seed of the batch order and of the initial weights and dropout masks (replacing the spec's `seed` "
+        "statement), 0 to 2**63 - 1 (default: batch order 0, the spec's seed)",
+    )
+    seeds.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        metavar="LIST",
+        help="train once per seed (as --seed), e.g. 0,1,2 or 0-4, each in a folder seed-N of the run folder; "
+        "print and write (seeds.json) the mean, std, min and max of the final metrics",
+    )
+    parser.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="the run folder (spec.dann, overrides.json, log.jsonl, checkpoint.npz, metrics.json; default "
+        "runs/MODEL/N, N the next free number), unless --checkpoint",
     )
     parser.add_argument("--log", metavar="FILE", help="a JSON-lines log: one record per epoch and a final record")
     parser.add_argument(
         "--plot",
+        nargs="?",
+        const="",
         metavar="FILE.png",
-        help="plot the loss terms, accuracies, proxy A-distance, λ and learning rate per epoch (needs matplotlib)",
+        help="plot the loss terms, accuracies, proxy A-distance, λ and learning rate per epoch (needs matplotlib); "
+        "without FILE, history.png in the run folder",
     )
     parser.add_argument(
         "--checkpoint",
         metavar="FILE",
-        help="the checkpoint (.npz) written every --checkpoint-every "
-        "steps, at the end and when interrupted (default "
-        "MODEL.ckpt.npz, after the spec's file name)",
+        help="write the checkpoint (.npz) here, and no run folder: every --checkpoint-every steps, at the end and "
+        "when interrupted",
     )
     parser.add_argument("--checkpoint-every", type=int, metavar="N", help="also write the checkpoint every N steps")
-    parser.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        metavar="RUN_DIR",
+        help="continue the run saved in RUN_DIR (with its --set values and --seed), in --run-dir, or in --checkpoint",
+    )
     parser.add_argument("--force", action="store_true", help="start a new run over an existing checkpoint or log")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_backend_options(parser)
     add_role_options(parser)
+    add_data_options(parser)
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """Where one run writes: its checkpoint, log and plot, and its run folder (None with --checkpoint)."""
+
+    checkpoint: Path
+    log: str | None
+    plot: str | None
+    folder: RunFolder | None
+
+    @staticmethod
+    def of(folder: RunFolder | None, args: argparse.Namespace) -> _Outputs:
+        """The outputs of `args`: named files, else the run folder's."""
+        if folder is None:
+            return _Outputs(Path(args.checkpoint), args.log, args.plot, None)
+        plot = None if args.plot is None else args.plot or str(folder.plot)
+        return _Outputs(folder.checkpoint, args.log or str(folder.log), plot, folder)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train, then print where the checkpoint (and log) went and the final metrics; plot them with `--plot`.
-    Every output file is checked before the spec is compiled."""
+    """Train once, or once per seed of `--seeds`, then print where the files went and the final metrics (or their
+    aggregate over the seeds). The data and every output file are checked before the spec is compiled."""
+    from spec_lang.training.trainer import check_data
+
+    _check_options(args)
+    given, chosen, resumed = _overrides(args)
+    seeds: list[int | None] = list(args.seeds) if args.seeds else [chosen]
+    reading = {
+        "allow_outside": args.allow_outside_includes,
+        "max_parameter_memory": args.max_parameter_memory,
+        "strict": args.strict,
+    }
+    specs = {s: load_spec(args.file, given, s, **reading) for s in seeds}
+    first = specs[seeds[0]]
+    if not args.quiet:
+        print_warnings(first)
+    # a bad path fails now, not after compiling
+    check_data(first.program, *data_files(args, args.source), **roles(args))
+    if resumed is None and args.checkpoint is None:
+        _check_named(args)
+        parent: RunFolder | None = new_run_folder(first.program.name, args.run_dir)
+    else:
+        parent = resumed
+        _check_files(args, _Outputs.of(parent, args), first)
+    finals: dict[int, dict[str, Any]] = {}
+    folders: dict[int, Path] = {}
+    for value in seeds:
+        folder = parent.seed(value) if args.seeds and value is not None and parent is not None else parent
+        outputs = _Outputs.of(folder, args)
+        if folder is not None and resumed is None:
+            seed_given = {"set": given, "seed": value, "init_seed": specs[value].program.seed}
+            folder.record(specs[value], {**seed_given, "source": args.source, "target": args.target})
+        final = _train_one(specs[value], args, outputs, value)
+        if isinstance(final, int):
+            return final
+        finals[value or 0], folders[value or 0] = final, outputs.checkpoint.parent
+    if args.seeds and parent is not None:
+        setup = {"spec": args.file, "set": given, "source": args.source, "target": args.target}
+        written = write_summary(parent.path / "seeds.json", finals, folders, setup)
+        if not args.quiet:
+            sys.stdout.write(table(written["summary"], list(finals)))
+            print(f"wrote the aggregate of {len(finals)} seeds to {parent.path / 'seeds.json'}")
+    return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Options that do not go together (E802)."""
+    clashes = [
+        (args.checkpoint and args.run_dir, "--checkpoint and --run-dir do not go together", "--checkpoint writes no "
+         "run folder: choose one"),
+        (isinstance(args.resume, str) and (args.checkpoint or args.run_dir), "--resume RUN_DIR does not go with "
+         "--checkpoint or --run-dir", "the run folder holds its checkpoint"),
+        (args.resume is True and not (args.checkpoint or args.run_dir), "--resume needs the run to continue",
+         "pass --resume runs/MODEL/N, or --checkpoint FILE --resume"),
+        (args.seeds and (args.checkpoint or args.log or args.plot or args.resume), "--seeds does not go with "
+         "--checkpoint, --log, --plot FILE or --resume", "each seed writes into its own folder; --plot alone draws "
+         "each one's history.png"),
+        (args.plot == "" and args.checkpoint, "--plot needs a file name with --checkpoint", "--plot FILE.png"),
+    ]  # fmt: skip
+    for clash, message, hint in clashes:
+        if clash:
+            raise file_error(None, "E802", message, hint)
+
+
+def _overrides(args: argparse.Namespace) -> tuple[dict[str, object], int | None, RunFolder | None]:
+    """The `--set` values and `--seed`, under those of the run folder to resume (`--resume RUN_DIR`, or `--run-dir
+    DIR --resume`), and that folder."""
+    given = overrides(args.set)
+    named = args.resume if isinstance(args.resume, str) else args.run_dir if args.resume else None
+    if named is None:
+        return given, args.seed, None
+    folder = RunFolder(Path(named))
+    saved = folder.read_overrides()
+    seed_value = saved.get("seed")
+    return {**saved.get("set", {}), **given}, args.seed if args.seed is not None else seed_value, folder
+
+
+def _check_named(args: argparse.Namespace) -> None:
+    """The files a run into a new run folder writes outside it, named by --log and --plot FILE: distinct from each
+    other and the inputs, and free (unless --force)."""
+    from spec_lang.training import RUN_HINT
+
+    check_distinct({"--log": args.log, "--plot": args.plot or None}, [args.file, args.source, args.target])
+    if args.log:
+        check_output(args.log, args.force, RUN_HINT)
+    _check_plot(args.plot, args.force)
+
+
+def _check_plot(plot: str | None, replace: bool) -> None:
+    """The figure is drawn after training: find out now whether it can be (its file, unless the run folder's, and
+    matplotlib)."""
+    from spec_lang.reports.plots import require_matplotlib
+    from spec_lang.training import RUN_HINT
+
+    if plot is None:
+        return
+    if plot:
+        check_output(plot, replace, RUN_HINT)
+    try:
+        require_matplotlib()
+    except ImportError as error:
+        raise file_error(None, "E005", str(error), "install it, or train without --plot") from None
+
+
+def _check_files(args: argparse.Namespace, outputs: _Outputs, spec: Spec) -> None:
+    """The outputs of a run that names its checkpoint, or resumes: distinct from each other and the inputs, free
+    (unless --force), or the run's own when it resumes (its checkpoint checked against the spec)."""
+    from spec_lang.runtime.checkpoint import read_checkpoint
+    from spec_lang.training import RUN_HINT
+
+    check_distinct(
+        {"--checkpoint": outputs.checkpoint, "--log": outputs.log, "--plot": outputs.plot},
+        [args.file, args.source, args.target],
+    )
+    resume = args.resume is not None
+    if resume:
+        read_checkpoint(outputs.checkpoint, spec.program)  # a damaged or foreign checkpoint fails before compiling
+    for path in (outputs.checkpoint, outputs.log):
+        if path is not None:
+            check_output(path, resume or args.force, RUN_HINT)
+    _check_plot(outputs.plot, args.force or (resume and _is_png(outputs.plot)))
+
+
+def _train_one(spec: Spec, args: argparse.Namespace, outputs: _Outputs, seed_value: int | None) -> dict | int:
+    """Compile and train one run; print where its files went and its final metrics (one line of them with
+    --seeds). Returns the final record, or the exit status of an interrupted run."""
     import signal
 
-    from spec_lang.reports.plots import plot_history, require_matplotlib
-    from spec_lang.runtime.checkpoint import read_checkpoint
-    from spec_lang.training import RUN_HINT, Interrupted
+    from spec_lang.reports.plots import plot_history
+    from spec_lang.training import Interrupted
+    from spec_lang.training.display import Compiling
 
-    spec = load_spec(args)
-    print_warnings(spec)
-    checkpoint = Path(args.checkpoint or f"{Path(args.file).stem}.ckpt.npz")
-    check_distinct(
-        {"--checkpoint": checkpoint, "--log": args.log, "--plot": args.plot}, [args.file, args.source, args.target]
-    )
-    if args.resume:
-        read_checkpoint(checkpoint, spec.program)  # a damaged or foreign checkpoint fails before compiling
-        for path in (checkpoint, args.log):
-            if path is not None:
-                check_output(path, True)
-    else:
-        for path in (checkpoint, args.log):
-            if path is not None:
-                check_output(path, args.force, RUN_HINT)
-    if args.plot:  # the figure is drawn after training: find out now whether it can be
-        check_output(args.plot, args.force or (args.resume and _is_png(args.plot)), RUN_HINT)
-        try:
-            require_matplotlib()
-        except ImportError as error:
-            raise file_error(None, "E005", str(error), "install it, or train without --plot") from None
-    model = compile_spec(spec, args)
+    stream = None if args.quiet else sys.stderr
+    with Compiling(stream):
+        model = compile_spec(spec, args)
     try:
         history = model.fit(
-            args.source,
-            args.target,
+            *data_files(args, args.source),
             epochs=args.epochs,
             steps=args.steps,
             batch_size=args.batch_size,
-            seed=args.seed,
-            log=args.log,
-            checkpoint=checkpoint,
+            seed=seed_value or 0,
+            log=outputs.log,
+            checkpoint=outputs.checkpoint,
             checkpoint_every=args.checkpoint_every,
-            resume=args.resume,
+            resume=args.resume is not None,
             overwrite=args.force,
-            verbose=False if args.quiet else sys.stderr,
+            verbose=stream or False,
             **roles(args),
         )
     except Interrupted as stop:
         number = stop.signal_number or signal.SIGINT
+        again = "the same command and --resume"
+        if args.seeds and outputs.folder:
+            again = f"--resume {outputs.folder.path} in place of --seeds (this seed only)"
+        elif outputs.folder and not args.run_dir:
+            again = f"{again} {outputs.folder.path}"
         print(
             f"specc: {signal.Signals(number).name} received: stopped after step {stop.step} of {stop.total}; "
-            f"checkpoint written to {checkpoint}; continue with the same command and --resume",
+            f"checkpoint written to {outputs.checkpoint}; continue with {again}",
             file=sys.stderr,
         )
         return 128 + number
     final = history.final
     assert final is not None  # a run that returns (not interrupted) has its final record
-    print(
-        f"trained {final['step']} steps ({final['epoch']} epochs); checkpoint written to {checkpoint}"
-        + (f"; log written to {args.log}" if args.log else "")
-    )
-    sys.stdout.write(format_metrics({k: v for k, v in final.items() if k not in ("final", "status")}))
-    if args.plot:
+    values = {k: v for k, v in final.items() if k not in ("final", "status")}
+    seeds = {"seed": seed_value or 0, "init_seed": spec.program.seed}
+    if outputs.folder is not None:
+        write_atomic(outputs.folder.metrics, json.dumps({**seeds, "final": values}, indent=2) + "\n")
+    if outputs.plot:
         plot_history(
             history.records,
-            args.plot,
+            outputs.plot,
             hyperparameters=spec.program.hypers,
             title=f"{spec.program.name} trained on {args.source}",
             force=True,
         )
-        print(f"plotted the loss terms, accuracies, λ and learning rate in {args.plot}")
-    return 0
+    if not args.quiet:
+        where = f"in {outputs.folder.path}" if outputs.folder else f"checkpoint written to {outputs.checkpoint}"
+        print(
+            f"trained {final['step']} steps ({final['epoch']} epochs, seed {seeds['seed']}, initial weights from "
+            f"seed {seeds['init_seed']}) {where}"
+            + (f"; log written to {outputs.log}" if outputs.log and not outputs.folder else "")
+            + (f"; plotted in {outputs.plot}" if outputs.plot else "")
+        )
+        if not args.seeds:
+            sys.stdout.write(format_metrics(values))
+    return values
 
 
-def _is_png(path: str) -> bool:
+def _is_png(path: str | None) -> bool:
     """Whether `path` holds a PNG image (a plot a resumed run may redraw), not some other file."""
+    if path is None:
+        return False
     try:
         with open(path, "rb") as stream:
             return stream.read(8) == b"\x89PNG\r\n\x1a\n"

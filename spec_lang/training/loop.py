@@ -62,7 +62,8 @@ def fit(
     """Train `model` from its current parameters (see `spec_lang.training.roles` for the roles of its inputs,
     `sampler` for the batches, `evaluation` for the records).
 
-    `epochs` (default 10) or `steps` sets the length; `seed` the batch order. `log`: a JSON-lines file, one record
+    `epochs` (default 10) or `steps` sets the length; `seed` the batch order (the program's own `seed` draws the
+    initial weights; the checkpoint's run settings record it as `init_seed`). `log`: a JSON-lines file, one record
     per epoch and a final record. `checkpoint`: a `.npz` written every `checkpoint_every` steps and at the end;
     `resume=True` continues the run saved there, ending with exactly the parameters of an uninterrupted run.
     Existing log and checkpoint files of a new run are refused unless `overwrite`. `verbose`: True or a stream
@@ -75,7 +76,7 @@ def fit(
     batch_size, checkpoint_every = _check_options(epochs, steps, batch_size, seed, checkpoint, checkpoint_every, resume)
     roles = infer_roles(model, label_head, domain_head, target_input)
     data = prepare(model, roles, source, target, target_labels, strict=True)
-    sampler = Sampler(data.source_rows, data.target_rows, batch_size, int(seed))
+    sampler = Sampler(data.rows, batch_size, int(seed))
     total = (
         _positive(steps, "steps")
         if steps is not None
@@ -84,6 +85,7 @@ def fit(
     settings = {
         "batch_size": batch_size,
         "seed": int(seed),
+        "init_seed": model.program.seed,  # recorded so that `eval` can recover a seed given on the command line
         "total_steps": total,
         "data": data.fingerprint(),
         "source_inputs": list(roles.source_inputs),
@@ -244,9 +246,7 @@ class _Run:
 
     def _train_step(self) -> dict[str, float]:
         """One optimiser step on the next batch; a non-finite loss is an error. Returns the step's losses."""
-        rows, paired = self.sampler.batch()
-        batch = {n: a[rows] for n, a in self.data.source.items()}
-        batch.update({n: a[paired] for n, a in self.data.target.items()})
+        batch = self.data.batch(self.sampler.batch())
         self.model.set_progress(self.step / self.total)
         losses = self.model.train_step(**batch)
         terms = [k for k in losses if k != "objective"] + ["objective"]

@@ -3,13 +3,15 @@ Training drives the model through `spec_lang.training.protocol.Model` and never 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from spec_lang.training.dataset import Data
+from spec_lang import program as P
+from spec_lang.training.dataset import Data, Prepared, prepare
 from spec_lang.training.evaluation import metrics
 from spec_lang.training.history import History
 from spec_lang.training.loop import fit
 from spec_lang.training.protocol import Model
+from spec_lang.training.roles import infer_roles
 
 
 class Trainer:
@@ -36,3 +38,31 @@ class Trainer:
         target accuracy (with target labels), the domain classifier's accuracy and the proxy A-distance; those the
         data allows. See `spec_lang.training.metrics`."""
         return metrics(self, source, target, **options)
+
+
+class _Uncompiled:
+    """What reading the data needs of a model, from the checked program alone: the inputs the objective and the
+    loss terms read, in declaration order (the compiled training step's `train_inputs`)."""
+
+    def __init__(self, program: P.Program):
+        scalars = [program.objective, *program.losses.values()]
+        used = {i.name for s in scalars for value in P.tensors(s) for i in P.inputs_of(value)}
+        self.program = program
+        self.train_inputs = [i.name for i in program.inputs if i.name in used]
+
+
+def check_data(
+    program: P.Program,
+    source: Data,
+    target: Data | None = None,
+    *,
+    target_labels: str | None | bool = None,
+    label_head: str | None = None,
+    domain_head: str | None = None,
+    target_input: str | None = None,
+) -> Prepared:
+    """Read and check training data against a checked program before it is compiled, as `fit` will (the same
+    errors, E801 and E802): a bad path or array fails at once, not after minutes of compiling."""
+    model = cast(Model, _Uncompiled(program))  # the roles and the data need only `program` and `train_inputs`
+    roles = infer_roles(model, label_head, domain_head, target_input)
+    return prepare(model, roles, source, target, target_labels, strict=True)
