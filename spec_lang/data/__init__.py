@@ -1,6 +1,17 @@
-"""Data: arrays from `.npz`/`.csv` files checked against a spec's inputs, and the DANN paper's two-moons toy."""
+"""Data: arrays from `.npz`/`.csv`/`.npy` files and image folders checked against a spec's inputs, and the DANN
+paper's two-moons toy."""
 
-from spec_lang.data.arrays import check_arrays, load_arrays
+from spec_lang.data.arrays import DataFile, check_arrays, load_arrays, read_npy
+from spec_lang.data.images import image_folder_arrays, read_image_folder
 from spec_lang.data.moons import make_moons, two_moons
 
-__all__ = ["check_arrays", "load_arrays", "make_moons", "two_moons"]
+__all__ = [
+    "DataFile",
+    "check_arrays",
+    "image_folder_arrays",
+    "load_arrays",
+    "make_moons",
+    "read_image_folder",
+    "read_npy",
+    "two_moons",
+]

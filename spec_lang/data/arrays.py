@@ -5,16 +5,24 @@ A `.npz` file holds one array per input name. A `.csv` file has a header; a colu
 that input (a vector), and columns `NAME.0`, `NAME.1`, … hold the features of a matrix input. Reading either never
 hangs on a FIFO or a device, never unpickles, and never allocates what the file does not hold (`spec_lang.reading`,
 `csv_file`); every fault is an E801 naming the file.
+
+A `DataFile` is a file with renames (`--map INPUT=ARRAY`): the input reads the array ARRAY of the file, the one
+array of a `.npy` file when ARRAY is the path of one (`read_npy`, as careful as the `.npz` reader), or the array NAME
+of another `.npz`/`.csv` file when ARRAY is `FILE:NAME`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from spec_lang.data.csv_file import read_csv
+from spec_lang.data.images import image_folder_arrays
 from spec_lang.diagnostics import file_error
 from spec_lang.library.losses import label_classes
 from spec_lang.program import Program
@@ -32,7 +40,8 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
             path,
             "E801",
             f"{path} is a .npy file, which holds one unnamed array; specc reads inputs by name",
-            "save the arrays by name in a .npz file instead: numpy.savez('data.npz', xs=xs, ys=ys)",
+            "save the arrays by name in a .npz file instead: numpy.savez('data.npz', xs=xs, ys=ys), or feed it "
+            f"to one input with --map INPUT={path}",
         )
     if suffix not in (".npz", ".csv"):
         raise file_error(path, "E801", f"unknown data format '{target.suffix}'", "use a .npz or a .csv file")
@@ -48,6 +57,79 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return read_npz(target)
     except ValueError as error:
         raise file_error(path, "E801", f"cannot read {path} as .npz: {error}", NPZ_HINT) from None
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A data file (`.npz`, `.csv`, an image folder) whose inputs may read arrays of other names: `mapping` is
+    input name → array name in the file, the path of a `.npy` file, or `FILE:NAME` (`--map xs=X --map ys=y`)."""
+
+    path: str
+    mapping: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The file, and its renames, as errors name it."""
+        return self.path + "".join(f" (input {n} from '{a}')" for n, a in self.mapping.items())
+
+    def read(self, program: Program, labels_name: str = "yt") -> dict[str, np.ndarray]:
+        """The file's arrays, renames applied; an image folder's for `program`'s inputs (`image_folder_arrays`, with
+        its labels also as `labels_name`, the target labels)."""
+        if Path(self.path).is_dir():
+            return self.renamed(image_folder_arrays(self.path, program, labels_name))
+        return self.renamed(load_arrays(self.path))
+
+    def renamed(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`arrays` (read from the file) with each mapped input added under its own name: the array it names in
+        the file, a `.npy` file's array, or an array of another file; a name the file lacks is left out (another
+        data file may hold it, else the input is missing: an E801 naming this file and its renames)."""
+        added = {}
+        for name, array in self.mapping.items():
+            path, sep, member = array.rpartition(":")
+            if Path(array).suffix.lower() == ".npy":
+                added[name] = read_npy(array)
+            elif sep and Path(path).suffix.lower() in (".npz", ".csv"):
+                other = load_arrays(path)
+                if member not in other:
+                    raise file_error(
+                        path,
+                        "E801",
+                        f"--map {name}={array}: {path} has no array '{member}'",
+                        f"arrays in the file: {', '.join(sorted(other)) or 'none'}",
+                    )
+                added[name] = other[member]
+            elif array in arrays:
+                added[name] = arrays[array]
+        return {**arrays, **added}
+
+
+def read_npy(path: str | os.PathLike) -> np.ndarray:
+    """The one array of a `.npy` file: a regular file, never unpickled, its header checked against its size before
+    the array is allocated; every fault an E801."""
+    try:
+        with open_regular(path) as stream:
+            return _npy_array(stream, os.fstat(stream.fileno()).st_size)
+    except ValueError as error:
+        raise file_error(path, "E801", f"cannot read {path} as .npy: {error}", "write it with numpy.save") from None
+
+
+def _npy_array(stream: IO[bytes], size: int) -> np.ndarray:
+    import numpy.lib.format as npy
+
+    try:
+        version = npy.read_magic(stream)
+        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, fortran, dtype = read_header(stream)
+    except ValueError as error:
+        raise ValueError(f"it is not a .npy array ({str(error).splitlines()[0]})") from None
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects (pickled data), which are never loaded")
+    count = int(np.prod(shape, dtype=object))
+    declared, held = count * dtype.itemsize, size - stream.tell()
+    if declared != held:
+        raise ValueError(f"its header declares shape {list(shape)} of {dtype} ({declared} bytes), but it holds {held}")
+    array = np.frombuffer(stream.read(held), dtype).reshape(shape[::-1] if fortran else shape)
+    return (array.T if fortran else array).copy()
 
 
 def check_arrays(
@@ -67,7 +149,7 @@ def check_arrays(
                 source,
                 "E801",
                 f"{source} has no array '{name}' for input {name} : {spec.type}",
-                f"arrays in the file: {', '.join(sorted(arrays)) or 'none'}",
+                f"arrays in the file: {', '.join(sorted(arrays)) or 'none'}; read one with --map {name}=ARRAY",
             )
         array = np.asarray(arrays[name])
         shape_ok = array.ndim == len(spec.type.shape) and all(

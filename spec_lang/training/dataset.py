@@ -1,50 +1,91 @@
-"""Training data: arrays (dicts or `.npz`/`.csv` files) read, checked against the program's inputs and split into
-the source inputs, the target inputs and the target labels (see `spec_lang.training.roles`)."""
+"""Training data: data sets (dicts of arrays, `.npz`/`.csv` files, image folders, `DataFile`s with renames) read,
+checked against the program's inputs and split into groups (see `spec_lang.training.roles`): each labelled source's
+inputs, each target domain's inputs, with each target's target labels.
+
+Sources: with one source data set, every source group reads from it; with several, the i-th source group reads from
+the i-th (as many data sets as the model has sources). Targets likewise, from the target data sets, or from the first
+source data set when none is given. Each group has its own row count (its inputs share it); `Prepared.rows` lists
+them with the longest source first, whose passes are the epochs (`spec_lang.training.sampler`).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from spec_lang import program as P
-from spec_lang.data import check_arrays, load_arrays
+from spec_lang.data import DataFile, check_arrays
 from spec_lang.diagnostics import file_error
 from spec_lang.program.fingerprint import digest
 from spec_lang.training.protocol import Model
-from spec_lang.training.roles import Roles
+from spec_lang.training.roles import Group, Roles
 
-Data = Mapping[str, np.ndarray] | str | os.PathLike
+DataSet = Mapping[str, np.ndarray] | str | os.PathLike | DataFile
+Data = DataSet | list[DataSet] | tuple[DataSet, ...]  # one data set, or one per source (per target)
 DEFAULT_TARGET_LABELS = "yt"
 
 
 @dataclass
-class Prepared:
-    """Checked arrays by input name, split into the source and target groups, with the target labels."""
+class Part:
+    """One group's checked arrays, read from one data set (`where` names it); a target's target labels."""
 
-    source: dict[str, np.ndarray]
-    target: dict[str, np.ndarray]
-    target_labels: np.ndarray | None
-    source_name: str
-    target_name: str
+    kind: str  # "source" or "target"
+    group: Group
+    arrays: dict[str, np.ndarray]
+    where: str
+    labels: np.ndarray | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(next(iter(self.arrays.values()))) if self.arrays else 0
+
+
+@dataclass
+class Prepared:
+    """Checked arrays by input name, in groups: the sources' parts first, then the targets'."""
+
+    parts: list[Part]
+
+    @property
+    def sources(self) -> list[Part]:
+        return [p for p in self.parts if p.kind == "source"]
+
+    @property
+    def targets(self) -> list[Part]:
+        return [p for p in self.parts if p.kind == "target"]
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
-        return {**self.source, **self.target}
+        return {n: a for p in self.parts for n, a in p.arrays.items()}
 
     @property
-    def source_rows(self) -> int:
-        return len(next(iter(self.source.values())))
+    def source_name(self) -> str:
+        return self.parts[0].where
 
     @property
-    def target_rows(self) -> int:
-        return len(next(iter(self.target.values()))) if self.target else 0
+    def order(self) -> list[int]:
+        """The parts with rows, the longest source first (its passes make the epochs), then the others in order."""
+        used = [i for i, p in enumerate(self.parts) if p.arrays]
+        sources = [i for i in used if self.parts[i].kind == "source"] or used
+        first = max(sources, key=lambda i: self.parts[i].rows, default=0)
+        return [first, *(i for i in used if i != first)] if used else [0]
+
+    @property
+    def rows(self) -> list[int]:
+        """The row counts of the parts, in `order`."""
+        return [self.parts[i].rows for i in self.order]
+
+    def batch(self, rows: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """The arrays of a batch: `rows` gives each part's rows, in `order` (as `Sampler.batch` does)."""
+        return {n: a[r] for i, r in zip(self.order, rows, strict=True) for n, a in self.parts[i].arrays.items()}
 
     def fingerprint(self) -> str:
         """The digest of every array, target labels included: a resumed run must read the same data."""
-        extra = {} if self.target_labels is None else {"target labels": self.target_labels}
+        labelled = [p.labels for p in self.targets if p.labels is not None]
+        extra = {("target labels" + (f" {k}" if k else "")): a for k, a in enumerate(labelled)}
         return digest({**self.arrays, **extra})
 
 
@@ -56,39 +97,82 @@ def prepare(
     target_labels: str | None | bool = None,
     strict: bool = True,
 ) -> Prepared:
-    """Read and check the data: source inputs from `source`, target inputs from `target` (or `source`), target
-    labels. `strict` (training): every input the training step takes must be there; otherwise (metrics) those
-    present are taken."""
+    """Read and check the data: each source group's inputs from its source data set, each target group's from its
+    target data set (see the module's description), target labels. `strict` (training): every input the training
+    step takes must be there; otherwise (metrics) those present are taken."""
     program = model.program
-    source_arrays, source_name = _read(source, "source")
-    target_arrays, target_name = (source_arrays, source_name) if target is None else _read(target, "target")
-    source_names = [n for n in roles.source_inputs if strict or n in source_arrays]
-    target_names = [n for n in roles.target_inputs if strict or n in target_arrays]
-    checked_source = check_arrays(program, source_arrays, source_names, source_name)
-    checked_target = check_arrays(program, target_arrays, target_names, target_name)
-    _rows(checked_source, source_name)
-    rows = _rows(checked_target, target_name)
-    if strict and roles.source_inputs and not len(next(iter(checked_source.values()))):
-        raise file_error(source_name, "E801", f"{source_name} has no rows", "training needs at least one example")
-    if strict and roles.target_inputs and not rows:
-        raise file_error(
-            target_name, "E801", f"{target_name} has no rows", "training needs at least one target example"
-        )
-    labels = None
-    if target_labels is None or target_labels is True:  # the default name: absent or unusable, no target accuracy
-        if DEFAULT_TARGET_LABELS in target_arrays and roles.label_input is not None and roles.target_inputs:
-            labels = _target_labels(program, roles, target_arrays, DEFAULT_TARGET_LABELS, target_name, checked_target)
-    elif target_labels:
-        labels = _target_labels(program, roles, target_arrays, target_labels, target_name, checked_target)
-    return Prepared(checked_source, checked_target, labels, source_name, target_name)
+    sources = _read_all(source, "source", program)
+    targets = sources[:1] if target is None else _read_all(target, "target", program)
+    parts = [
+        _part(program, "source", g, arrays, where, strict)
+        for g, (arrays, where) in zip(roles.sources, _assign(sources, roles.sources, "source"), strict=True)
+    ]
+    for group, (arrays, where) in zip(roles.targets, _assign(targets, roles.targets, "target"), strict=True):
+        part = _part(program, "target", group, arrays, where, strict)
+        part.labels = _labels(program, roles, part, arrays, target_labels)
+        parts.append(part)
+    return Prepared(parts)
 
 
-def _read(data: Data, what: str) -> tuple[dict[str, np.ndarray], str]:
-    if isinstance(data, (str, os.PathLike)):
-        return load_arrays(data), str(data)
+def _read_all(data: Data, what: str, program: P.Program) -> list[tuple[dict[str, np.ndarray], str]]:
+    """The data sets given, each as its arrays and its name."""
+    if isinstance(data, (list, tuple)):
+        if not data:
+            raise file_error(None, "E802", f"no {what} data given", f"give at least one {what} data set")
+        return [_read(d, what, program) for d in data]
+    return [_read(data, what, program)]
+
+
+def _read(data: DataSet, what: str, program: P.Program) -> tuple[dict[str, np.ndarray], str]:
+    """A data set's arrays (an image folder's for `program`'s inputs, renames applied) and its name."""
     if isinstance(data, Mapping):
         return dict(data), f"the {what} arrays"
-    raise TypeError(f"{what} data is a dict of arrays or a path to a .npz/.csv file, got {type(data).__name__}")
+    if isinstance(data, (str, os.PathLike, DataFile)):
+        file = data if isinstance(data, DataFile) else DataFile(str(data))
+        return file.read(program, DEFAULT_TARGET_LABELS), file.name
+    raise TypeError(
+        f"{what} data is a dict of arrays, a path to a .npz/.csv file or an image folder, or a list of them, "
+        f"got {type(data).__name__}"
+    )
+
+
+def _assign(
+    data: list[tuple[dict[str, np.ndarray], str]], groups: tuple[Group, ...], what: str
+) -> list[tuple[dict[str, np.ndarray], str]]:
+    """The data set of each group: the one given, or the i-th of as many as there are groups."""
+    if len(data) == 1:
+        return data * len(groups)
+    if len(data) != len(groups):
+        listed = "; ".join(", ".join(g.inputs) for g in groups) or "none"
+        raise file_error(
+            None,
+            "E802",
+            f"{len(data)} {what} data sets were given, but the model has {len(groups)} {what}s ({listed})",
+            f"give one {what} data set for all of them, or one per {what}, in this order",
+        )
+    return data
+
+
+def _part(program: P.Program, kind: str, group: Group, arrays: dict[str, np.ndarray], where: str, strict: bool) -> Part:
+    """A group's checked arrays; in training (`strict`) every input must be there, with at least one row."""
+    names = [n for n in group.inputs if strict or n in arrays]
+    part = Part(kind, group, check_arrays(program, arrays, names, where), where)
+    _rows(part.arrays, where)
+    if strict and names and not part.rows:
+        example = "example" if kind == "source" else "target example"
+        raise file_error(where, "E801", f"{where} has no rows", f"training needs at least one {example}")
+    return part
+
+
+def _labels(
+    program: P.Program, roles: Roles, part: Part, arrays: dict[str, np.ndarray], target_labels: str | None | bool
+) -> np.ndarray | None:
+    """A target part's target labels: the array named (default `yt`, when there and usable), or None."""
+    if target_labels is None or target_labels is True:  # the default name: absent or unusable, no target accuracy
+        if DEFAULT_TARGET_LABELS in arrays and roles.label_input is not None and part.group.inputs:
+            return _target_labels(program, roles, part, arrays, DEFAULT_TARGET_LABELS)
+        return None
+    return _target_labels(program, roles, part, arrays, target_labels) if target_labels else None
 
 
 def _rows(arrays: dict[str, np.ndarray], where: str) -> int:
@@ -105,14 +189,10 @@ def _rows(arrays: dict[str, np.ndarray], where: str) -> int:
 
 
 def _target_labels(
-    program: P.Program,
-    roles: Roles,
-    arrays: dict[str, np.ndarray],
-    name: str,
-    where: str,
-    target: dict[str, np.ndarray],
+    program: P.Program, roles: Roles, part: Part, arrays: dict[str, np.ndarray], name: str
 ) -> np.ndarray:
-    """The target labels `name` of the target data, checked against the label input's bound and the target rows."""
+    """The target labels `name` of a target's data, checked against the label input's bound and the target rows."""
+    where, target, target_input = part.where, part.arrays, part.group.classified
     if name not in arrays:
         raise file_error(
             where,
@@ -127,7 +207,7 @@ def _target_labels(
             "target labels were given, but the model has no label classifier to compare them with",
             "a crossentropy loss against a label input defines it",
         )
-    if roles.target_input is None:
+    if target_input is None:
         choices = roles.target_input_choices
         raise file_error(
             None,
@@ -155,12 +235,12 @@ def _target_labels(
             f"target labels '{name}' in {where} range over [{labels.min()}, {labels.max()}], outside [0, {bound})",
             f"'{roles.label_input}' is declared `< {bound}`",
         )
-    if roles.target_input in target and len(labels) != len(target[roles.target_input]):
+    if target_input in target and len(labels) != len(target[target_input]):
         raise file_error(
             where,
             "E801",
             f"target labels '{name}' in {where} have {len(labels)} rows, but "
-            f"'{roles.target_input}' has {len(target[roles.target_input])}",
+            f"'{target_input}' has {len(target[target_input])}",
             "one label per target example",
         )
     return labels.astype("int32")

@@ -3,9 +3,16 @@
 A record holds `epoch`, `step`, `progress`, `objective` and every loss term on the whole data (inference graph: no
 dropout), every run-time parameter by name, `lambda` (the first reversal point's λ) and `learning_rate` at that
 progress, `source_accuracy`, `target_accuracy` (with target labels), `domain_accuracy` and `proxy_a_distance`.
-The proxy A-distance is 2 (1 - 2ε) with ε the error of the model's own domain classifier on the source and target
-data (all rows, not held out): a cheap stand-in for the paper's separately trained classifier, which it does not
-replace; near 0 means the features no longer tell the domains apart, 2 means they separate them perfectly.
+With several sources (or targets), each one's accuracy is recorded too, as `source_INPUT_accuracy` after the input its
+classifier reads (`target_INPUT_accuracy`), and `source_accuracy` (`target_accuracy`) is over all their rows.
+
+The proxy A-distance (Ben-David et al.) is 2 (1 - 2ε) with ε the error of the model's own domain classifier on the
+source and target data (all rows, not held out): a cheap stand-in for the paper's separately trained classifier,
+which it does not replace; near 0 means the features no longer tell the domains apart, 2 means they separate them
+perfectly. It is defined for two domains. With k > 2 domain classes (a k-way softmax domain head), it is the mean
+over the k (k - 1) / 2 pairs of domains of the pairwise one-vs-one distance: for domains i and j, ε is the error of
+the classifier on the rows of i and j when it chooses between i and j only (the larger of its two probabilities),
+so chance is 0 again, as for two domains (the k-way accuracy would make chance 2 (1 - 2 (1 - 1/k)) < 0).
 
 >>> import spec_lang
 >>> from spec_lang.data import two_moons
@@ -70,32 +77,45 @@ class Evaluator:
         if all(n in arrays for n in model.train_inputs):
             result.update(self._losses(data))
         result.update(self.schedule_values())
-        if roles.label_value is not None and roles.classifier_input in data.source and roles.label_input in arrays:
-            predictions = self._apply(roles.label_value, data.source[roles.classifier_input])
-            result["source_accuracy"] = float(np.mean(predictions.argmax(axis=1) == arrays[roles.label_input]))
-        if roles.label_value is not None and data.target_labels is not None and roles.target_input in data.target:
-            predictions = self._apply(roles.label_value, data.target[roles.target_input])
-            result["target_accuracy"] = float(np.mean(predictions.argmax(axis=1) == data.target_labels))
+        for kind in ("source", "target"):
+            result.update(self._accuracies(data, kind))
         if roles.domain_terms and all(t.input in arrays for t in roles.domain_terms):
-            accuracy = self._domain_accuracy(arrays)
-            result["domain_accuracy"] = accuracy
-            result["proxy_a_distance"] = 2 * (1 - 2 * (1 - accuracy))
+            outputs = self._domain_outputs(arrays)
+            result["domain_accuracy"] = domain_accuracy(outputs)
+            result["proxy_a_distance"] = proxy_a_distance(outputs)
         return result
 
-    def _domain_accuracy(self, arrays: dict[str, np.ndarray]) -> float:
-        """How often the domain classifier (the named domain head, else each term's predictions) tells each domain
-        term's input's domain."""
-        correct = total = 0
+    def _accuracies(self, data: Prepared, kind: str) -> dict[str, float]:
+        """`KIND_accuracy` over the parts of one kind with labels, and each part's `KIND_INPUT_accuracy` when there
+        are several."""
+        label_value = self.roles.label_value
+        hits: dict[str, np.ndarray] = {}
+        for part in data.sources if kind == "source" else data.targets:
+            x, y = part.group.classified, part.group.labels
+            labels = part.arrays.get(y) if y is not None else part.labels
+            if label_value is not None and x in part.arrays and labels is not None:
+                hits[x] = self._apply(label_value, part.arrays[x]).argmax(axis=1) == labels
+        if not hits:
+            return {}
+        result = {f"{kind}_accuracy": float(np.mean(np.concatenate(list(hits.values()))))}
+        if len(hits) > 1:
+            result.update({f"{kind}_{x}_accuracy": float(np.mean(h)) for x, h in hits.items()})
+        return result
+
+    def _domain_outputs(self, arrays: dict[str, np.ndarray]) -> list[tuple[np.ndarray, int]]:
+        """The domain classifier's outputs (the named domain head, else each term's predictions) on each domain
+        term's input, with that input's domain class."""
         domain_head = self.roles.domain_head
         head = self.model.program.heads[domain_head] if domain_head else None
+        outputs = []
         for term in self.roles.domain_terms:
             p = self._apply(term.value if head is None else head, arrays[term.input])
-            if term.kind == "bce" or p.ndim == 1 or p.shape[1] == 1:
-                hits = (p > 0.5) == (term.target > 0.5)
-            else:
-                hits = p.argmax(axis=1) == term.target
-            correct, total = correct + int(hits.sum()), total + hits.size
-        return correct / total if total else math.nan
+            sigmoid = isinstance(term.target, float)  # bce, bce_domains: a probability of domain 1 per output
+            if sigmoid or p.ndim == 1 or p.shape[1] == 1:
+                p = p.reshape(-1, 1)
+                p = np.concatenate([1 - p, p], axis=1)
+            outputs.append((p, int(term.target > 0.5) if sigmoid else int(term.target)))
+        return outputs
 
     def _losses(self, data: Prepared) -> dict[str, float]:
         """The objective and loss terms on all the data: one call when it fits in a chunk, else the mean over
@@ -109,6 +129,39 @@ class Evaluator:
         weights = np.array([max(len(next(iter(g.values()))), 1) for g in groups], dtype=float)
         values = [self.model.evaluate(**g) for g in groups]
         return {k: float(np.average([v[k] for v in values], weights=weights)) for k in values[0]}
+
+
+def domain_accuracy(outputs: list[tuple[np.ndarray, int]]) -> float:
+    """How often the domain classifier's most probable class is the domain, over all rows; NaN without rows.
+
+    >>> domain_accuracy([(np.array([[0.9, 0.1], [0.4, 0.6]]), 0), (np.array([[0.2, 0.8]]), 1)])
+    0.6666666666666666
+    """
+    hits = [p.argmax(axis=1) == d for p, d in outputs]
+    total = sum(h.size for h in hits)
+    return sum(int(h.sum()) for h in hits) / total if total else math.nan
+
+
+def proxy_a_distance(outputs: list[tuple[np.ndarray, int]]) -> float:
+    """The proxy A-distance of a domain classifier, from its probabilities on rows of known domains (see the
+    module's description): 2 (1 - 2ε) for two domains, the mean of the one-vs-one distances for more; NaN when
+    fewer than two domains have rows.
+
+    >>> two = [(np.array([[0.9, 0.1], [0.4, 0.6]]), 0), (np.array([[0.2, 0.8], [0.3, 0.7]]), 1)]
+    >>> proxy_a_distance(two)  # ε = 1/4
+    1.0
+    """
+    by_domain: dict[int, list[np.ndarray]] = {}
+    for p, d in outputs:
+        by_domain.setdefault(d, []).append(p)
+    rows = {d: np.concatenate(ps) for d, ps in by_domain.items() if sum(len(p) for p in ps)}
+    distances = []
+    for i in sorted(rows):
+        for j in (j for j in sorted(rows) if j > i):
+            wrong = np.sum(rows[i][:, j] > rows[i][:, i]) + np.sum(rows[j][:, i] >= rows[j][:, j])
+            error = wrong / (len(rows[i]) + len(rows[j]))
+            distances.append(2 * (1 - 2 * error))
+    return float(np.mean(distances)) if distances else math.nan
 
 
 def _chunks(rows: int) -> list[slice]:

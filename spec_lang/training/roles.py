@@ -9,6 +9,11 @@
 * **source inputs** are the label input, the label classifier's input and the inputs of the same domain; the
   **target inputs** are the other inputs the training step takes (`xt`). Source inputs are read from the source
   data, target inputs from the target data (from the source data when no target is given).
+* **several labelled sources**: crossentropy losses comparing the same classifier, applied to different inputs
+  (`label(features(xs1))` with `ys1`, `label(features(xs2))` with `ys2`), with their labels make one source each.
+  The inputs are split into **groups**, each read from one data set with its own row count: one per source (its
+  labels, its classifier input, the other inputs of its domain) and one per target domain (the target inputs of
+  one domain class). See `spec_lang.training.sampler` for how groups of different sizes are paired.
 * **target labels** (evaluation only, never trained on) are the array `target_labels` of the target data, by
   default `yt` when it has one; they are compared with the label classifier applied to the target input of the
   label classifier's input type (`target_input=` picks one when there are several).
@@ -26,7 +31,8 @@ from dataclasses import dataclass
 
 from spec_lang import program as P
 from spec_lang.diagnostics import did_you_mean, file_error
-from spec_lang.library.losses import LOSSES, TermRole
+from spec_lang.library.losses import TermRole
+from spec_lang.semantics.reversal import term_roles
 from spec_lang.training.protocol import Model
 
 
@@ -54,6 +60,17 @@ class DomainTerm:
 
 
 @dataclass(frozen=True)
+class Group:
+    """Inputs read from one data set, with one row count: a labelled source's (`labels`, the label input, and
+    `classified`, the label classifier's input) or a target domain's (`classified`: the input its target labels
+    belong to, when one is known)."""
+
+    inputs: tuple[str, ...]
+    labels: str | None
+    classified: str | None
+
+
+@dataclass(frozen=True)
 class Roles:
     """What the training loop and the metrics read from a program (see the module's description)."""
 
@@ -67,6 +84,8 @@ class Roles:
     target_inputs: tuple[str, ...]
     target_input: str | None
     target_input_choices: tuple[str, ...] = ()
+    sources: tuple[Group, ...] = ()
+    targets: tuple[Group, ...] = ()
 
 
 def infer_roles(
@@ -83,12 +102,7 @@ def infer_roles(
                 f"{what} {name}: the model has no head '{name}'",
                 did_you_mean(name, heads) or f"heads: {', '.join(heads) or 'none'}",
             )
-    terms = [
-        (t.kind, role)
-        for loss in program.losses.values()
-        for t in P.loss_functions(loss)
-        if (role := LOSSES[t.kind].role(t)) is not None
-    ]
+    terms = [(term.kind, role) for _, term, role in term_roles(program)]
     label_input, label_value, chosen_head = _label_classifier(heads, terms, label_head)
     classifier_input = None
     if label_value is not None:
@@ -96,7 +110,10 @@ def infer_roles(
         classifier_input = inputs[0] if len(set(inputs)) == 1 else None
     domain_terms = _domain_terms(program, terms)
     domain_head = _domain_head(heads, domain_terms, domain_head)
-    source, target = _split_inputs(list(model.train_inputs), label_input, classifier_input, domain_terms)
+    pairs = _labelled(terms, label_input, label_value, classifier_input)
+    sources, targets = _groups(list(model.train_inputs), pairs, domain_terms)
+    source = tuple(n for g in sources for n in g.inputs)
+    target = tuple(n for g in targets for n in g.inputs)
     types = {i.name: i.type for i in program.inputs}
     choices = tuple(n for n in target if classifier_input and types[n] == types[classifier_input])
     if target_input is not None:
@@ -109,6 +126,7 @@ def infer_roles(
             )
     elif len(choices) == 1:
         target_input = choices[0]
+    targets = tuple(_classified(g, types, classifier_input, target_input) for g in targets)
     return Roles(
         label_input,
         chosen_head,
@@ -120,6 +138,8 @@ def infer_roles(
         target,
         target_input,
         choices,
+        sources,
+        targets,
     )
 
 
@@ -147,7 +167,7 @@ def _label_classifier(
     if not label_terms:
         return None, None, None
     distinct = list({(y, value_key(v)): (y, v) for y, v in label_terms}.values())
-    if len(distinct) > 1:
+    if len(distinct) > 1 and not _several_sources(distinct):
         described = "; ".join(f"'{y}' with {P.expression(v)}" for y, v in distinct)
         raise file_error(
             None,
@@ -169,6 +189,7 @@ def _domain_terms(program: P.Program, terms: list[tuple[str, TermRole]]) -> list
             continue
         inputs = {i.name for i in P.inputs_of(r.predictions)}
         if len(inputs) == 1 and _reversed(program, r.predictions):
+            kind = "bce" if r.predictions.activation == "sigmoid" else kind  # bce_domains: bce for each input
             found.append(DomainTerm(inputs.pop(), r.target, kind, r.predictions))
     return found
 
@@ -204,15 +225,63 @@ def _domain_head(heads: dict[str, P.Value], terms: list[DomainTerm], domain_head
     return domain_head
 
 
-def _split_inputs(
-    train: list[str], label_input: str | None, classifier_input: str | None, terms: list[DomainTerm]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The source inputs (the labels, the label classifier's input and the inputs of its domain) and the target
-    inputs (the other inputs the training step takes)."""
-    if label_input is None and classifier_input is None:
-        source = tuple(train)
-    else:
-        domains = {t.input: t.target for t in terms}
-        home = domains[classifier_input] if classifier_input in domains else object()  # object(): no domain
-        source = tuple(n for n in train if n in (label_input, classifier_input) or domains.get(n) == home)
-    return source, tuple(n for n in train if n not in source)
+def _several_sources(terms: list[tuple[str, P.Value]]) -> bool:
+    """Whether label terms are several labelled sources: the same classifier (up to its input), each applied to
+    one input of its own and compared with labels of its own."""
+    inputs = [{i.name for i in P.inputs_of(v)} for _, v in terms]
+    return (
+        len({value_key(v, False) for _, v in terms}) == 1
+        and all(len(i) == 1 for i in inputs)
+        and len({min(i) for i in inputs}) == len(terms) == len({y for y, _ in terms})
+    )
+
+
+def _labelled(
+    terms: list[tuple[str, TermRole]], label_input: str | None, label_value: P.Value | None, classifier: str | None
+) -> list[tuple[str | None, str | None]]:
+    """The labelled sources as (label input, classifier input) pairs: the label classifier's first, then every
+    other label term applying the same classifier to an input of its own with labels of its own."""
+    if label_input is None and classifier is None:
+        return []
+    pairs: list[tuple[str | None, str | None]] = [(label_input, classifier)]
+    if label_value is None or classifier is None:
+        return pairs
+    for _, r in terms:
+        if r.role != "label" or not isinstance(r.target, P.InputValue):
+            continue
+        inputs = {i.name for i in P.inputs_of(r.predictions)}
+        pair = (r.target.name, min(inputs) if len(inputs) == 1 else None)
+        same = value_key(r.predictions, False) == value_key(label_value, False)
+        if same and pair[1] is not None and all(pair[0] != y and pair[1] != x for y, x in pairs):
+            pairs.append(pair)
+    return pairs
+
+
+def _groups(
+    train: list[str], pairs: list[tuple[str | None, str | None]], terms: list[DomainTerm]
+) -> tuple[tuple[Group, ...], tuple[Group, ...]]:
+    """The source groups (per labelled source: its labels, its classifier's input and the other inputs of its
+    domain) and the target groups (the other inputs the training step takes, one group per domain class)."""
+    if not pairs:
+        return (Group(tuple(train), None, None),), ()
+    domains = {t.input: t.target for t in terms}
+    claimed = {n for pair in pairs for n in pair if n is not None}
+    sources = []
+    for y, x in pairs:
+        home = domains[x] if x in domains else object()  # object(): no domain
+        mates = [n for n in train if n not in claimed and domains.get(n) == home]
+        claimed.update(mates)
+        sources.append(Group(tuple(n for n in train if n in (y, x) or n in mates), y, x))
+    rest = [n for n in train if n not in claimed]
+    classes = list(dict.fromkeys(domains.get(n) for n in rest))
+    targets = tuple(Group(tuple(n for n in rest if domains.get(n) == c), None, None) for c in classes)
+    return tuple(sources), targets
+
+
+def _classified(group: Group, types: dict, classifier: str | None, chosen: str | None) -> Group:
+    """A target group with the input its target labels belong to: `chosen` (--target-input) when it is one of
+    the group's, else its one input of the label classifier's input type."""
+    if chosen in group.inputs:
+        return Group(group.inputs, None, chosen)
+    matching = [n for n in group.inputs if classifier is not None and types[n] == types[classifier]]
+    return Group(group.inputs, None, matching[0] if len(matching) == 1 else None)

@@ -71,14 +71,16 @@ def test_roles_are_inferred_from_the_program(model) -> None:
 
 def test_ambiguous_label_classifier_is_an_error_naming_the_choices() -> None:
     text = MOONS.replace("input ys : int[batch] < 2", "input ys : int[batch] < 2\ninput zs : int[batch] < 2")
-    text = text.replace("optimize", "loss other = crossentropy(label(ft), zs)\noptimize")
+    other = "stack other_label { dense 2 softmax }\nloss other = crossentropy(other_label(ft), zs)\n"
+    text = text.replace("optimize", other + "optimize")
     text = text.replace("minimize label_loss", "minimize other + label_loss")
     program = spec_lang.loads(text, "two.dann").program
     model = SimpleNamespace(program=program, train_inputs=["xs", "xt", "ys", "zs"])  # all infer_roles reads
     with pytest.raises(spec_lang.SpecError) as error:
         infer_roles(model)
     assert error.value.diagnostics[0].code == "E802"
-    assert "'ys' with label(features(xs))" in str(error.value) and "'zs' with label(features(xt))" in str(error.value)
+    assert "'ys' with label(features(xs))" in str(error.value)
+    assert "'zs' with other_label(features(xt))" in str(error.value)
     assert infer_roles(model, label_head="label_probabilities").label_input == "ys"
 
 
