@@ -20,11 +20,16 @@ CODES: list[tuple[str, str, str]] = [
     ("E002", "an output file already exists (without --force)", "cli/output_exists.args"),
     ("E003", "`specc fmt` was given a JSON file", "cli/fmt_json.args"),
     ("E004", "an output file cannot be written: a missing or read-only folder, a folder in its place, another output "
-             "or an input of the same command, an unknown data format", "cli/output_folder_missing.args"),
-    ("E005", "an optional package that is not installed: matplotlib for --plot, jax for --mode jax",
+             "or an input of the same command, an unknown data or picture format, Graphviz's dot failing",
+     "cli/output_folder_missing.args"),
+    ("E005", "an optional package that is not installed: matplotlib for --plot and for a picture without Graphviz, "
+             "Graphviz's dot for --renderer dot, jax for --mode jax, Pillow for an image folder as data",
      "reported by the command line, and by spec.compile(\"JAX\") without jax"),
     ("E006", "the JAX mode cannot compile the model: an operation without a JAX implementation",
      "reported by the command line and by spec.compile(\"JAX\"); no layer of specc's vocabularies has one"),
+    ("E007", "the Theano target cannot emit the model: a building block without a Theano form",
+     "reported by `specc compile --emit theano`; every construct of specc's vocabularies has one (its float32 "
+     "rational tanh is left out for Theano)"),
     ("E100", "unexpected text: a syntax error", "stray_character.dann"),
     ("E101", "a statement with a known shape is incomplete", "missing_activation.dann"),
     ("E102", "a bracket is never closed", "unclosed_call.dann"),
@@ -71,6 +76,9 @@ CODES: list[tuple[str, str, str]] = [
     ("W704", "a loss that is not part of the objective", "loss_not_in_objective.dann"),
     ("W705", "a loss that reads a reversed value directly", "loss_reads_reversed.dann"),
     ("W706", "a stack that no loss depends on", "stack_never_trained.dann"),
+    ("W707", "a domain loss whose gradient reaches the features the label loss trains without a reversal",
+     "reversal_domain_not_reversed.dann"),
+    ("W708", "a gradient reversal on the path of the label loss", "reversal_on_label_path.dann"),
     ("W901", "a template that is never used", "template_unused.dann"),
     ("W902", "a template parameter named like a model parameter", "template_shadows_parameter.dann"),
 ]
