@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypedDict
 from spec_lang.api import Spec, from_ir, parse_source, read_source
 from spec_lang.diagnostics import file_error
 from spec_lang.diagnostics.limits import DEFAULT_MAX_PARAMETER_MEMORY, parse_memory
+from spec_lang.experiments.seeds import MAX_SEED
 from spec_lang.lowering.passes import Optimizations
 from spec_lang.syntax.json_text import MAX_JSON_DEPTH, too_deep_text
 
@@ -70,6 +71,21 @@ def positive(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text[:40]!r}")
     return int(text)
+
+
+def seed(text: str) -> int:
+    """`--seed N`: a whole number from 0 to 2**63 - 1; anything else is a usage error (exit 2).
+
+    >>> seed("42")
+    42
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"the seed must be a whole number from 0 to 2**63 - 1, got {text[:40]!r}")
+    return value
 
 
 def memory(text: str) -> int:

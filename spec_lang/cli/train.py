@@ -22,26 +22,12 @@ from spec_lang.cli.options import (
     overrides,
     print_warnings,
     roles,
+    seed,
 )
 from spec_lang.diagnostics import file_error
 from spec_lang.experiments.runs import RunFolder, load_spec, new_run_folder
-from spec_lang.experiments.seeds import MAX_SEED, parse_seeds, table, write_summary
+from spec_lang.experiments.seeds import parse_seeds, table, write_summary
 from spec_lang.files import check_distinct, check_output, write_atomic
-
-
-def seed(text: str) -> int:
-    """`--seed N`: a whole number from 0 to 2**63 - 1; anything else is a usage error (exit 2).
-
-    >>> seed("42")
-    42
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"the seed must be a whole number from 0 to 2**63 - 1, got {text[:40]!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
