@@ -1,5 +1,5 @@
 """`specc compile FILE`: check, lower and compile a spec and print a summary, or print (or write) the checked IR,
-the JSON form or a standalone PyTensor module with `--emit`."""
+the JSON form or a standalone PyTensor (or Theano) module with `--emit`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 from spec_lang.cli.options import MODES, add_backend_options, add_spec_options, compile_spec, load_spec, print_warnings
 from spec_lang.diagnostics import shown_path
-from spec_lang.files import check_output, write_atomic
+from spec_lang.files import check_distinct, check_output, write_atomic
 from spec_lang.reports.summary import listing, summary
 
 
@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_options(parser)
     parser.add_argument(
         "--emit",
-        choices=["ir", "json", "python"],
-        help="print the checked IR, the JSON form, or a standalone PyTensor module instead",
+        choices=["ir", "json", "python", "theano"],
+        help="print the checked IR, the JSON form, or a standalone PyTensor (or Theano 1.0.5) module instead",
     )
     add_backend_options(parser)
     parser.add_argument("-o", "--output", help="with --emit: write to this file instead of standard output")
@@ -36,11 +36,16 @@ def run(args: argparse.Namespace) -> int:
             from spec_lang.syntax.jsonio import dumps_json
 
             text = dumps_json(spec.model)
+        elif args.emit == "theano":
+            from spec_lang.lowering.theano.target import emit_theano
+
+            text = emit_theano(spec.program, args.file)
         else:
             from spec_lang.lowering.python.emitter import emit_python
 
             text = emit_python(spec.program, args.file)
         if args.output:
+            check_distinct({"-o": args.output}, [args.file])  # even with --force: it would destroy the spec
             check_output(args.output, args.force)
             write_atomic(args.output, text)
             print(f"wrote {shown_path(args.output)}")

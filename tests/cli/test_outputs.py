@@ -146,3 +146,14 @@ def test_evaluating_a_diverged_model_says_so_and_exits_1(
     assert main(["eval", SPEC, "--checkpoint", str(checkpoint), "--data", str(data)]) == 1
     err = capsys.readouterr().err
     assert "error[E808]: the model's outputs are not finite:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("emit", ["python", "theano", "json"])
+def test_compile_never_writes_over_its_own_spec_even_with_force(emit: str, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "seed_dann.dann"
+    text = (ROOT / "examples" / "seed_dann.dann").read_text(encoding="utf-8")
+    spec.write_text(text, encoding="utf-8")
+    assert main(["compile", str(spec), "--emit", emit, "-o", str(spec), "--force"]) == 1
+    assert "error[E004]: -o names a file this command reads" in capsys.readouterr().err
+    assert spec.read_text(encoding="utf-8") == text
