@@ -1,124 +1,25 @@
-"""Loss functions: each declared once with its signature, its checks (shapes, dtypes, located errors), its lowering
-(a numerically stable form from logits where there is one), its line in the compile summary and the role its term
-plays for training (the label classifier's loss, or a domain classifier's). To add a loss, register a `LossKind`
-here; the lowering ops it calls live in `spec_lang.lowering.pytensor.ops`.
-
->>> [kind.name for kind in LOSSES.entries()]
-['crossentropy', 'bce', 'bce_domains', 'mse', 'entropy', 'l2', 'l1']
-"""
+"""The classification losses (crossentropy, bce, bce_domains, mse, entropy) and the parameter penalties (l2,
+l1)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, NoReturn, Protocol
+from typing import Any
 
 from spec_lang import program as P
-from spec_lang.diagnostics import Span
-from spec_lang.library.registry import Argument, Registry, Signature
+from spec_lang.library.losses.kinds import (
+    LOSSES,
+    LossChecks,
+    LossKind,
+    LossLowering,
+    TermRole,
+    describe,
+    need_activation,
+    predictions,
+    same_shape,
+)
+from spec_lang.library.registry import Argument, Signature
 from spec_lang.syntax import ir
-
-
-class LossChecks(Protocol):
-    """What a loss's check may ask of the checker; each method reports a located error and aborts on bad input."""
-
-    settings: dict[str, object]
-
-    def arguments(self, call: ir.Call, signature: Signature) -> dict[str, ir.Expr]: ...
-    def value(self, expr: ir.Expr) -> P.Value: ...
-    def number(self, expr: ir.Expr, env: dict[str, object]) -> int | float: ...
-    def is_number(self, expr: ir.Expr) -> bool: ...
-    def stack_names(self, call: ir.Call) -> tuple[str, ...]: ...
-    def error(
-        self, code: str, message: str, node: ir.Node | Span | None, hint: str | None = None, notes: tuple[str, ...] = ()
-    ) -> NoReturn: ...
-
-
-class LossLowering(Protocol):
-    """What a loss's lowering may use: the backend, lowered tensors, stable forms from logits, parameters."""
-
-    backend: Any
-
-    def tensor(self, value: P.Value) -> Any: ...
-    def of_probabilities(self, op: str, predictions: P.Value, *args: Any) -> Any: ...
-    def parameters(self, stacks: tuple[str, ...], biases: bool) -> list[Any]: ...
-
-
-@dataclass(frozen=True)
-class TermRole:
-    """What a loss term tells training: "label" — `predictions` are classified against the labels input `target`;
-    "domain" — `predictions` classify one batch's domain as the constant `target`."""
-
-    role: Literal["label", "domain"]
-    predictions: P.Value
-    target: P.Value | float | int
-
-
-@dataclass(frozen=True)
-class LossKind:
-    name: str
-    summary: str  # one line, for hints and the language reference
-    signature: Signature
-    check: Callable[[LossChecks, ir.Call], P.LossTerm]  # binds the call's arguments itself
-    lower: Callable[[LossLowering, P.LossTerm], Any]
-    describe: Callable[[P.LossTerm, Callable[[P.Value], str]], str]
-    role: Callable[[P.LossTerm], tuple[TermRole, ...]] = lambda term: ()  # a term may play several (bce_domains)
-    # tensor formulas of the loss's own, `f(*tensors, xp)`, that its lowering calls by name (`backend.op(name, …)`)
-    formulas: tuple[Callable[..., Any], ...] = ()
-
-
-LOSSES = Registry[LossKind]("loss function")
-
-
-def predictions(checks: LossChecks, call: ir.Call, bound: dict[str, ir.Expr]) -> P.Value:
-    """The float predictions a loss reads (its first argument)."""
-    value = checks.value(bound["predictions"])
-    if value.type.dtype != "float":
-        checks.error(
-            "E401",
-            f"{call.func} needs float predictions, got {value.type}",
-            bound["predictions"],
-            "pass the output of a stack",
-        )
-    return value
-
-
-def need_activation(checks: LossChecks, call: ir.Call, value: P.Value, activation: str, where: ir.Node) -> None:
-    """Refuse predictions that do not come out of a layer ending in `activation` (softmax or sigmoid)."""
-    if value.activation != activation:
-        checks.error(
-            "E401",
-            f"{call.func} expects probabilities from a {activation} layer, got {value.activation or 'no activation'}",
-            where,
-            f"end the stack with `dense N {activation}`",
-        )
-
-
-def same_shape(checks: LossChecks, call: ir.Call, predicted: P.Value, target: P.Value, where: ir.Expr) -> None:
-    a, b = predicted.type.shape, target.type.shape
-    if len(a) != len(b) or a[-1] != b[-1]:
-        checks.error(
-            "E301",
-            f"{call.func}: predictions are {predicted.type} but the target is {target.type}",
-            where,
-            "the target needs the predictions' shape",
-        )
-
-
-def _shown(value: object, name: Callable[[P.Value], str]) -> str:
-    """An argument in the summary: a value by name, a number as written."""
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, int):
-        return str(value)
-    assert isinstance(value, P.Value)
-    return name(value)
-
-
-def _describe(term: P.LossTerm, name: Callable[[P.Value], str]) -> str:
-    """`kind(arguments)`: every argument as the summary shows it."""
-    return f"{term.kind}({', '.join(_shown(v, name) for _, v in term.args)})"
-
 
 _PREDICTIONS = Argument("predictions", holds="a tensor of predictions")
 _CROSSENTROPY = Signature((_PREDICTIONS, Argument("target", holds="int[batch] labels or a class")))
@@ -309,7 +210,7 @@ def _penalty_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
     return ctx.backend.op(f"{term.kind}_penalty", chosen)
 
 
-def _penalty_describe(term: P.LossTerm, name: Callable[[P.Value], str]) -> str:
+def _penaltydescribe(term: P.LossTerm, name: Callable[[P.Value], str]) -> str:
     stacks = term.stacks
     return f"{term.kind}({', '.join(stacks)}{'' if term.arg('biases') else ', biases = false'})"
 
@@ -331,7 +232,7 @@ for _kind in (
         _CROSSENTROPY,
         _crossentropy_check,
         _crossentropy_lower,
-        _describe,
+        describe,
         _crossentropy_role,
     ),
     LossKind(
@@ -340,7 +241,7 @@ for _kind in (
         _BCE,
         _bce_check,
         _bce_lower,
-        _describe,
+        describe,
         _bce_role,
     ),
     LossKind(
@@ -350,18 +251,18 @@ for _kind in (
         _BCE_DOMAINS,
         _bce_domains_check,
         _bce_domains_lower,
-        _describe,
+        describe,
         _bce_domains_role,
         formulas=(mean_over_domain_rows,),
     ),
-    LossKind("mse", "`mse(p, t)`: mean squared error", _MSE, _mse_check, _mse_lower, _describe),
+    LossKind("mse", "`mse(p, t)`: mean squared error", _MSE, _mse_check, _mse_lower, describe),
     LossKind(
         "entropy",
         "`entropy(p)`: mean entropy of softmax outputs (entropy minimisation)",
         _ENTROPY,
         _entropy_check,
         _entropy_lower,
-        _describe,
+        describe,
     ),
     LossKind(
         "l2",
@@ -369,7 +270,7 @@ for _kind in (
         _STACKS,
         _penalty_check,
         _penalty_lower,
-        _penalty_describe,
+        _penaltydescribe,
     ),
     LossKind(
         "l1",
@@ -377,22 +278,7 @@ for _kind in (
         _STACKS,
         _penalty_check,
         _penalty_lower,
-        _penalty_describe,
+        _penaltydescribe,
     ),
 ):
     LOSSES.register(_kind)
-
-
-def label_classes(program: P.Program) -> dict[str, int]:
-    """The classes each integer input holds labels of: labels of input `y` must lie in [0, classes[y]), the width of
-    every prediction a loss compares them with and the input's declared bound `< N`, whichever is smallest. A label
-    outside it would read past the predictions: garbage, or a crash in compiled code."""
-    classes = {i.name: i.bound for i in program.inputs if i.bound is not None}
-    for loss in program.losses.values():
-        for term in P.loss_functions(loss):
-            for role in LOSSES[term.kind].role(term):
-                if role.role == "label" and isinstance(role.target, P.InputValue):
-                    width = role.predictions.type.shape[-1]
-                    if width is not None:
-                        classes[role.target.name] = min(classes.get(role.target.name, width), width)
-    return classes
