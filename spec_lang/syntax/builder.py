@@ -167,6 +167,11 @@ def _function(name: str) -> Callable[..., Expression]:
 # losses, gradient reversal and CDAN conditioning, initialisers and optimisers, as in the text
 crossentropy, bce, mse, entropy, l1, l2 = map(_function, ("crossentropy", "bce", "mse", "entropy", "l1", "l2"))
 bce_domains = _function("bce_domains")
+mmd, jmmd, coral = map(_function, ("mmd", "jmmd", "coral"))  # discrepancy losses
+bsp, mcc, afn = map(_function, ("bsp", "mcc", "afn"))  # feature regularisers
+classifier_discrepancy, mdd, bce_weighted_by_entropy = map(
+    _function, ("classifier_discrepancy", "mdd", "bce_weighted_by_entropy")
+)  # disparity losses
 reverse, outer = _function("reverse"), _function("outer")
 normal, uniform, constant = map(_function, ("normal", "uniform", "constant"))
 sgd, adam, rmsprop = map(_function, ("sgd", "adam", "rmsprop"))
