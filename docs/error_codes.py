@@ -76,7 +76,8 @@ CODES: list[tuple[str, str, str]] = [
     ("W704", "a loss that is not part of the objective", "loss_not_in_objective.dann"),
     ("W705", "a loss that reads a reversed value directly", "loss_reads_reversed.dann"),
     ("W706", "a stack that no loss depends on", "stack_never_trained.dann"),
-    ("W707", "a domain loss whose gradient reaches the features the label loss trains without a reversal",
+    ("W707", "a domain or `adversarial` loss whose gradient reaches the features the label loss trains without a "
+             "reversal",
      "reversal_domain_not_reversed.dann"),
     ("W708", "a gradient reversal on the path of the label loss", "reversal_on_label_path.dann"),
     ("W901", "a template that is never used", "template_unused.dann"),

@@ -227,6 +227,7 @@ class Program:
     optimizer: str
     learning_rate: Scalar
     settings: dict[str, object] = field(default_factory=dict)  # every model parameter's value
+    adversarial: frozenset[str] = frozenset()  # the losses marked `adversarial loss …`, by name
     # the optimiser's other options (momentum, betas, weight_decay, clip_norm, …), every one with its value
     optimizer_options: dict[str, object] = field(default_factory=dict)
 

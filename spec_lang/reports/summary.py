@@ -134,7 +134,8 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
     if not points:
         out.append("  (none)")
     out += ["", "losses"]
-    out += _table([(n, "= " + scalar(s)) for n, s in program.losses.items()])
+    marks = {n: "(adversarial)" for n in program.adversarial}
+    out += _table([(n, "= " + scalar(s), marks.get(n, "")) for n, s in program.losses.items()])
     averaging = domain_averaging(program)
     if averaging:
         out += ["", "domain losses (how each averages its rows)"]
@@ -241,7 +242,10 @@ def listing(program: P.Program) -> str:
             out.append(f"    {_layer(layer, scalar)} → {shape}" + (f"  {params}" if params else ""))
     for kind, group in (("let", program.values), ("head", program.heads)):
         out += [f"  {kind} {n} = {expression(v)} : {_type(program, v.type)}" for n, v in group.items()]
-    out += [f"  loss {n} = {scalar(s)}" for n, s in program.losses.items()]
+    out += [
+        f"  {'adversarial ' if n in program.adversarial else ''}loss {n} = {scalar(s)}"
+        for n, s in program.losses.items()
+    ]
     out.append(f"  minimize {scalar(program.objective)} with {_optimizer(program, scalar)}")
     return "\n".join(out) + "\n"
 

@@ -83,6 +83,7 @@ class Checker(Lints):
             optimizer=name,
             learning_rate=learning_rate,
             settings=self.settings,
+            adversarial=frozenset(node.name for node in self.model.losses if node.adversarial),
             optimizer_options=options,
         )
 

@@ -2,7 +2,11 @@
 
 * W707: a domain term (a loss comparing predictions with a constant domain, `bce(domain(fs), 0)`) whose gradient
   reaches a stack the label loss also trains without passing a reversal point: the shared features learn to help
-  the domain classifier, the opposite of domain-adversarial training (the classic DANN bug).
+  the domain classifier, the opposite of domain-adversarial training (the classic DANN bug). A loss marked
+  `adversarial loss …` is checked alike, whatever its functions: each value it reads is the adversary's output
+  (a critic's, a domain classifier's), but for the label classifier's own outputs (values of a stack the label
+  loss classifies with) and the domain roles its terms have anyway. A marked loss that reaches no stack the label
+  loss trains is not an error: nothing is said.
 * W708: a reversal on the path of the label loss: the features learn to make the labels harder to predict.
 
 A reversal whose λ is the constant 0 holds the gradient back (a source-only twin of a DANN): neither warns.
@@ -27,27 +31,47 @@ def term_roles(program: P.Program) -> Iterator[tuple[str, P.LossTerm, TermRole]]
                 yield name, term, role
 
 
+def adversaries(program: P.Program) -> Iterator[tuple[str, P.LossTerm, P.Value]]:
+    """Every (loss, term, predictions) whose gradient should be reversed before the shared features: the domain
+    roles of the terms, and in a loss marked adversarial each tensor value its terms read but inputs and the label
+    classifier's outputs (see the module's description)."""
+    classifiers: set[str] = set()
+    for name, term, role in term_roles(program):
+        if role.role == "domain":
+            yield name, term, role.predictions
+        elif name not in program.adversarial and isinstance(role.predictions, P.Applied):
+            classifiers.add(role.predictions.stack)  # a label loss's classifier
+    for name, loss in program.losses.items():
+        for term in P.loss_functions(loss) if name in program.adversarial else ():
+            if any(role.role == "domain" for role in LOSSES[term.kind].role(term)):
+                continue  # its domain roles are above
+            for value in dict.fromkeys(term.values):
+                if isinstance(value, P.Applied) and value.stack in classifiers:
+                    continue
+                if not isinstance(value, P.InputValue):
+                    yield name, term, value
+
+
 class Reversals(Objective):
     def warn_reversals(self, program: P.Program) -> None:
         """W707 and W708 (see the module's description)."""
-        roles = list(term_roles(program))
         label_reach = {
-            name: gradient_reach(program, role.predictions) for name, _, role in roles if role.role == "label"
+            name: gradient_reach(program, role.predictions)
+            for name, _, role in term_roles(program)
+            if role.role == "label" and name not in program.adversarial
         }
         shared = {r.stack for reach in label_reach.values() for r in reach if r.way != HELD}
-        for name, term, role in roles:
-            if role.role != "domain":
-                continue
-            plain = sorted({r.stack for r in gradient_reach(program, role.predictions) if r.way == PLAIN} & shared)
+        for name, term, predictions in adversaries(program):
+            plain = sorted({r.stack for r in gradient_reach(program, predictions) if r.way == PLAIN} & shared)
             if plain:
                 stacks = ", ".join(f"'{s}'" for s in plain)
-                fix = self._fixed(program, term, role.predictions, set(plain))
+                fix = self._fixed(program, term, predictions, set(plain))
+                what = "adversarial" if name in program.adversarial else "domain"
                 self.warn(
                     "W707",
-                    f"the gradient of domain loss '{name}' reaches {stacks}, which the label loss trains too, "
+                    f"the gradient of {what} loss '{name}' reaches {stacks}, which the label loss trains too, "
                     "without a reversal: the shared features learn to help the domain classifier",
-                    (None if isinstance(role.predictions, P.InputValue) else role.predictions.span)
-                    or self._loss_node(name),
+                    (None if isinstance(predictions, P.InputValue) else predictions.span) or self._loss_node(name),
                     f"reverse the features the domain classifier reads: {fix}",
                 )
         warned: set[int] = set()

@@ -289,9 +289,10 @@ class ModelBuilder:
         self._heads.append(ir.Head(_name(name), _node(value)))
         return ref(name)
 
-    def loss(self, name: str, value: Operand) -> Expression:
-        """`loss NAME = value`; the handle can take part in the objective."""
-        self._losses.append(ir.Loss(_name(name), _node(value)))
+    def loss(self, name: str, value: Operand, *, adversarial: bool = False) -> Expression:
+        """`loss NAME = value` (`adversarial loss …` with `adversarial=True`); the handle can take part in the
+        objective."""
+        self._losses.append(ir.Loss(_name(name), _node(value), adversarial))
         return ref(name)
 
     def init(self, weights: Operand | None = None, biases: Operand | None = None) -> None:

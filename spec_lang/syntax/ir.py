@@ -218,8 +218,12 @@ class Head(Node):
 
 @dataclass(frozen=True)
 class Loss(Node):
+    """`loss NAME = value`; `adversarial loss …` marks a term that trains a domain classifier or a critic against
+    the shared features, checked for gradient reversal like a domain loss (W707)."""
+
     name: str
     value: Expr
+    adversarial: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ def dump_json(model: ir.Model) -> dict[str, Any]:
         data["stacks"] = [_dump_stack(s) for s in model.stacks]
     for key in _DEFINITIONS:
         if group := getattr(model, key):
-            data[key] = [{"name": d.name, "value": _dump_expr(d.value)} for d in group]
+            data[key] = [_dump_definition(d) for d in group]
     if model.optimize is not None:
         data["optimize"] = {"optimizer": _dump_expr(model.optimize.optimizer)}
         if model.optimize.objective is not None:
@@ -71,6 +71,15 @@ def _dump_call(key: str, name: str, args: tuple[ir.Expr, ...], kwargs: tuple[ir.
         data["args"] = [_dump_expr(a) for a in args]
     if kwargs:
         data["kwargs"] = _object([(k.name, _dump_expr(k.value)) for k in kwargs], "keyword argument")
+    return data
+
+
+def _dump_definition(node: ir.Let | ir.Head | ir.Loss) -> dict[str, Any]:
+    """`{"name": …, "value": …}`, with `"adversarial": true` for a loss so marked (only then, so the JSON of a
+    model without the mark is as it was)."""
+    data: dict[str, Any] = {"name": node.name, "value": _dump_expr(node.value)}
+    if isinstance(node, ir.Loss) and node.adversarial:
+        data["adversarial"] = True
     return data
 
 

@@ -189,7 +189,9 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
             for d in data.get("heads", [])
         ),
         losses=tuple(
-            ir.Loss(str(d["name"]), _load_expr(d["value"], _at(d, "value")), span=span_of(d))
+            ir.Loss(
+                str(d["name"]), _load_expr(d["value"], _at(d, "value")), d.get("adversarial") is True, span=span_of(d)
+            )
             for d in data.get("losses", [])
         ),
         optimize=None

@@ -156,7 +156,9 @@ class _ToIR(Transformer_NonRecursive):
         return "heads", ir.Head(_name(children[0]), children[1], span=token_span(meta)), token_span(meta)
 
     def loss(self, meta, children):
-        return "losses", ir.Loss(_name(children[0]), children[1], span=token_span(meta)), token_span(meta)
+        adversarial, name, value = children
+        node = ir.Loss(_name(name), value, adversarial is not None, span=token_span(meta))
+        return "losses", node, token_span(meta)
 
     def optimize(self, meta, children):
         optimizer, objective = children

@@ -120,8 +120,9 @@ def _input(node: ir.Input, p: _Printer) -> list[str]:
 
 def _definition(keyword: str, node: ir.Let | ir.Head | ir.Loss, p: _Printer) -> list[str]:
     """`let`, `head` or `loss`: a chain of operators too long for a line continues with the operators under the `=`,
-    each term in a box of its own."""
-    lead = f"{keyword} {node.name} = "
+    each term in a box of its own; an adversarial loss begins `adversarial loss`."""
+    marked = isinstance(node, ir.Loss) and node.adversarial
+    lead = f"{'adversarial ' if marked else ''}{keyword} {node.name} = "
     return p.statement(node, _value(node, node.value, lead, "", " " * (len(lead) - 2), " " * len(lead), p))
 
 

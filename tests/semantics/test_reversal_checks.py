@@ -138,3 +138,46 @@ def test_the_hint_of_bce_domains_reverses_only_the_unreversed_batch() -> None:
     (warning,) = [w for w in spec.warnings if w.code in REVERSAL_CODES]
     assert warning.code == "W707" and warning.span.column == 24
     assert warning.hint.endswith(": bce_domains(domain(reverse(fs, lambda = 1)), domain(reverse(ft)))")
+
+
+ADVERSARIAL = HEADER + (
+    "input fake : float[batch, 1]\nstack critic { dense 1 linear }\nstack adversary { dense 2 softmax }\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("loss", "codes"),
+    [
+        ("adversarial loss c = mse(critic(ft), fake)", ["W707"]),  # a least-squares critic, unreversed
+        ("adversarial loss c = mse(critic(reverse(ft, lambda = lam)), fake)", []),
+        ("adversarial loss c = mse(critic(reverse(ft, lambda = 0)), fake)", []),  # held back
+        ("loss c = mse(critic(ft), fake)", []),  # unmarked: an mse is no domain term
+        ("adversarial loss c = mse(critic(fs), critic(ft))", ["W707", "W707"]),
+        ("adversarial loss c = mse(critic(xs), fake)", []),  # reaches no stack the label loss trains: nothing
+        # MDD: the label classifier's own outputs are no adversary's; the adversary's must be reversed
+        (
+            "adversarial loss c = mdd(label(fs), adversary(reverse(fs, lambda = 1)), "
+            "label(ft), adversary(reverse(ft, lambda = 1)))",
+            [],
+        ),
+        ("adversarial loss c = mdd(label(fs), adversary(fs), label(ft), adversary(reverse(ft, lambda = 1)))", ["W707"]),
+        ("adversarial loss c = classifier_discrepancy(adversary(ft), adversary(reverse(fs, lambda = lam)))", ["W707"]),
+        # a term with domain roles keeps them: the label classifier's probabilities are not an adversary's
+        ("adversarial loss c = bce_weighted_by_entropy(domain(ft), 1, label(ft))", ["W707"]),
+        ("adversarial loss c = bce_weighted_by_entropy(domain(reverse(ft, lambda = lam)), 1, label(ft))", []),
+        # a marked loss against the labels is no label loss: its reversal is not W708
+        ("adversarial loss c = crossentropy(adversary(reverse(fs, lambda = lam)), ys)", []),
+        ("loss c = crossentropy(adversary(reverse(fs, lambda = lam)), ys)", ["W708"]),
+    ],
+)
+def test_a_loss_marked_adversarial_is_checked_like_a_domain_loss(loss: str, codes: list[str]) -> None:
+    assert _codes(LABEL + loss + "\n", ADVERSARIAL) == codes
+
+
+def test_the_warning_on_a_marked_loss_names_it_adversarial_and_reverses_the_critic_input() -> None:
+    spec = spec_lang.loads(ADVERSARIAL + LABEL + "adversarial loss c = mse(critic(ft), fake)\noptimize sgd(lr = 0.1)\n")
+    (warning,) = [w for w in spec.warnings if w.code in REVERSAL_CODES]
+    assert warning.message.startswith("the gradient of adversarial loss 'c' reaches 'features'")
+    assert (warning.span.line, warning.span.column) == (14, 26)
+    assert warning.hint.endswith(" reads: mse(critic(reverse(ft, lambda = 1)), fake)")
+    assert spec.program.adversarial == frozenset({"c"})
