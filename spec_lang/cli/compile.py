@@ -6,9 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from spec_lang.cli.options import MODES, add_backend_options, add_spec_options, compile_spec, load_spec, print_warnings
+from spec_lang.cli.options import (
+    MODES,
+    add_backend_options,
+    add_spec_options,
+    compile_spec,
+    load_spec,
+    print_warnings,
+    write_output,
+)
 from spec_lang.diagnostics import shown_path
-from spec_lang.files import check_distinct, check_output, write_atomic
 from spec_lang.reports.summary import listing, summary
 
 
@@ -45,10 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
             text = emit_python(spec.program, args.file)
         if args.output:
-            check_distinct({"-o": args.output}, [args.file])  # even with --force: it would destroy the spec
-            check_output(args.output, args.force)
-            write_atomic(args.output, text)
-            print(f"wrote {shown_path(args.output)}")
+            write_output(args.output, text, args.force, reads=[args.file])
         else:
             sys.stdout.write(text)
         return 0

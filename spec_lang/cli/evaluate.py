@@ -1,4 +1,6 @@
-"""`specc eval FILE --checkpoint CKPT --data DATA`: print metrics of a trained spec on labelled data."""
+"""`specc eval FILE --checkpoint CKPT --data DATA`: print metrics of a trained spec on labelled data; `--data` and
+`--target` are repeatable, one file per source (per target) as `specc train` takes them
+(`spec_lang.cli.datasets`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 import math
 import sys
 
+from spec_lang.cli.datasets import data_plan
 from spec_lang.cli.options import (
     add_backend_options,
     add_checkpoint_options,
@@ -27,9 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_options(parser)
     add_checkpoint_options(
         parser,
-        ".npz/.csv with inputs by name (source inputs and labels; target inputs and target labels, unless --target)",
+        ".npz/.csv with inputs by name (source inputs and labels; target inputs and target labels, unless "
+        "--target); repeatable: one for every source, or one per source in the order of train's --source",
+        repeatable=True,
     )
-    parser.add_argument("--target", metavar="FILE", help=".npz/.csv with the target inputs and target labels")
+    parser.add_argument(
+        "--target",
+        action="append",
+        metavar="FILE",
+        help=".npz/.csv with the target inputs and target labels; repeatable: one per target, as on train",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     add_backend_options(parser)
     add_role_options(parser)
@@ -39,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the metrics, aligned or as JSON."""
     spec, saved = load_checkpointed_run(args)
+    data_plan(spec.program, args, args.data, "--data")  # a wrong number of files fails before compiling
     model = compile_spec(spec, args)
     saved.restore(model)
     values = model.metrics(*data_files(args, args.data), **roles(args))

@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypedDict
 
 from spec_lang.api import Spec, from_ir, parse_source, read_source
-from spec_lang.diagnostics import file_error
+from spec_lang.diagnostics import file_error, shown_path
 from spec_lang.diagnostics.limits import DEFAULT_MAX_PARAMETER_MEMORY, parse_memory
 from spec_lang.experiments.seeds import MAX_SEED
+from spec_lang.files import check_distinct, check_output, write_atomic
 from spec_lang.lowering.passes import Optimizations
 from spec_lang.syntax.json_text import MAX_JSON_DEPTH, too_deep_text
 
@@ -166,12 +167,15 @@ def add_role_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_checkpoint_options(parser: argparse.ArgumentParser, data_help: str) -> None:
-    """`--checkpoint` (written by `specc train`) and `--data`, of the commands that use a trained spec."""
+def add_checkpoint_options(parser: argparse.ArgumentParser, data_help: str, repeatable: bool = False) -> None:
+    """`--checkpoint` (written by `specc train`) and `--data` (a list of files when `repeatable`), of the commands
+    that use a trained spec."""
     parser.add_argument(
         "--checkpoint", required=True, metavar="FILE", help="a checkpoint, or a run folder, written by specc train"
     )
-    parser.add_argument("--data", required=True, metavar="FILE", help=data_help)
+    parser.add_argument(
+        "--data", required=True, action="append" if repeatable else "store", metavar="FILE", help=data_help
+    )
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -206,13 +210,21 @@ def mapping(args: argparse.Namespace) -> dict[str, str]:
     return pairs
 
 
-def data_files(args: argparse.Namespace, source: str) -> tuple[DataFile, DataFile | None]:
-    """The data file `source` and `--target` (when given), with the renames of `--map`."""
+def data_file(args: argparse.Namespace, path: str) -> DataFile:
+    """The data file `path`, with the renames of `--map`."""
     from spec_lang.data import DataFile
 
-    renames = mapping(args)
-    target = getattr(args, "target", None)
-    return DataFile(source, renames), None if target is None else DataFile(target, renames)
+    return DataFile(path, mapping(args))
+
+
+def data_files(
+    args: argparse.Namespace, sources: list[str]
+) -> tuple[tuple[DataFile, ...], tuple[DataFile, ...] | None]:
+    """The data files `sources` and those of `--target` (when given), with the renames of `--map`: one for all the
+    sources (targets) or one per source (target), as `fit` and `metrics` take them."""
+    targets: list[str] | None = args.target
+    given = tuple(data_file(args, s) for s in sources)
+    return given, None if targets is None else tuple(data_file(args, t) for t in targets)
 
 
 def load_spec(args: argparse.Namespace) -> Spec:
@@ -260,3 +272,12 @@ def format_metrics(values: Mapping[str, object]) -> str:
     return "".join(
         f"{k:<{width}}  {v:.6g}\n" if isinstance(v, float) else f"{k:<{width}}  {v}\n" for k, v in values.items()
     )
+
+
+def write_output(path: str, text: str, force: bool, reads: Sequence[str] = ()) -> None:
+    """Write a command's text to `-o` and say so: a file the command `reads` is refused even with `--force` (E004),
+    an existing file without it (E002)."""
+    check_distinct({"-o": path}, list(reads))
+    check_output(path, force)
+    write_atomic(path, text)
+    print(f"wrote {shown_path(path)}")

@@ -13,7 +13,7 @@ from spec_lang.cli.options import (
     add_data_options,
     add_spec_options,
     compile_spec,
-    data_files,
+    data_file,
 )
 from spec_lang.cli.trained import load_checkpointed_run
 from spec_lang.diagnostics import did_you_mean, file_error
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             f"--head {args.head}: the model has no head '{args.head}'",
             did_you_mean(args.head, heads) or f"heads: {', '.join(heads) or 'none'}",
         )
-    data, _ = data_files(args, args.data)
+    data = data_file(args, args.data)
     arrays = data.read(spec.program)
     model = compile_spec(spec, args)
     saved.restore(model)

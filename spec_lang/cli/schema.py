@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from spec_lang.diagnostics import shown_path
-from spec_lang.files import check_output, write_atomic
+from spec_lang.cli.options import write_output
 from spec_lang.syntax.jsonio import schema_text
 
 
@@ -20,9 +19,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the schema, or write it to `-o`."""
     text = schema_text()
     if args.output:
-        check_output(args.output, args.force)
-        write_atomic(args.output, text)
-        print(f"wrote {shown_path(args.output)}")
+        write_output(args.output, text, args.force)
     else:
         sys.stdout.write(text)
     return 0

@@ -1,16 +1,20 @@
-"""`specc train FILE --source DATA`: train a spec; write checkpoints, a log and a plot. An interrupted run writes
-its checkpoint and exits with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM)."""
+"""`specc train FILE --source DATA`: train a spec; write checkpoints, a log and a plot. `--source` and `--target`
+are repeatable: one file per labelled source (per target) of the spec, in the order of `spec_lang.cli.datasets`.
+An interrupted run writes its checkpoint and exits with 128 + the signal's number (130 for Ctrl-C, 143 for
+SIGTERM)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from spec_lang.api import Spec
+from spec_lang.cli.datasets import data_plan
 from spec_lang.cli.options import (
     add_backend_options,
     add_data_options,
@@ -34,9 +38,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The spec options, the data, the length and batches of the run, its outputs, the backend and the roles."""
     add_spec_options(parser)
     parser.add_argument(
-        "--source", required=True, metavar="FILE", help=".npz/.csv with the source inputs (by name, e.g. xs and ys)"
+        "--source",
+        action="append",
+        metavar="FILE",
+        help=".npz/.csv with the source inputs (by name, e.g. xs and ys); repeatable: one for every labelled "
+        "source, or one per source in the order of the spec's label terms (default with --resume RUN_DIR: the "
+        "run's own)",
     )
-    parser.add_argument("--target", metavar="FILE", help=".npz/.csv with the target inputs (default: the source file)")
+    parser.add_argument(
+        "--target",
+        action="append",
+        metavar="FILE",
+        help=".npz/.csv with the target inputs (default: the first source file); repeatable: one per target domain, "
+        "in the order of the spec's input declarations",
+    )
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int, help="passes over the source data (default 10)")
     length.add_argument("--steps", type=int, help="optimiser steps, instead of --epochs")
@@ -128,6 +143,10 @@ def run(args: argparse.Namespace) -> int:
     first = specs[seeds[0]]
     if not args.quiet:
         print_warnings(first)
+    _data_options(args, resumed)
+    plan = data_plan(first.program, args, args.source, "--source")  # a wrong number of files fails here
+    if plan and not args.quiet:
+        print("\n".join(f"data: {line}" for line in plan), file=sys.stderr)
     # a bad path fails now, not after compiling
     check_data(first.program, *data_files(args, args.source), **roles(args))
     if resumed is None and args.checkpoint is None:
@@ -176,6 +195,17 @@ def _check_options(args: argparse.Namespace) -> None:
             raise file_error(None, "E802", message, hint)
 
 
+def _data_options(args: argparse.Namespace, resumed: RunFolder | None) -> None:
+    """`--source` and `--target` as lists; when resuming a run folder without `--source`, the files it recorded.
+    No `--source` otherwise is a usage error (exit 2), as argparse reports a missing option."""
+    if args.source is None and resumed is not None:
+        args.source, recorded = resumed.data_files()
+        args.target = args.target or recorded
+    if not args.source:
+        print("specc train: error: the following arguments are required: --source (unless --resume)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _overrides(args: argparse.Namespace) -> tuple[dict[str, object], int | None, RunFolder | None]:
     """The `--set` values and `--seed`, under those of the run folder to resume (`--resume RUN_DIR`, or `--run-dir
     DIR --resume`), and that folder."""
@@ -194,10 +224,15 @@ def _check_named(args: argparse.Namespace) -> None:
     other and the inputs, and free (unless --force)."""
     from spec_lang.training import RUN_HINT
 
-    check_distinct({"--log": args.log, "--plot": args.plot or None}, [args.file, args.source, args.target])
+    check_distinct({"--log": args.log, "--plot": args.plot or None}, _inputs(args))
     if args.log:
         check_output(args.log, args.force, RUN_HINT)
     _check_plot(args.plot, args.force)
+
+
+def _inputs(args: argparse.Namespace) -> list[str | os.PathLike | None]:
+    """The files a run reads, which it must never write: the spec and the data files."""
+    return [args.file, *args.source, *(args.target or [])]
 
 
 def _check_plot(plot: str | None, replace: bool) -> None:
@@ -224,7 +259,7 @@ def _check_files(args: argparse.Namespace, outputs: _Outputs, spec: Spec) -> Non
 
     check_distinct(
         {"--checkpoint": outputs.checkpoint, "--log": outputs.log, "--plot": outputs.plot},
-        [args.file, args.source, args.target],
+        _inputs(args),
     )
     resume = args.resume is not None
     if resume:
@@ -286,7 +321,7 @@ def _train_one(spec: Spec, args: argparse.Namespace, outputs: _Outputs, seed_val
             history.records,
             outputs.plot,
             hyperparameters=spec.program.hypers,
-            title=f"{spec.program.name} trained on {args.source}",
+            title=f"{spec.program.name} trained on {', '.join(args.source)}",
             force=True,
         )
     if not args.quiet:

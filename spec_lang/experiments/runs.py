@@ -5,7 +5,8 @@ never share one) holding
 
 * `spec.dann`: the spec as trained, printed canonically, with the `--set` overrides and the `--seed` applied;
 * `overrides.json`: what the command line changed: `set` (the `--set` values), `seed` (`--seed`, or null),
-  `init_seed` (the seed that drew the initial weights) and the data files;
+  `init_seed` (the seed that drew the initial weights) and the data files: `source` and `target`, lists of paths
+  (one per source and per target, or one for all; `target` null when not given), single paths in older folders;
 * `log.jsonl`, `checkpoint.npz`, `history.png` (with `--plot`), `metrics.json` (the final record and the seeds).
 
 A multi-seed run (`--seeds 0,1,2`) is one such folder per seed, `runs/MODEL/N/seed-0/`, …, under a parent folder
@@ -94,6 +95,21 @@ class RunFolder:
                 "give a run folder written by `specc train`, or the checkpoint itself",
             )
         return values
+
+    def data_files(self) -> tuple[list[str] | None, list[str] | None]:
+        """The `source` and `target` files of `overrides.json` as lists (a single path in folders written before
+        `--source` was repeatable), or None when not recorded."""
+        values = self.read_overrides()
+        found = [values.get(key) for key in ("source", "target")]
+        files = [[f] if isinstance(f, str) else f for f in found]
+        if any(f is not None and not (isinstance(f, list) and all(isinstance(p, str) for p in f)) for f in files):
+            raise file_error(
+                str(self.overrides),
+                "E803",
+                f"cannot read the data files of the run folder {self.path}: `source` and `target` are not paths",
+                "give --source (and --target) on the command line",
+            )
+        return files[0], files[1]
 
 
 def new_run_folder(model: str, chosen: str | os.PathLike | None = None, root: Path = RUNS) -> RunFolder:

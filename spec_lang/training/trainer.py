@@ -11,7 +11,7 @@ from spec_lang.training.evaluation import metrics
 from spec_lang.training.history import History
 from spec_lang.training.loop import fit
 from spec_lang.training.protocol import Model
-from spec_lang.training.roles import infer_roles
+from spec_lang.training.roles import Roles, infer_roles
 
 
 class Trainer:
@@ -49,6 +49,14 @@ class _Uncompiled:
         used = {i.name for s in scalars for value in P.tensors(s) for i in P.inputs_of(value)}
         self.program = program
         self.train_inputs = [i.name for i in program.inputs if i.name in used]
+
+
+def program_roles(
+    program: P.Program, label_head: str | None = None, domain_head: str | None = None, target_input: str | None = None
+) -> Roles:
+    """The roles of a checked program's inputs (sources, targets, the label and domain heads), as `fit` will infer
+    them, without compiling the program."""
+    return infer_roles(cast(Model, _Uncompiled(program)), label_head, domain_head, target_input)
 
 
 def check_data(

@@ -44,7 +44,7 @@ def test_a_run_writes_its_folder_and_nothing_else(work: Path) -> None:
         p.name for p in run.iterdir()
     }
     overrides = json.loads((run / "overrides.json").read_text())
-    assert overrides == {"set": {"hp_lambda": 0.25}, "seed": 4, "init_seed": 4, "source": "../d.npz", "target": None}
+    assert overrides == {"set": {"hp_lambda": 0.25}, "seed": 4, "init_seed": 4, "source": ["../d.npz"], "target": None}
     spec = (run / "spec.dann").read_text()
     assert "hp_lambda = 0.25" in spec and "\nseed 4\n" in spec  # the spec's own `seed 1` replaced
     saved = read_checkpoint(run / "checkpoint.npz")
