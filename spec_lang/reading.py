@@ -35,13 +35,24 @@ import numpy.lib.format as npy
 DEFLATE_RATIO = 1100  # deflate expands at most ~1032 times: a member declaring more than this is lying
 CHUNK_BYTES = 1 << 20  # arrays are read in pieces of 1 MiB, so reading never holds a second copy of an array
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an archive with members; an empty one (numpy.savez with no arrays)
-_KINDS = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a device"),
-    (stat.S_ISBLK, "a device"),
-)
+
+
+def irregular(mode: int) -> str | None:
+    """What a file is when it is not a regular file (from its `st_mode`), e.g. `a folder`; None for a regular file.
+
+    >>> irregular(os.stat(".").st_mode), irregular(os.stat("/dev/null").st_mode)
+    ('a folder', 'a device')
+    """
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((kind for test, kind in kinds if test(mode)), "a special file")
 
 
 def open_regular(path: str | os.PathLike) -> IO[bytes]:
@@ -53,10 +64,9 @@ def open_regular(path: str | os.PathLike) -> IO[bytes]:
         raise ValueError("no such file") from None
     except OSError as error:
         raise ValueError(error.strerror or str(error)) from None
-    mode = os.fstat(handle).st_mode
-    if not stat.S_ISREG(mode):
+    kind = irregular(os.fstat(handle).st_mode)
+    if kind is not None:
         os.close(handle)
-        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
         raise ValueError(f"it is {kind}, not a regular file")
     os.set_blocking(handle, True)
     return os.fdopen(handle, "rb")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import difflib
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from functools import partial
@@ -13,6 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from spec_lang.diagnostics import LINE_END, Diagnostic, Source, Span, SpecError, shown_path
 from spec_lang.diagnostics.limits import MAX_INCLUDE_DEPTH, MAX_SOURCE_BYTES, format_memory
+from spec_lang.reading import irregular
 from spec_lang.syntax import ir
 from spec_lang.syntax.parser import parse
 
@@ -44,12 +44,12 @@ class _Refused(Exception):
 def _read_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of a spec file; `_Refused` when it cannot be read, is not a regular file or is too large."""
     try:
-        kind = _irregular(os.stat(path).st_mode)
+        kind = irregular(os.stat(path).st_mode)
         if kind is None:
             # non-blocking: should the file be swapped for a named pipe after the check, opening it does not wait
             with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file:
                 info = os.fstat(file.fileno())
-                kind, size = _irregular(info.st_mode), info.st_size
+                kind, size = irregular(info.st_mode), info.st_size
                 data = b"" if kind is not None or size > MAX_SOURCE_BYTES else file.read(MAX_SOURCE_BYTES + 1)
                 size = max(size, len(data))  # the file may grow while it is read
     except (OSError, ValueError) as error:  # ValueError: a NUL byte in the name
@@ -87,24 +87,6 @@ def _decode(name: str, data: bytes) -> Source:
             ],
             Source(name, text),
         ) from None
-
-
-def _irregular(mode: int) -> str | None:
-    """What a file is when it is not a regular file, which a spec must be: e.g. `a folder`; None for a regular file.
-
-    >>> _irregular(os.stat(".").st_mode), _irregular(os.stat("/dev/null").st_mode)
-    ('a folder', 'a device')
-    """
-    if stat.S_ISREG(mode):
-        return None
-    kinds = (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISCHR, "a device"),
-        (stat.S_ISBLK, "a device"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    return next((kind for test, kind in kinds if test(mode)), "a special file")
 
 
 def parse_source(source: Source) -> ir.Model:
@@ -150,7 +132,7 @@ def included_templates(
         try:
             resolved = path.resolve()
             try:
-                kind = _irregular(path.stat().st_mode)
+                kind = irregular(path.stat().st_mode)
             except (FileNotFoundError, NotADirectoryError):
                 kind = "missing"
         except (OSError, ValueError, RuntimeError) as error:  # a name too long, a NUL byte, a loop of links
