@@ -97,7 +97,7 @@ def _numeric_gradient(function, x: np.ndarray, step: float = 1e-6) -> np.ndarray
 def _symbolic_gradient(formula, x: np.ndarray, *options) -> np.ndarray:
     """pytensor.grad of `formula(x, x with its gradient stopped, *options)`, as the lowering builds it."""
     v = pt.matrix("x", dtype="float64")
-    cost = formula(v, ops.reverse_gradient(v, pt.constant(0.0)), *options, xp=pt)
+    cost = formula(v, ops.stop_gradient(v), *options, xp=pt)
     return pytensor.function([v], pytensor.grad(cost, v), mode=MODE)(x)
 
 
@@ -193,7 +193,7 @@ def test_stepwise_feature_norm_gradient_pulls_the_norms_up() -> None:
 def test_the_formulas_keep_float32() -> None:
     """No constant of theirs upcasts a float32 model to float64 (their small constants are powers of two)."""
     v, option = pt.matrix("x", dtype="float32"), pt.constant(2.5, dtype="float32")
-    fixed = ops.reverse_gradient(v, pt.constant(0.0, dtype="float32"))
+    fixed = ops.stop_gradient(v)
     built = [
         spectral_penalty(v, 2, pt),
         softmax_scores(v, pt),

@@ -172,8 +172,8 @@ def _multi_kernel(ctx: LossLowering, term: P.LossTerm) -> tuple[Any, Any]:
     """The features' multi-kernel over the joined batch, and the source features (where the batch splits)."""
     source = ctx.tensor(term.value("source"))
     distances = ctx.backend.op("squared_distances", source, ctx.tensor(term.value("target")), hint="distances")
-    # the bandwidth follows the batch but passes no gradient (a gradient scaled by 0)
-    held = ctx.backend.op("reverse_gradient", distances, ctx.backend.const(0.0), hint="held_distances")
+    # the bandwidth follows the batch but passes no gradient
+    held = ctx.backend.op("stop_gradient", distances, hint="held_distances")
     multiplier = ctx.backend.const(float(term.arg("multiplier")))  # type: ignore[arg-type]
     kernel = ctx.backend.op("gaussian_kernels", distances, held, term.arg("kernels"), multiplier, hint="kernel")
     return kernel, source

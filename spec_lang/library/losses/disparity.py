@@ -188,7 +188,7 @@ def weighted_domain_bce_from_logits(logits, target, weights, xp):
 
 def _weighted_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
     weights = ctx.backend.op("weights_by_entropy", ctx.tensor(term.value("probabilities")))
-    constant = ctx.backend.op("reverse_gradient", weights, ctx.backend.const(0.0))  # no gradient into p
+    constant = ctx.backend.op("stop_gradient", weights)  # no gradient into p
     target = ctx.backend.const(_number(term, "domain"))
     return ctx.of_probabilities("weighted_domain_bce", term.value("predictions"), target, constant)
 

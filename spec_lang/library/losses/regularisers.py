@@ -4,7 +4,7 @@ plays no training role of its own.
 
 Their formulas are written once for numpy and PyTensor alike. Where a term is held constant for the gradient (MCC's
 row weights, AFN's target norms), the formula takes a second copy of its input, `fixed`, that the lowering passes
-with its gradient stopped (a gradient reversal with λ = 0); numpy, which has no gradient, passes the input itself.
+with its gradient stopped (`stop_gradient`); numpy, which has no gradient, passes the input itself.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def _mcc_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
 
 def _mcc_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
     scores = ctx.of_probabilities("softmax_scores", term.value("predictions"))  # the logits when there are any
-    fixed = ctx.backend.op("reverse_gradient", scores, ctx.backend.const(0.0))  # λ = 0: no gradient
+    fixed = ctx.backend.op("stop_gradient", scores)
     return ctx.backend.op("minimum_class_confusion", scores, fixed, ctx.backend.const(term.arg("temperature")))
 
 
@@ -160,7 +160,7 @@ def _afn_check(checks: LossChecks, call: ir.Call) -> P.LossTerm:
 
 def _afn_lower(ctx: LossLowering, term: P.LossTerm) -> Any:
     features = ctx.tensor(term.value("features"))
-    fixed = ctx.backend.op("reverse_gradient", features, ctx.backend.const(0.0))  # λ = 0: no gradient
+    fixed = ctx.backend.op("stop_gradient", features)
     return ctx.backend.op("stepwise_feature_norm", features, fixed, ctx.backend.const(term.arg("delta")))
 
 

@@ -82,6 +82,12 @@ def reverse_gradient(x, lam):
     return grad_scale(x, -lam)
 
 
+def stop_gradient(x):
+    """Identity forward, no gradient backward: a value a loss holds constant (a kernel's bandwidth, CDAN+E's
+    weights, the norm AFN steps away from)."""
+    return pytensor.gradient.disconnected_grad(x)
+
+
 def join_rows(parts):
     """The rows of several [batch, …] tensors one after the other, for one pass of a stack over all of them
     (`split_rows` takes them apart again)."""

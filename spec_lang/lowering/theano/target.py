@@ -22,7 +22,7 @@ from spec_lang.lowering.theano import blocks
 # the others. `fast_tanh` (an `OpFromGraph` with a `pullback`) has no Theano form: the target lowers without it.
 SHARED = frozenset(
     {
-        "affine", "tanh", "relu", "linear", "leaky_relu", "elu", "gelu", "reverse_gradient",
+        "affine", "tanh", "relu", "linear", "leaky_relu", "elu", "gelu", "reverse_gradient", "stop_gradient",
         "join_rows", "rows", "split_rows", "crossentropy", "binary_crossentropy", "mean_squared_error",
         "l2_penalty", "l1_penalty", "outer", "batch_statistics", "moving_average", "flatten", "reshape",
     }
