@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from spec_lang.diagnostics import Diagnostic, Source, SpecError, did_you_mean
-from spec_lang.diagnostics.limits import DEFAULT_MAX_PARAMETER_MEMORY
+from spec_lang.diagnostics.limits import DEFAULT_MAX_PARAMETER_MEMORY, MAX_MEMORY
 from spec_lang.program import Program
 from spec_lang.semantics.checker import resolve
 from spec_lang.syntax import ir
@@ -59,7 +59,12 @@ def from_ir(
     warnings too (as errors). Its includes are
     read relative to the folder of `source` (the current directory without one; see `included_templates`). A model
     whose parameters and optimiser state (Adam's two moments, a momentum velocity: the arrays it keeps between steps)
-    would take more than `max_parameter_memory` bytes is refused (E604)."""
+    would take more than `max_parameter_memory` bytes is refused (E604); the limit itself is a whole number of bytes
+    from 1 to 2**63, else `ValueError`."""
+    if isinstance(max_parameter_memory, bool) or not isinstance(max_parameter_memory, int):
+        raise ValueError(f"max_parameter_memory is a whole number of bytes, got {max_parameter_memory!r}")
+    if not 1 <= max_parameter_memory <= MAX_MEMORY:
+        raise ValueError(f"max_parameter_memory is from 1 byte to 2**63 bytes, got {max_parameter_memory}")
     if overrides:
         known = [p.name for p in model.params]
         for name in overrides:

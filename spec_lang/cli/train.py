@@ -84,8 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         const="",
         metavar="FILE.png",
-        help="plot the loss terms, accuracies, proxy A-distance, λ and learning rate per epoch (needs matplotlib); "
-        "without FILE, history.png in the run folder",
+        help="plot per epoch the loss terms, accuracies, proxy A-distance, and λ and learning rate where they vary "
+        "(needs matplotlib); without FILE, history.png in the run folder",
     )
     parser.add_argument(
         "--checkpoint",

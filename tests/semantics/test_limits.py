@@ -338,3 +338,9 @@ def test_a_run_time_value_that_overflows_is_an_error() -> None:
 def test_a_schedule_that_overflows_prints_no_warning(recwarn: pytest.WarningsRecorder) -> None:
     spec_lang.loads(MODEL.format(extra="").replace("sgd(lr = 0.1)", "sgd(lr = annealed(0.1, beta = 1e308))"))
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+@pytest.mark.parametrize("limit", [0, -1, 2**63 + 1, 1.5, float("nan"), True, "8GiB"])
+def test_a_memory_limit_that_is_not_a_size_is_refused_in_python(limit: object) -> None:
+    with pytest.raises(ValueError, match="max_parameter_memory is"):
+        spec_lang.load("examples/seed_dann.dann", max_parameter_memory=limit)  # type: ignore[arg-type]
