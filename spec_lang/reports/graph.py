@@ -28,7 +28,7 @@ from spec_lang import program as P
 from spec_lang.diagnostics import file_error
 from spec_lang.files import check_output, write_atomic
 from spec_lang.reports.plots import require_matplotlib
-from spec_lang.reports.summary import _layer, _namer, _optimizer, _stack_options, _type
+from spec_lang.reports.summary import layer_text, optimizer_text, stack_options_text, type_text, value_namer
 
 FORMATS = {".dot": "dot", ".gv": "dot", ".png": "png", ".svg": "svg"}  # a file's suffix → what is written there
 RENDERERS = ("auto", "dot", "matplotlib")
@@ -127,7 +127,7 @@ class _Builder:
 
     def __init__(self, program: P.Program):
         self.program = program
-        _, _, self.scalar = _namer(program)
+        _, _, self.scalar = value_namer(program)
         self.names: dict[int, list[str]] = {}
         for name, value in program.values.items():
             self.names.setdefault(id(value), []).append(name)
@@ -154,7 +154,7 @@ class _Builder:
             self.nodes.append(Node(f"loss_{name}", "loss", tuple(lines)))
             self.feed(loss, f"loss_{name}")
         minimize = f"minimize {self.scalar(self.program.objective)}"
-        lines = [*_wrap(minimize), *_wrap(_optimizer(self.program, self.scalar))]
+        lines = [*_wrap(minimize), *_wrap(optimizer_text(self.program, self.scalar))]
         self.nodes.append(Node("objective", "objective", tuple(lines)))
         self.feed(self.program.objective, "objective")
         return Graph(self.title(), tuple(self.nodes), tuple(self.edges))
@@ -186,15 +186,15 @@ class _Builder:
     def add(self, value: P.Value) -> None:
         node_id = f"input_{value.name}" if isinstance(value, P.InputValue) else f"v{len(self.ids)}"
         self.ids[id(value)] = node_id
-        shown = _type(self.program, value.type)
+        shown = type_text(self.program, value.type)
         match value:
             case P.InputValue(name=name, bound=bound):
                 self.nodes.append(Node(node_id, "input", (f"input {name}", shown + (f" < {bound}" if bound else ""))))
             case P.Applied(stack=stack):
                 definition = self.program.stack(stack)
-                layers = _pack([_layer(layer, self.scalar) for layer in definition.layers])
+                layers = _pack([layer_text(layer, self.scalar) for layer in definition.layers])
                 kind = "head" if any(n.startswith("head ") for n in self.names.get(id(value), [])) else "stack"
-                lines = (self.heading(value), *layers, *_wrap(_stack_options(definition).strip()), shown)
+                lines = (self.heading(value), *layers, *_wrap(stack_options_text(definition).strip()), shown)
                 reverses = any(layer.reverses_gradient for layer in definition.layers)
                 self.nodes.append(Node(node_id, kind, tuple(line for line in lines if line), reverses))
                 self.applications.setdefault(stack, []).append(node_id)

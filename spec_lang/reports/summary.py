@@ -13,7 +13,10 @@ from spec_lang.semantics.scalars import PROGRESS_POINTS, evaluate
 TLL = "the mean over all domain rows (Transfer-Learning-Library's convention)"
 
 
-def _namer(program: P.Program):
+def value_namer(program: P.Program):
+    """Three functions that write the program's values as the summary, the listing and `specc graph` show them:
+    `describe(value)` (its name, or its expression), `expression(value)` and `scalar(s)` (λ, weights, schedules,
+    loss terms)."""
     names = {id(v): n for n, v in (*program.values.items(), *program.heads.items())}
 
     def describe(value: P.Value) -> str:
@@ -46,12 +49,14 @@ def _namer(program: P.Program):
     return describe, expression, scalar
 
 
-def _type(program: P.Program, tensor: P.TensorType) -> str:
+def type_text(program: P.Program, tensor: P.TensorType) -> str:
+    """A tensor type as the compiled model holds it, e.g. `float32[batch, 2]`."""
     dtype = program.precision if tensor.dtype == "float" else "int32"
     return f"{dtype}[{', '.join('batch' if d is None else str(d) for d in tensor.shape)}]"
 
 
-def _layer(layer: P.LayerInstance, scalar) -> str:
+def layer_text(layer: P.LayerInstance, scalar) -> str:
+    """A layer in one phrase: `dense 2→3 tanh`, or `kind(option = value, …)`."""
     if layer.kind == "dense":
         return f"dense {layer.in_shape[-1]}→{layer.option('units')} {layer.option('activation')}"
     options = [f"{'λ' if k == 'lambda' else k} = {_option(v, scalar)}" for k, v in layer.options]
@@ -68,7 +73,7 @@ def _option(value: object, scalar) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _stack_options(stack: P.StackDef) -> str:
+def stack_options_text(stack: P.StackDef) -> str:
     """How the optimiser treats a stack, when not as usual: " (lr_mult = 0.1)", " (frozen = true)"."""
     options = []
     if stack.lr_mult != 1:
@@ -78,7 +83,7 @@ def _stack_options(stack: P.StackDef) -> str:
     return f" ({', '.join(options)})" if options else ""
 
 
-def _optimizer(program: P.Program, scalar) -> str:
+def optimizer_text(program: P.Program, scalar) -> str:
     """The optimiser with every option's value, e.g. `sgd(lr = 0.01, momentum = 0.9, …)`; clip_norm when set."""
     options = [("lr", program.learning_rate), *((k, v) for k, v in program.optimizer_options.items() if v is not None)]
     return f"{program.optimizer}({', '.join(f'{k} = {_option(v, scalar)}' for k, v in options)})"
@@ -103,20 +108,24 @@ def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ") -> list[str]:
 def summary(program: P.Program, source_name: str, compile_seconds: float | None, mode: str) -> str:
     """What `specc compile` prints: inputs, stacks with parameter counts, heads, reversal points, losses,
     optimiser, the values of schedules and compile time."""
-    describe, expression, scalar = _namer(program)
+    describe, expression, scalar = value_namer(program)
     out = [f"model {program.name}  ({source_name})  precision {program.precision}, seed {program.seed}"]
     out += ["", "inputs"]
-    out += _table([(i.name, _type(program, i.type) + (f" < {i.bound}" if i.bound else "")) for i in program.inputs])
+    out += _table([(i.name, type_text(program, i.type) + (f" < {i.bound}" if i.bound else "")) for i in program.inputs])
     out += ["", "stacks"]
     rows = [
-        (s.name, ", ".join(_layer(l, scalar) for l in s.layers), f"{s.parameter_count:,} parameters{_stack_options(s)}")
+        (
+            s.name,
+            ", ".join(layer_text(l, scalar) for l in s.layers),
+            f"{s.parameter_count:,} parameters{stack_options_text(s)}",
+        )
         for s in program.stacks
     ]
     rows.append(("total", "", f"{sum(s.parameter_count for s in program.stacks):,} parameters"))
     out += _table(rows)
     out += ["", "heads"]
     out += _table(
-        [(n, "= " + expression(v), _type(program, v.type)) for n, v in program.heads.items()] or [("(none)",)]
+        [(n, "= " + expression(v), type_text(program, v.type)) for n, v in program.heads.items()] or [("(none)",)]
     )
     out += ["", "reversal points"]
     points = P.reversal_points(program)
@@ -140,7 +149,7 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
     if averaging:
         out += ["", "domain losses (how each averages its rows)"]
         out += [f"  {name}: {text}" for name, text in averaging.items()]
-    out += ["", "optimiser", f"  {_optimizer(program, scalar)} minimize {scalar(program.objective)}"]
+    out += ["", "optimiser", f"  {optimizer_text(program, scalar)} minimize {scalar(program.objective)}"]
     schedules = _schedules(program)
     if schedules:
         progress = ", ".join(f"{p:g}" for p in PROGRESS_POINTS)
@@ -222,31 +231,32 @@ def _constant(s: P.Scalar, hypers: dict[str, float]) -> float | None:
 def listing(program: P.Program) -> str:
     """The checked program as a flat listing (`specc compile --emit ir`): one line per value, every layer
     with its parameter names and shapes, every loss and the objective."""
-    describe, expression, scalar = _namer(program)
+    describe, expression, scalar = value_namer(program)
     out = [
         f"program {program.name} precision={program.precision} seed={program.seed}",
         f"  init weights={_init(program.weights_init)} biases={_init(program.biases_init)}",
     ]
     out += [f"  hyper {n} = {v:g}" for n, v in program.hypers.items()]
     out += [
-        f"  input {i.name} : {_type(program, i.type)}" + (f" < {i.bound}" if i.bound else "") for i in program.inputs
+        f"  input {i.name} : {type_text(program, i.type)}" + (f" < {i.bound}" if i.bound else "")
+        for i in program.inputs
     ]
     for stack in program.stacks:
-        out.append(f"  stack {stack.name}{_stack_options(stack)}")
+        out.append(f"  stack {stack.name}{stack_options_text(stack)}")
         for layer in stack.layers:
             params = "  ".join(
                 f"{p.name} : {list(p.shape)}{'' if p.trainable else ' (state)'}{_own_init(program, p)}"
                 for p in layer.params
             )
-            shape = _type(program, P.TensorType("float", layer.out_shape))
-            out.append(f"    {_layer(layer, scalar)} → {shape}" + (f"  {params}" if params else ""))
+            shape = type_text(program, P.TensorType("float", layer.out_shape))
+            out.append(f"    {layer_text(layer, scalar)} → {shape}" + (f"  {params}" if params else ""))
     for kind, group in (("let", program.values), ("head", program.heads)):
-        out += [f"  {kind} {n} = {expression(v)} : {_type(program, v.type)}" for n, v in group.items()]
+        out += [f"  {kind} {n} = {expression(v)} : {type_text(program, v.type)}" for n, v in group.items()]
     out += [
         f"  {'adversarial ' if n in program.adversarial else ''}loss {n} = {scalar(s)}"
         for n, s in program.losses.items()
     ]
-    out.append(f"  minimize {scalar(program.objective)} with {_optimizer(program, scalar)}")
+    out.append(f"  minimize {scalar(program.objective)} with {optimizer_text(program, scalar)}")
     return "\n".join(out) + "\n"
 
 
