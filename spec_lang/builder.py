@@ -27,6 +27,8 @@ from spec_lang.syntax.builder import (
     dense,
     entropy,
     for_each,
+    gradient_penalty,
+    interpolate,
     jmmd,
     l1,
     l2,
@@ -45,6 +47,7 @@ from spec_lang.syntax.builder import (
     step_decay,
     uniform,
     warmup,
+    wasserstein,
 )
 
 __all__ = [
@@ -70,6 +73,8 @@ __all__ = [
     "dense",
     "entropy",
     "for_each",
+    "gradient_penalty",
+    "interpolate",
     "jmmd",
     "l1",
     "l2",
@@ -88,4 +93,5 @@ __all__ = [
     "step_decay",
     "uniform",
     "warmup",
+    "wasserstein",
 ]

@@ -1,5 +1,5 @@
 """The method library, examples/methods/: every spec checks with no warning under `strict`, compiles and trains 20
-steps on random data with every loss finite; three methods (CORAL, DAN, BSP) have known answers, their alignment
+steps on random data (through each of its stages) with every loss finite; three methods (CORAL, DAN, BSP) have known answers, their alignment
 term against NumPy on the features computed from the model's own parameters. Being canonical under `fmt` and the
 JSON round trip are covered for every file under examples/ (subfolders included) by tests/syntax/test_roundtrip.py
 and tests/syntax/test_jsonio.py; tests/test_examples.py trains only the top-level examples."""
@@ -19,7 +19,7 @@ SPECS = sorted(METHODS.glob("*.dann"))
 
 
 def test_the_library_holds_every_method_expressible_today() -> None:
-    assert [p.stem for p in SPECS] == "afn bsp cdan cdan_e coral dan dann jan mcc mdd source_only".split()
+    assert [p.stem for p in SPECS] == "adda afn bsp cdan cdan_e coral dan dann jan mcc mcd mdd source_only wdgrl".split()
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
@@ -29,10 +29,13 @@ def test_method_trains_with_every_loss_finite(path: Path) -> None:
     model = spec.compile("FAST_COMPILE")
     batch = random_batch(spec.program, np.random.default_rng(0))
     batch = {name: batch[name] for name in model.train_inputs}
+    plan = spec.program.plan
     for step in range(20):
         model.set_progress(step / 20)
+        model.set_stage(plan[step * len(plan) // 20].name)  # every stage of training in turn
         losses = model.train_step(**batch)
-        assert set(losses) == {"objective", *(loss.name for loss in spec.model.losses)}
+        phases = [p.name for p in spec.program.phases] if len(spec.program.phases) > 1 else []
+        assert set(losses) == {"objective", *(loss.name for loss in spec.model.losses), *phases}
         assert all(np.isfinite(value) for value in losses.values()), losses
     assert all(np.isfinite(value) for value in model.evaluate(**batch).values())
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from spec_lang.cli.options import write_output
-from spec_lang.syntax.jsonio import schema_text
+from spec_lang.syntax.json_schema import schema_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

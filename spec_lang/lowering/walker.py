@@ -18,6 +18,7 @@ from spec_lang.library import initializers
 from spec_lang.library.layers import LAYERS, Lowering
 from spec_lang.library.losses import LOSSES
 from spec_lang.lowering.passes import Group, Optimizations, batch_groups
+from spec_lang.program.types import Interpolated
 
 
 class Backend[H](Protocol):
@@ -29,6 +30,7 @@ class Backend[H](Protocol):
     def label(self, value: int) -> H: ...
     def arith(self, op: str, left: H, right: H | None) -> H: ...
     def generator(self, index: int) -> H: ...  # a new shared random generator, the `index`-th of its graph
+    def seed(self) -> H | int: ...  # the program's seed, for numbers drawn when the graph is built
     # `args` are values, lists of values, or sizes fixed when the graph is built (ints, tuples of ints); an op
     # that returns several values (`outputs` given) gives a tuple
     @overload
@@ -41,15 +43,29 @@ class Backend[H](Protocol):
 
 
 @dataclass
+class LoweredPhase[H]:
+    """A phase's objective and learning rate, and the parameters it updates, in the order of
+    `Program.optimized_parameters(phase)`."""
+
+    phase: P.Phase
+    objective: H
+    learning_rate: H
+    parameters: list[H]
+
+
+@dataclass
 class Lowered[H]:
     inputs: dict[str, H]
     values: dict[str, H]
     heads: dict[str, H]
     losses: dict[str, H]
-    objective: H
-    learning_rate: H
-    parameters: list[H]  # those the optimiser updates, in the order of `Program.optimized_parameters`
+    phases: list[LoweredPhase[H]]
     state_updates: list[tuple[H, H]]  # new values of state variables (running statistics) after a training step
+
+    @property
+    def objective(self) -> H:
+        """The first phase's objective (`Program.objective`)."""
+        return self.phases[0].objective
 
 
 def lower[H](
@@ -62,7 +78,8 @@ def lower[H](
     optimizations = optimizations or Optimizations()
     if optimizations.fast_tanh and program.precision == "float32":
         backend = _Substituted(backend, {"tanh": "fast_tanh"})
-    roots = [t for loss in (*program.losses.values(), program.objective) for t in P.tensors(loss)]
+    objectives = [phase.objective for phase in program.phases]
+    roots = [t for loss in (*program.losses.values(), *objectives) for t in P.tensors(loss)]
     groups = batch_groups(program, roots, training, optimizations) if training else {}
     building: set[int] = set()  # groups being built (a cycle between groups falls back to single passes)
     parts: dict[int, tuple[H, int, list[H]]] = {}  # id(value) → (batched output, position, rows of each part)
@@ -125,7 +142,21 @@ def lower[H](
     def build(value: P.Value, hint: str | None) -> H:
         assert not isinstance(value, P.InputValue)  # inputs are in `memo` from the start
         if isinstance(value, P.Outer):
-            return backend.op("outer", tensor(value.features), tensor(value.predictions), hint=hint)
+            features, predictions = tensor(value.features), tensor(value.predictions)
+            if value.dim is None:
+                return backend.op("outer", features, predictions, hint=hint)
+            widths = (value.features.type.shape[1], value.predictions.type.shape[1])
+            assert widths[0] is not None and widths[1] is not None  # only the batch dimension is symbolic
+            return backend.op(
+                "randomized_outer", features, predictions, backend.seed(), (widths[0], widths[1]), value.dim, hint=hint
+            )
+        if isinstance(value, Interpolated):
+            generator = context.generator()
+            mixed, next_generator = backend.op(
+                "interpolate", tensor(value.first), tensor(value.second), generator, outputs=2
+            )
+            context.update(generator, next_generator)
+            return backend.bind(hint, mixed) if hint else mixed
         h = tensor(value.arg)
         if isinstance(value, P.Reversed):
             return backend.op("reverse_gradient", h, scalar(value.lam), hint=hint)
@@ -177,17 +208,16 @@ def lower[H](
     heads = {name: tensor(v) for name, v in program.heads.items()}
     for name, loss in program.losses.items():
         losses[name] = backend.bind(name, scalar(loss))
-    objective = scalar(program.objective)
-    return Lowered(
-        inputs,
-        values,
-        heads,
-        losses,
-        objective,
-        scalar(program.learning_rate),
-        [backend.parameter(n) for n in program.optimized_parameters()],
-        context.state_updates,
-    )
+    phases = [
+        LoweredPhase(
+            phase,
+            scalar(phase.objective),
+            scalar(phase.learning_rate),
+            [backend.parameter(n) for n in program.optimized_parameters(phase)],
+        )
+        for phase in program.phases
+    ]
+    return Lowered(inputs, values, heads, losses, phases, context.state_updates)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from spec_lang.program.types import (
     Arith,
     Const,
     InputValue,
+    Interpolated,
     LossTerm,
     Outer,
     Program,
@@ -31,13 +32,15 @@ def schedules(scalar: Scalar) -> list[Schedule]:
 
 
 def parents(value: Value, gradient: bool = False) -> tuple[Value, ...]:
-    """The values a value is computed from directly: none for an input, two for `outer`, else one. With
-    `gradient`, only those its gradient flows into (not `outer`'s predictions)."""
+    """The values a value is computed from directly: none for an input, two for `outer` and `interpolate`, else
+    one. With `gradient`, only those its gradient flows into (not `outer`'s predictions)."""
     match value:
         case InputValue():
             return ()
         case Outer(features=features, predictions=predictions):
             return (features,) if gradient else (features, predictions)
+        case Interpolated(first=first, second=second):
+            return (first, second)
     return (value.arg,)
 
 
@@ -206,8 +209,10 @@ def expression(value: Value, names: Mapping[int, str] | None = None, lam: Callab
             return name
         case Reversed(arg=arg):
             return f"reverse({part(arg)}{f', λ = {lam(value.lam)}' if lam else ''})"
-        case Outer(features=features, predictions=predictions):
-            return f"outer({part(features)}, {part(predictions)})"
+        case Outer(features=features, predictions=predictions, dim=dim):
+            return f"outer({part(features)}, {part(predictions)}{'' if dim is None else f', dim = {dim}'})"
+        case Interpolated(first=first, second=second):
+            return f"interpolate({part(first)}, {part(second)})"
         case Applied(stack=stack, arg=arg):
             return f"{stack}({part(arg)})"
     raise TypeError(value)

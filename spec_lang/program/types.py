@@ -129,16 +129,32 @@ class Reversed:
 @dataclass(frozen=True, eq=False)
 class Outer:
     """`outer(features, predictions)`: per row, the outer product flattened to [batch, f * c] (CDAN's
-    conditioning). Gradients flow into `features` only; the predictions are conditioning."""
+    conditioning). Gradients flow into `features` only; the predictions are conditioning. With `dim`, CDAN's
+    randomised multilinear map instead: (f·R_f) ⊙ (p·R_p) / √dim, [batch, dim], with fixed standard-normal R_f
+    [f, dim] and R_p [c, dim] drawn from the program's seed and the three sizes (`ops.random_maps`)."""
 
     features: Value
     predictions: Value
     type: TensorType
     activation: str | None = None
     span: Span | None = None
+    dim: int | None = None
 
 
-Value = InputValue | Applied | Reversed | Outer
+@dataclass(frozen=True, eq=False)
+class Interpolated:
+    """`interpolate(first, second)`: per row, α·first + (1 − α)·second with α ~ U(0, 1) drawn anew at every step,
+    over the first min(rows of first, rows of second) rows (WGAN-GP's points for the gradient penalty). Gradients
+    flow into both."""
+
+    first: Value
+    second: Value
+    type: TensorType
+    activation: str | None = None
+    span: Span | None = None
+
+
+Value = InputValue | Applied | Reversed | Outer | Interpolated
 
 # Stacks ------------------------------------------------------------------------------------------
 
@@ -211,6 +227,33 @@ class StackDef:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """One `optimize` statement: an optimiser step per batch (`repeat` steps) on `objective`, updating the trainable
+    parameters of `stacks`. A model with one unnamed `optimize` has one phase named `optimize`."""
+
+    name: str
+    optimizer: str
+    learning_rate: Scalar
+    options: dict[str, object]  # the optimiser's other options (momentum, betas, weight_decay, clip_norm, …)
+    objective: Scalar
+    stacks: tuple[str, ...]  # the stacks it updates, in declaration order (never a frozen one)
+    repeat: int = 1
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """`stage NAME(epochs = N, copy = [FROM, TO]) runs …`: `epochs` epochs (None: the rest of the run) in which each
+    batch runs the named phases in order. Entering it, training copies the parameters of each stack FROM into the
+    stack TO of the same layers (ADDA's target encoder starts as the trained source encoder)."""
+
+    name: str
+    phases: tuple[str, ...]
+    epochs: int | None = None
+    copies: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Program:
     name: str
     precision: str
@@ -223,13 +266,34 @@ class Program:
     values: dict[str, Value]
     heads: dict[str, Value]
     losses: dict[str, Scalar]
-    objective: Scalar
-    optimizer: str
-    learning_rate: Scalar
+    phases: tuple[Phase, ...]  # at least one; run in this order on each batch (within the current stage)
     settings: dict[str, object] = field(default_factory=dict)  # every model parameter's value
     adversarial: frozenset[str] = frozenset()  # the losses marked `adversarial loss …`, by name
-    # the optimiser's other options (momentum, betas, weight_decay, clip_norm, …), every one with its value
-    optimizer_options: dict[str, object] = field(default_factory=dict)
+    stages: tuple[Stage, ...] = ()  # none: one stage, the whole run, running every phase
+
+    @property
+    def objective(self) -> Scalar:
+        """The first phase's objective: what `evaluate` and training report as `objective` (with several phases,
+        each phase's objective is reported under its name too)."""
+        return self.phases[0].objective
+
+    @property
+    def plan(self) -> tuple[Stage, ...]:
+        """The stages of the run: those declared, or one stage running every phase for the whole run."""
+        return self.stages or (Stage("training", tuple(p.name for p in self.phases)),)
+
+    def phase(self, name: str) -> Phase:
+        return next(p for p in self.phases if p.name == name)
+
+    def stage_at(self, epoch: int) -> int:
+        """The index in `plan` of the stage that runs epoch `epoch` (0 for the first): the stages follow one
+        another, each for its `epochs`; the last one runs to the end of training, however long."""
+        end = 0
+        for index, stage in enumerate(self.plan):
+            end += stage.epochs or 0
+            if stage.epochs is None or epoch < end:
+                return index
+        return len(self.plan) - 1
 
     def stack(self, name: str) -> StackDef:
         return self._stacks_by_name[name]
@@ -242,7 +306,8 @@ class Program:
         """Every parameter and state variable in a fixed order: stacks in declaration order, layer by layer."""
         return [p for s in self.stacks for p in s.params]
 
-    def optimized_parameters(self) -> dict[str, float]:
-        """The parameters the optimiser updates, with their learning-rate multipliers (their stack's `lr_mult`):
-        the trainable parameters of every stack that is not frozen, in the order of `params`."""
-        return {p.name: s.lr_mult for s in self.stacks if not s.frozen for p in s.params if p.trainable}
+    def optimized_parameters(self, phase: Phase | None = None) -> dict[str, float]:
+        """The parameters a phase (by default the first) updates, with their learning-rate multipliers (their
+        stack's `lr_mult`): the trainable parameters of its stacks, in the order of `params`."""
+        stacks = (phase or self.phases[0]).stacks
+        return {p.name: s.lr_mult for s in self.stacks if s.name in stacks for p in s.params if p.trainable}

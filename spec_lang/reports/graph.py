@@ -42,6 +42,7 @@ NODE_STYLES = {
     "head": ("box", "rounded,filled,bold", "#c4e8c4"),
     "reverse": ("box", "rounded,filled,dashed", "#fbe3e3"),
     "outer": ("box", "rounded,filled", "#eeeeee"),
+    "interpolate": ("box", "rounded,filled,dotted", "#eeeeee"),
     "loss": ("box", "filled", "#fff2c2"),
     "objective": ("box", "filled,bold", "#ffd8a8"),
 }
@@ -145,7 +146,7 @@ class _Builder:
             self.reversed |= {id(v) for v in P.ancestors(below, gradient=True)}
 
     def build(self) -> Graph:
-        scalars = [*self.program.losses.values(), self.program.objective]
+        scalars = [*self.program.losses.values(), *(phase.objective for phase in self.program.phases)]
         roots = [*self.program.inputs, *self.program.values.values(), *self.program.heads.values()]
         for value in roots + [v for s in scalars for v in P.tensors(s)]:
             self.visit(value)
@@ -153,10 +154,15 @@ class _Builder:
             lines = [f"loss {name}", *_wrap(self.scalar(loss))]
             self.nodes.append(Node(f"loss_{name}", "loss", tuple(lines)))
             self.feed(loss, f"loss_{name}")
-        minimize = f"minimize {self.scalar(self.program.objective)}"
-        lines = [*_wrap(minimize), *_wrap(optimizer_text(self.program, self.scalar))]
-        self.nodes.append(Node("objective", "objective", tuple(lines)))
-        self.feed(self.program.objective, "objective")
+        several = len(self.program.phases) > 1
+        for phase in self.program.phases:
+            lines = [f"minimize {self.scalar(phase.objective)}", optimizer_text(phase, self.scalar)]
+            if several:
+                repeat = f" repeat {phase.repeat}" if phase.repeat > 1 else ""
+                lines = [f"{phase.name}: updates {', '.join(phase.stacks)}{repeat}", *lines]
+            node = f"phase_{phase.name}" if several else "objective"
+            self.nodes.append(Node(node, "objective", tuple(line for text in lines for line in _wrap(text))))
+            self.feed(phase.objective, node)
         return Graph(self.title(), tuple(self.nodes), tuple(self.edges))
 
     def title(self) -> tuple[str, ...]:
@@ -168,6 +174,14 @@ class _Builder:
                 "red dashed: gradient reversal (identity forward, gradient × −λ backward)",
                 f"red: edges carrying the reversed gradients of {losses} to {stacks}",
             ]
+        if self.program.stages:
+            stages = [
+                f"{s.name} ({f'{s.epochs} epochs' if s.epochs else 'to the end'}) runs {', '.join(s.phases)}"
+                for s in self.program.stages
+            ]
+            lines.append("stages: " + "; then ".join(stages))
+        elif len(self.program.phases) > 1:
+            lines.append(f"each batch runs, in order: {', '.join(p.name for p in self.program.phases)}")
         return tuple(lines)
 
     def visit(self, root: P.Value) -> None:
@@ -202,6 +216,8 @@ class _Builder:
                 self.nodes.append(Node(node_id, "reverse", (self.heading(value), shown), True))
             case P.Outer():
                 self.nodes.append(Node(node_id, "outer", (self.heading(value), shown)))
+            case _:  # interpolate(…)
+                self.nodes.append(Node(node_id, "interpolate", (self.heading(value), shown)))
         for parent in P.parents(value):
             self.edges[self.edge(parent, value)] = None
 

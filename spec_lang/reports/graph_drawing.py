@@ -155,7 +155,7 @@ def draw(graph: Graph, stream: BinaryIO, fmt: str) -> None:
                 boxstyle="round,pad=0,rounding_size=0.08" if node.kind != "loss" else "square,pad=0",
                 facecolor=fill,
                 edgecolor=REVERSAL_COLOUR if node.reverses else BORDER_COLOUR,
-                linestyle="--" if "dashed" in style else "-",
+                linestyle="--" if "dashed" in style else ":" if "dotted" in style else "-",
                 linewidth=2 if node.reverses or "bold" in style else 1,
                 zorder=2,
             )

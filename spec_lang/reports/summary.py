@@ -83,19 +83,41 @@ def stack_options_text(stack: P.StackDef) -> str:
     return f" ({', '.join(options)})" if options else ""
 
 
-def optimizer_text(program: P.Program, scalar) -> str:
-    """The optimiser with every option's value, e.g. `sgd(lr = 0.01, momentum = 0.9, …)`; clip_norm when set."""
-    options = [("lr", program.learning_rate), *((k, v) for k, v in program.optimizer_options.items() if v is not None)]
-    return f"{program.optimizer}({', '.join(f'{k} = {_option(v, scalar)}' for k, v in options)})"
+def optimizer_text(phase: P.Phase, scalar) -> str:
+    """A phase's optimiser with every option's value, e.g. `sgd(lr = 0.01, momentum = 0.9, …)`; clip_norm when
+    set."""
+    options = [("lr", phase.learning_rate), *((k, v) for k, v in phase.options.items() if v is not None)]
+    return f"{phase.optimizer}({', '.join(f'{k} = {_option(v, scalar)}' for k, v in options)})"
+
+
+def phase_lines(program: P.Program, scalar) -> list[str]:
+    """The optimiser and objective of each phase: `sgd(…) minimize …` for a model's one phase; with several,
+    `NAME: sgd(…) updates STACKS [repeat N] minimize …` for each, and the stages when there are any."""
+    if len(program.phases) == 1:
+        phase = program.phases[0]
+        return [f"{optimizer_text(phase, scalar)} minimize {scalar(phase.objective)}"]
+    lines = [
+        line
+        for p in program.phases
+        for line in (
+            f"{p.name} (updates {', '.join(p.stacks)}{f'; {p.repeat} steps' if p.repeat > 1 else ''}): "
+            f"minimize {scalar(p.objective)}",
+            f"  with {optimizer_text(p, scalar)}",
+        )
+    ]
+    for stage in program.stages:
+        length = f"{stage.epochs} epoch{'s' if stage.epochs != 1 else ''}" if stage.epochs else "to the end"
+        copies = "".join(f", first copying {a} into {b}" for a, b in stage.copies)
+        lines.append(f"stage {stage.name} ({length}{copies}) runs {', '.join(stage.phases)}")
+    return lines
 
 
 def _schedules(program: P.Program) -> list[P.Schedule]:
-    """Every schedule in the program, once: those of reversal points, losses, the objective, the learning rate."""
+    """Every schedule in the program, once: those of reversal points, losses, the objectives, the learning rates."""
     scalars = [
         *(point.lam for point in P.reversal_points(program)),
         *program.losses.values(),
-        program.objective,
-        program.learning_rate,
+        *(scalar for phase in program.phases for scalar in (phase.objective, phase.learning_rate)),
     ]
     return list(dict.fromkeys(s for scalar in scalars for s in P.schedules(scalar)))
 
@@ -149,7 +171,9 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
     if averaging:
         out += ["", "domain losses (how each averages its rows)"]
         out += [f"  {name}: {text}" for name, text in averaging.items()]
-    out += ["", "optimiser", f"  {optimizer_text(program, scalar)} minimize {scalar(program.objective)}"]
+    several = len(program.phases) > 1
+    out += ["", "phases (in order on each batch)" if several else "optimiser"]
+    out += [f"  {line}" for line in phase_lines(program, scalar)]
     schedules = _schedules(program)
     if schedules:
         progress = ", ".join(f"{p:g}" for p in PROGRESS_POINTS)
@@ -158,7 +182,8 @@ def summary(program: P.Program, source_name: str, compile_seconds: float | None,
             [(scalar(s), *(f"{evaluate(s, program.hypers, p):.4g}" for p in PROGRESS_POINTS)) for s in schedules]
         )
     if compile_seconds is not None:
-        out += ["", f"compiled the update function in {compile_seconds:.2f} s (PyTensor mode {mode})"]
+        functions = "update functions" if len(program.phases) > 1 else "update function"
+        out += ["", f"compiled the {functions} in {compile_seconds:.2f} s (PyTensor mode {mode})"]
     return "\n".join(out) + "\n"
 
 
@@ -256,7 +281,11 @@ def listing(program: P.Program) -> str:
         f"  {'adversarial ' if n in program.adversarial else ''}loss {n} = {scalar(s)}"
         for n, s in program.losses.items()
     ]
-    out.append(f"  minimize {scalar(program.objective)} with {optimizer_text(program, scalar)}")
+    out += [
+        f"  {phase.name + ': ' if len(program.phases) > 1 else ''}minimize {scalar(phase.objective)} with "
+        f"{optimizer_text(phase, scalar)}"
+        for phase in program.phases
+    ]
     return "\n".join(out) + "\n"
 
 

@@ -119,6 +119,7 @@ MODEL_FIELDS: dict[str, Field] = {
         "an object of random generator states",
         lambda v: isinstance(v, dict) and all(map(_is_generator_state, v.values())),
     ),
+    "stage": ("a string", lambda v: isinstance(v, str)),  # the stage of training (`Program.plan`) it was taken in
 }
 RUN_FIELDS: dict[str, Field] = {
     "run": ("an object", lambda v: isinstance(v, dict)),  # its values are compared with the resuming run's (E806)
@@ -190,6 +191,9 @@ class Checkpoint:
         """Refuse (E803) a checkpoint whose arrays (names, shapes, dtypes), run-time parameters or random generators
         are not the model's (its `state_dict()`)."""
         problem = _model_problem(self, *model.state_dict())
+        stages = [stage.name for stage in model.program.plan]
+        if problem is None and self.meta["stage"] not in stages:
+            problem = f"its stage {json.dumps(self.meta['stage'])[:40]} is none of the model's ({_names(stages)})"
         if problem is not None:
             raise self.invalid(problem)
 

@@ -14,8 +14,9 @@ from spec_lang.library.layers import LayerKind
 from spec_lang.library.registry import Signature
 from spec_lang.syntax import ir
 
-# What declares a name: a model parameter, an input, a stack, a `let` value, a head or a loss.
-Declaration = ir.Param | ir.Input | ir.Stack | ir.Let | ir.Head | ir.Loss
+# What declares a name: a model parameter, an input, a stack, a `let` value, a head, a loss, a named `optimize`
+# statement (a phase) or a stage.
+Declaration = ir.Param | ir.Input | ir.Stack | ir.Let | ir.Head | ir.Loss | ir.Optimize | ir.Stage
 
 # What to do about an unknown name when there is nothing close to suggest, by the kind of name expected.
 HOW_TO_DEFINE = {
@@ -23,6 +24,7 @@ HOW_TO_DEFINE = {
     "name": "declare it with `input`, `let` or `head`",
     "stack": "declare it with `stack NAME { … }`",
     "loss": "declare it with `loss NAME = …`",
+    "phase": "name an optimize statement, e.g. `optimize source_step = sgd(lr = 0.01) minimize label_loss`",
 }
 
 
@@ -79,8 +81,8 @@ class CheckerState:
     lets: dict[str, P.Value] = field(default_factory=dict)
     heads: dict[str, P.Value] = field(default_factory=dict)
     losses: dict[str, P.Scalar] = field(default_factory=dict)
-    optimizer_found: tuple[str, P.Scalar, dict[str, object]] | None = None
-    objective_found: P.Scalar | None = None
+    phases_found: tuple[P.Phase, ...] | None = None
+    stages_found: tuple[P.Stage, ...] | None = None
     seed_found: int | None = None
 
     def error(
@@ -111,9 +113,13 @@ class CheckerState:
             ("value", m.lets),
             ("head", m.heads),
             ("loss", m.losses),
+            ("phase", m.optimizers),
+            ("stage", m.stages),
         ]
         for kind, nodes in groups:
             for node in nodes:
+                if node.name is None:  # the one unnamed optimize statement of a model has no name to clash
+                    continue
                 if node.name in found:
                     other_kind, other = found[node.name]
                     line = f" at line {other.span.line}" if other.span else ""

@@ -1,6 +1,6 @@
 """IR → checked `Program`: apply parameter values, unroll loops, infer shapes and dtypes, and report every
 problem as a located diagnostic before anything is compiled. The checks are split by concern (`constants`, `scalars`,
-`stacks`, `values`, `losses`, `objective`, `lints`); `Checker.PHASES` runs them in order.
+`stacks`, `values`, `losses`, `objective`, `phases`, `lints`); `Checker.PHASES` runs them in order.
 
 >>> from spec_lang.syntax.parser import parse
 >>> program, diagnostics = resolve(parse(
@@ -49,8 +49,8 @@ class Checker(Lints):
         Lints.plan_stacks,
         check_values,
         Lints.check_losses,
-        Lints.check_optimizer,
-        Lints.check_objective,
+        Lints.check_phases,
+        Lints.check_stages,
         Lints.check_seed,
         Lints.check_memory,
     )
@@ -65,8 +65,7 @@ class Checker(Lints):
         return program
 
     def program(self) -> P.Program:
-        assert self.optimizer_found is not None and self.objective_found is not None and self.seed_found is not None
-        name, learning_rate, options = self.optimizer_found
+        assert self.phases_found is not None and self.stages_found is not None and self.seed_found is not None
         return P.Program(
             name=self.model.name,
             precision=self.model.precision or "float32",
@@ -79,12 +78,10 @@ class Checker(Lints):
             values=self.lets,
             heads=self.heads,
             losses=self.losses,
-            objective=self.objective_found,
-            optimizer=name,
-            learning_rate=learning_rate,
+            phases=self.phases_found,
             settings=self.settings,
             adversarial=frozenset(node.name for node in self.model.losses if node.adversarial),
-            optimizer_options=options,
+            stages=self.stages_found,
         )
 
 

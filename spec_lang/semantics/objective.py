@@ -18,17 +18,9 @@ OPTION_RANGES = {
 
 
 class Objective(Losses):
-    def optimizer(self) -> tuple[str, P.Scalar, dict[str, object]]:
-        """The optimiser's name, its learning rate (a run-time scalar, positive during training and never negative)
-        and its other options, every one with its value."""
-        opt = self.model.optimize
-        if opt is None:
-            self.error(
-                "E203",
-                "the model has no `optimize` statement",
-                self.model.span,
-                "add e.g. `optimize sgd(lr = 0.01) minimize my_loss`",
-            )
+    def optimizer(self, opt: ir.Optimize) -> tuple[str, P.Scalar, dict[str, object]]:
+        """An optimize statement's optimiser: its name, its learning rate (a run-time scalar, positive during
+        training and never negative) and its other options, every one with its value."""
         call = opt.optimizer
         if call.func not in OPTIMIZERS:
             self.error(
@@ -77,18 +69,19 @@ class Objective(Losses):
             self.error("E601", f"{optimizer}'s {name} must be {need}, got {value:g}", expr, f"e.g. {name} = {example}")
         return value
 
-    def objective(self, losses: dict[str, P.Scalar]) -> P.Scalar:
-        opt = self.model.optimize
+    def objective(self, opt: ir.Optimize) -> P.Scalar:
+        """An optimize statement's objective: its `minimize`, or the sum of all losses."""
+        losses = self.losses
         if not self.model.losses:
             self.error(
                 "E203",
                 "the model has no `loss` statement",
-                opt or self.model.span,
+                opt,
                 "add e.g. `loss xent = crossentropy(net(x), y)`",
             )
         if not losses:
             raise Abort  # every loss has an error, already reported
-        if opt is None or opt.objective is None:
+        if opt.objective is None:
             total: P.Scalar = P.LossRef(next(iter(losses)))
             for name in list(losses)[1:]:
                 total = P.Arith("+", total, P.LossRef(name))
@@ -119,8 +112,13 @@ class Objective(Losses):
         objective = self.scalar(opt.objective, self.settings, loss_ref)
         if not loss_names(objective):
             self.error("E204", "the objective names no loss", opt.objective, f"e.g. minimize {' + '.join(losses)}")
-        for name in losses:
-            if name not in loss_names(objective):
+        return objective
+
+    def warn_unminimized(self, objectives: list[P.Scalar]) -> None:
+        """W704 for each loss that no objective names."""
+        named = set().union(*map(loss_names, objectives))
+        for name in self.losses:
+            if name not in named:
                 node = next(l for l in self.model.losses if l.name == name)
                 self.warn(
                     "W704",
@@ -128,13 +126,6 @@ class Objective(Losses):
                     node,
                     "add it to `minimize`, or remove it (it is still reported by evaluate)",
                 )
-        return objective
-
-    def check_optimizer(self) -> None:
-        self.optimizer_found = self.attempt(self.optimizer)
-
-    def check_objective(self) -> None:
-        self.objective_found = self.attempt(self.objective, self.losses)
 
     def check_memory(self) -> None:
         self.attempt(self.memory)
@@ -149,12 +140,15 @@ class Objective(Losses):
         checkpoint stores. Not counted: what a step computes and drops, its gradients (one more array per updated
         parameter) and its activations (which grow with the batch)."""
         size = 8 if self.model.precision == "float64" else 4
-        optimizer = self.optimizer_found
-        arrays = OPTIMIZERS[optimizer[0]].state_arrays(optimizer[2]) if optimizer is not None else 0
+        phases = self.phases_found or ()
+        arrays_of = {  # the arrays of each stack's parameter shapes the phases that update it keep
+            name: sum(OPTIMIZERS[p.optimizer].state_arrays(p.options) for p in phases if name in p.stacks)
+            for name in self.stacks
+        }
         layers = [
             (
                 sum(p.size for p in layer.params) * size,
-                0 if stack.frozen else sum(p.size for p in layer.params if p.trainable) * size * arrays,
+                sum(p.size for p in layer.params if p.trainable) * size * arrays_of[name],
                 planned.node,
             )
             for name, stack in self.stacks.items()
@@ -168,10 +162,11 @@ class Objective(Losses):
         exact = f" ({total:,} bytes)" if total < 10**16 else ""
         enough = -(-total // 2**30)  # GiB, rounded up
         if state:
-            assert optimizer is not None
             what = "the parameters and the optimiser's state need"
+            arrays = max(arrays_of.values())
+            owner = f"{phases[0].optimizer}'s" if len(phases) == 1 else "the optimisers'"
             parts = (
-                f": {format_memory(parameters)} of parameters and {format_memory(state)} of {optimizer[0]}'s state "
+                f": {format_memory(parameters)} of parameters and {format_memory(state)} of {owner} state "
                 f"({arrays} {'array' if arrays == 1 else 'arrays'} the size of each parameter it updates)"
             )
             note = f"this layer's parameters and their optimiser state take {format_memory(largest[0] + largest[1])}"

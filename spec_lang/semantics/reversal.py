@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from spec_lang import program as P
 from spec_lang.library.losses import LOSSES, TermRole
 from spec_lang.program.graph import HELD, PLAIN, REVERSED, gradient_reach
-from spec_lang.semantics.objective import Objective
+from spec_lang.semantics.objective import loss_names
+from spec_lang.semantics.phases import Phases
 from spec_lang.syntax import ir
 
 
@@ -52,7 +53,16 @@ def adversaries(program: P.Program) -> Iterator[tuple[str, P.LossTerm, P.Value]]
                     yield name, term, value
 
 
-class Reversals(Objective):
+def updated(program: P.Program, loss: str | None = None) -> set[str]:
+    """The stacks the phases update whose objectives name `loss` (any loss by default); with one phase, every stack
+    (a loss outside the objective is W704's)."""
+    phases = [p for p in program.phases if loss is None or loss in loss_names(p.objective)]
+    if len(program.phases) == 1:
+        return {s.name for s in program.stacks}
+    return {s for p in phases for s in p.stacks}
+
+
+class Reversals(Phases):
     def warn_reversals(self, program: P.Program) -> None:
         """W707 and W708 (see the module's description)."""
         label_reach = {
@@ -60,9 +70,10 @@ class Reversals(Objective):
             for name, _, role in term_roles(program)
             if role.role == "label" and name not in program.adversarial
         }
-        shared = {r.stack for reach in label_reach.values() for r in reach if r.way != HELD}
+        shared = {r.stack for name, reach in label_reach.items() for r in reach if r.way != HELD} & updated(program)
         for name, term, predictions in adversaries(program):
-            plain = sorted({r.stack for r in gradient_reach(program, predictions) if r.way == PLAIN} & shared)
+            reached = {r.stack for r in gradient_reach(program, predictions) if r.way == PLAIN}
+            plain = sorted(reached & shared & updated(program, name))
             if plain:
                 stacks = ", ".join(f"'{s}'" for s in plain)
                 fix = self._fixed(program, term, predictions, set(plain))

@@ -17,7 +17,7 @@ from spec_lang.semantics.constants import FLOAT_MAX, Constants
 from spec_lang.syntax import ir
 
 FLOAT32_MAX = 3.4028234663852886e38  # the largest float32: run-time parameters are float32 unless `precision float64`
-VALUE_FUNCTIONS = ("reverse", "outer")  # built-in functions of tensors; stacks are the others
+VALUE_FUNCTIONS = ("reverse", "outer", "interpolate")  # built-in functions of tensors; stacks are the others
 PROGRESS_POINTS = (0.0, 0.5, 1.0)  # where the checks and the summary evaluate run-time scalars
 
 

@@ -1,4 +1,5 @@
-"""Tensor values: inputs, `let` values and heads, stacks applied to values, gradient reversal and CDAN's `outer`;
+"""Tensor values: inputs, `let` values and heads, stacks applied to values, gradient reversal, CDAN's `outer` and
+the random `interpolate`;
 their shapes and dtypes, the depth of the network, and the reversals that cannot work."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from spec_lang.diagnostics import did_you_mean
 from spec_lang.diagnostics.limits import MAX_DEPTH, MAX_LAYERS
 from spec_lang.library.layers import LAYERS
 from spec_lang.library.losses import LOSSES
+from spec_lang.program.types import Interpolated
 from spec_lang.semantics.base import Abort, leading
 from spec_lang.semantics.scalars import VALUE_FUNCTIONS
 from spec_lang.semantics.stacks import Stacks
@@ -85,6 +87,8 @@ class Values(Stacks):
                 return self.layered(P.Reversed(arg, lam, arg.type, arg.activation, expr.span), expr)
             case ir.Call(func="outer"):
                 return self.outer(expr)
+            case ir.Call(func="interpolate"):
+                return self.interpolate(expr)
             case ir.Call(func=func) if func in self.stack_plans or self.named.get(func, ("",))[0] == "stack":
                 self.used.add(func)
                 bound = self.bind(expr, expr, ("value",), (), required=("value",))
@@ -163,8 +167,9 @@ class Values(Stacks):
             )
 
     def outer(self, expr: ir.Call) -> P.Outer:
-        """`outer(features, predictions)`: two [batch, n] float tensors computed from the same batch."""
-        bound = self.bind(expr, expr, ("features", "predictions"), (), required=("features", "predictions"))
+        """`outer(features, predictions, dim = D)`: two [batch, n] float tensors computed from the same batch; with
+        `dim`, CDAN's randomised multilinear map to D columns."""
+        bound = self.bind(expr, expr, ("features", "predictions"), ("dim",), required=("features", "predictions"))
         features, predictions = self.value(bound["features"]), self.value(bound["predictions"])
         for value, arg in ((features, bound["features"]), (predictions, bound["predictions"])):
             if value.type.dtype != "float":
@@ -192,9 +197,32 @@ class Values(Stacks):
             )
         columns, classes = features.type.shape[1], predictions.type.shape[1]
         assert columns is not None and classes is not None  # only the batch dimension is symbolic
-        width = columns * classes
+        dim = self.size(bound["dim"], self.settings, "outer's `dim`") if "dim" in bound else None
+        width = columns * classes if dim is None else dim
+        shape = (features.type.shape[0], width)
+        return self.layered(P.Outer(features, predictions, P.TensorType("float", shape), span=expr.span, dim=dim), expr)
+
+    def interpolate(self, expr: ir.Call) -> Interpolated:
+        """`interpolate(first, second)`: two float tensors of the same shape but for the batch."""
+        bound = self.bind(expr, expr, ("first", "second"), (), required=("first", "second"))
+        first, second = self.value(bound["first"]), self.value(bound["second"])
+        for value, arg in ((first, bound["first"]), (second, bound["second"])):
+            if value.type.dtype != "float":
+                self.error(
+                    "E401",
+                    f"interpolate needs float tensors, got {value.type}",
+                    arg,
+                    "interpolate mixes two batches of features, e.g. interpolate(fs, ft)",
+                )
+        if first.type.shape[1:] != second.type.shape[1:]:
+            self.error(
+                "E301",
+                f"interpolate mixes rows of the same shape, got {first.type} and {second.type}",
+                bound["second"],
+                "pass one stack's outputs on two batches, e.g. interpolate(features(xs), features(xt))",
+            )
         return self.layered(
-            P.Outer(features, predictions, P.TensorType("float", (features.type.shape[0], width)), span=expr.span), expr
+            Interpolated(first, second, P.TensorType("float", (None, *first.type.shape[1:])), span=expr.span), expr
         )
 
     def layered(self, value: V, where: ir.Node) -> V:

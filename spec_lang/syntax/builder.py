@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import keyword
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union, cast
 
@@ -172,7 +172,8 @@ bsp, mcc, afn = map(_function, ("bsp", "mcc", "afn"))  # feature regularisers
 classifier_discrepancy, mdd, bce_weighted_by_entropy = map(
     _function, ("classifier_discrepancy", "mdd", "bce_weighted_by_entropy")
 )  # disparity losses
-reverse, outer = _function("reverse"), _function("outer")
+reverse, outer, interpolate = map(_function, ("reverse", "outer", "interpolate"))
+wasserstein, gradient_penalty = map(_function, ("wasserstein", "gradient_penalty"))  # critic losses (WDGRL)
 normal, uniform, constant = map(_function, ("normal", "uniform", "constant"))
 sgd, adam, rmsprop = map(_function, ("sgd", "adam", "rmsprop"))
 # schedules of the training progress (`constant` above is also the constant schedule)
@@ -206,8 +207,8 @@ def for_each(var: str, iterable: Operand, *body: ir.Layer) -> ir.ForLayers:
 class ModelBuilder:
     """A model under construction; keyword arguments are its parameters and their defaults, in order.
 
-    Statements that the text allows once (`init`, `seed`, `precision`, `optimize`) raise `ValueError`
-    when given twice, as the parser does.
+    Statements that the text allows once (`init`, `seed`, `precision`) raise `ValueError` when given twice, as the
+    parser does.
     """
 
     def __init__(self, name: str, /, **params: Operand):
@@ -220,6 +221,8 @@ class ModelBuilder:
         self._lets: list[ir.Let] = []
         self._heads: list[ir.Head] = []
         self._losses: list[ir.Loss] = []
+        self._optimizers: list[ir.Optimize] = []
+        self._stages: list[ir.Stage] = []
         self._once: dict[str, Any] = {}  # keyword arguments of `ir.Model`, each set by its method
 
     def param(self, name: str) -> Expression:
@@ -310,11 +313,39 @@ class ModelBuilder:
             raise ValueError(f"unknown precision '{word}'; {hint}")
         self._set("precision", word)
 
-    def optimize(self, optimizer: Expression, minimize: Operand | None = None) -> None:
-        """`optimize sgd(lr = …) minimize OBJECTIVE`; without `minimize`, the sum of all losses."""
+    def optimize(
+        self,
+        optimizer: Expression,
+        minimize: Operand | None = None,
+        *,
+        name: str | None = None,
+        updates: Sequence[str] = (),
+        repeat: Operand | None = None,
+    ) -> None:
+        """`optimize [NAME =] sgd(lr = …) [updates STACKS] [repeat N] minimize OBJECTIVE`; without `minimize`, the
+        sum of all losses; without `updates`, every stack that is not frozen. Several run in order on each batch.
+
+        >>> m = ModelBuilder("m")
+        >>> m.optimize(call("adam", lr=0.001), "critic_loss", name="critic_step", updates=["critic"], repeat=5)
+        >>> from spec_lang.syntax.printer import format_model
+        >>> print(format_model(m.build()).splitlines()[-1])
+        optimize critic_step = adam(lr = 0.001) updates critic repeat 5 minimize critic_loss
+        """
         if not isinstance(optimizer.node, ir.Call):
             raise TypeError("the optimiser is a call, e.g. sgd(lr=0.01)")
-        self._set("optimize", ir.Optimize(optimizer.node, _optional(minimize)))
+        step = ir.Optimize(
+            optimizer.node,
+            _optional(minimize),
+            None if name is None else _name(name),
+            tuple(ir.Ref(_name(stack)) for stack in updates),
+            _optional(repeat),
+        )
+        self._optimizers.append(step)
+
+    def stage(self, name: str, runs: Sequence[str], **options: Operand) -> None:
+        """`stage NAME(OPTIONS) runs PHASES`, e.g. `m.stage("pretraining", ["source_step"], epochs=10)`."""
+        keywords = tuple(ir.Keyword(_name(k), _node(v)) for k, v in options.items())
+        self._stages.append(ir.Stage(_name(name), tuple(ir.Ref(_name(r)) for r in runs), keywords))
 
     def _set(self, statement: str, value: object) -> None:
         if statement in self._once:
@@ -332,6 +363,8 @@ class ModelBuilder:
             tuple(self._heads),
             tuple(self._losses),
             **self._once,
+            optimizers=tuple(self._optimizers),
+            stages=tuple(self._stages),
             includes=tuple(self._includes),
             templates=tuple(self._templates),
         )

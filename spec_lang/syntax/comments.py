@@ -148,7 +148,8 @@ def _anchors(model: ir.Model) -> list[ir.Span]:
     spans: list[ir.Span | None] = [model.span]
     spans += [_through(p.span, p.default.span) for p in model.params]  # a parameter's span is its name
     spans += [n.span for group in (model.includes, model.inputs, model.lets, model.heads, model.losses) for n in group]
-    spans += [model.optimize.span if model.optimize else None, model.init.span if model.init else None]
+    spans += [n.span for group in (model.optimizers, model.stages) for n in group]
+    spans += [model.init.span if model.init else None]
 
     def layers(items: tuple[ir.Layer, ...]) -> None:
         for layer in items:

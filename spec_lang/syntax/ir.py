@@ -228,10 +228,25 @@ class Loss(Node):
 
 @dataclass(frozen=True)
 class Optimize(Node):
-    """`optimize sgd(lr = …) minimize OBJECTIVE`; without `minimize` the objective is the sum of all losses."""
+    """`optimize [NAME =] sgd(lr = …) [updates STACK, …] [repeat N] [minimize OBJECTIVE]`: one optimiser step per
+    batch (a phase). Without `minimize` the objective is the sum of all losses; without `updates` it updates every
+    stack that is not frozen; `repeat N` takes N steps on each batch. A model with several names each one."""
 
     optimizer: Call
     objective: Expr | None = None
+    name: str | None = None
+    updates: tuple[Ref, ...] = ()
+    repeat: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Stage(Node):
+    """`stage NAME(epochs = N) runs PHASE, …`: a part of the run, in which each batch runs these phases in order;
+    stages follow one another in declaration order, the last one without `epochs` taking the rest of the run."""
+
+    name: str
+    runs: tuple[Ref, ...]
+    options: tuple[Keyword, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,7 +266,8 @@ class Model(Node):
     lets: tuple[Let, ...] = ()
     heads: tuple[Head, ...] = ()
     losses: tuple[Loss, ...] = ()
-    optimize: Optimize | None = None
+    optimizers: tuple[Optimize, ...] = ()
+    stages: tuple[Stage, ...] = ()
     init: Init | None = None
     seed: Expr | None = None
     precision: str | None = None

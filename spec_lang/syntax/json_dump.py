@@ -36,10 +36,31 @@ def dump_json(model: ir.Model) -> dict[str, Any]:
     for key in _DEFINITIONS:
         if group := getattr(model, key):
             data[key] = [_dump_definition(d) for d in group]
-    if model.optimize is not None:
-        data["optimize"] = {"optimizer": _dump_expr(model.optimize.optimizer)}
-        if model.optimize.objective is not None:
-            data["optimize"]["minimize"] = _dump_expr(model.optimize.objective)
+    if model.optimizers:
+        steps = [_dump_optimize(o) for o in model.optimizers]
+        data["optimize"] = steps[0] if len(steps) == 1 and model.optimizers[0].name is None else steps
+    if model.stages:
+        data["stages"] = [_dump_stage(s) for s in model.stages]
+    return data
+
+
+def _dump_optimize(node: ir.Optimize) -> dict[str, Any]:
+    data: dict[str, Any] = {} if node.name is None else {"name": node.name}
+    data["optimizer"] = _dump_expr(node.optimizer)
+    if node.updates:
+        data["updates"] = [r.name for r in node.updates]
+    if node.repeat is not None:
+        data["repeat"] = _dump_expr(node.repeat)
+    if node.objective is not None:
+        data["minimize"] = _dump_expr(node.objective)
+    return data
+
+
+def _dump_stage(node: ir.Stage) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": node.name}
+    if node.options:
+        data["options"] = _object([(k.name, _dump_expr(k.value)) for k in node.options], "stage option")
+    data["runs"] = [r.name for r in node.runs]
     return data
 
 

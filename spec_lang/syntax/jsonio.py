@@ -25,20 +25,16 @@ spec_lang.diagnostics.SpecError: m.json:1:42: error[E120]: /precison: unknown ke
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from importlib.resources import files
 from itertools import repeat
 from typing import Any, cast
 
-from jsonschema import Draft202012Validator, ValidationError
-
-from spec_lang.diagnostics import Diagnostic, Source, Span, SpecError, did_you_mean, normalise_newlines
+from spec_lang.diagnostics import Diagnostic, Source, Span, SpecError, normalise_newlines
 from spec_lang.syntax import ir
 from spec_lang.syntax.json_dump import VERSION, dump_json, dumps_json
+from spec_lang.syntax.json_schema import path_key, pointer, schema_problems
 from spec_lang.syntax.json_text import (
     MAX_JSON_DEPTH,
     DuplicateKey,
-    JsonPath,
     LocatingDecoder,
     beyond_schema,
     member_span,
@@ -48,13 +44,6 @@ from spec_lang.syntax.json_text import (
 )
 
 __all__ = ["VERSION", "dump_json", "dumps_json", "load_json", "loads_json"]  # the door, both ways
-_JSON_TYPES = {
-    "number": "a number",
-    "boolean": "true or false",
-    "string": "a string",
-    "array": "an array",
-    "object": "an object",
-}
 
 
 # JSON → IR -------------------------------------------------------------------------------------
@@ -133,16 +122,14 @@ def _load(data: Any, source: Source) -> ir.Model:
             source,
         )
     problems = beyond_schema(data) or [
-        (path, message, hint, span_at(data, path))
-        for error in _validator().iter_errors(_abridged(data))
-        for path, message, hint in _problems(error)
+        (path, message, hint, span_at(data, path)) for path, message, hint in schema_problems(data)
     ]
     if problems:
         unique = dict.fromkeys(problems)
         raise SpecError(
             [
-                Diagnostic("error", "E120", f"{_pointer(path)}: {message}", span, hint)
-                for path, message, hint, span in sorted(unique, key=lambda p: _path_key(p[0]))
+                Diagnostic("error", "E120", f"{pointer(path)}: {message}", span, hint)
+                for path, message, hint, span in sorted(unique, key=lambda p: path_key(p[0]))
             ],
             source,
         )
@@ -152,7 +139,7 @@ def _load(data: Any, source: Source) -> ir.Model:
 def _load_model(data: dict[str, Any]) -> ir.Model:
     """The IR of valid JSON data. Each node has the span of the JSON value it comes from (`true` and `false`, which
     cannot carry one, that of their place in the object or array that holds them)."""
-    init, optimize = data.get("init"), data.get("optimize")
+    init, optimize = data.get("init"), data.get("optimize", [])
     params, includes = data.get("params", {}), data.get("includes", [])
     return ir.Model(
         str(data["model"]),
@@ -194,12 +181,15 @@ def _load_model(data: dict[str, Any]) -> ir.Model:
             )
             for d in data.get("losses", [])
         ),
-        optimize=None
-        if optimize is None
-        else ir.Optimize(
-            cast(ir.Call, _load_expr(optimize["optimizer"])),  # the schema says a call
-            _load_optional(optimize.get("minimize"), _at(optimize, "minimize")),
-            span=span_of(optimize),
+        optimizers=tuple(map(_load_optimize, optimize if isinstance(optimize, list) else [optimize])),
+        stages=tuple(
+            ir.Stage(
+                str(d["name"]),
+                _names(d["runs"]),
+                _load_keywords(d.get("options", {}), _at(d, "options")),
+                span=span_of(d),
+            )
+            for d in data.get("stages", [])
         ),
         init=None
         if not init
@@ -265,6 +255,22 @@ def _load_arguments(data: dict[str, Any]) -> tuple[tuple[ir.Expr, ...], tuple[ir
     )
 
 
+def _load_optimize(data: dict[str, Any]) -> ir.Optimize:
+    return ir.Optimize(
+        cast(ir.Call, _load_expr(data["optimizer"])),  # the schema says a call
+        _load_optional(data.get("minimize"), _at(data, "minimize")),
+        None if data.get("name") is None else str(data["name"]),
+        _names(data.get("updates", [])),
+        _load_optional(data.get("repeat"), _at(data, "repeat")),
+        span=span_of(data),
+    )
+
+
+def _names(data: list[Any]) -> tuple[ir.Ref, ...]:
+    """A list of names (the schema says strings), each with its place in the text."""
+    return tuple(ir.Ref(str(name), span=span_of(name) or _at(data, k)) for k, name in enumerate(data))
+
+
 def _load_keywords(data: dict[str, Any], around: Span | None) -> tuple[ir.Keyword, ...]:
     return tuple(
         ir.Keyword(name, _load_expr(value, _at(data, name) or around), span=_at(data, name) or around)
@@ -286,96 +292,3 @@ def _load_layer(data: dict[str, Any]) -> ir.Layer:
     return ir.ForLayers(
         str(data["for"]), _load_expr(data["in"], _at(data, "in")), tuple(map(_load_layer, data["body"])), span=span
     )
-
-
-# Schema errors → diagnostics ------------------------------------------------------------------
-
-
-def schema_text() -> str:
-    """The JSON Schema of the JSON door, as packaged (`spec_lang/syntax/schema/dann.schema.json`)."""
-    return (files("spec_lang.syntax") / "schema" / "dann.schema.json").read_text(encoding="utf-8")
-
-
-@lru_cache(maxsize=1)
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_text()))
-
-
-def _path_key(path: JsonPath) -> tuple[tuple[bool, str | int], ...]:
-    return tuple((isinstance(part, str), part) for part in path)
-
-
-def _pointer(path: JsonPath) -> str:
-    """The JSON pointer (RFC 6901) of a path; `top level` for the document itself."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path) or "top level"
-
-
-def _abridged(data: Any) -> Any:
-    """The data as the schema's validator sees it: each array of more than a few numbers cut to its first number.
-    The schema checks every item of an array alike and no number by its value (`tests/syntax/test_jsonio.py`
-    checks), so the verdict is the same, and a list of a million numbers validates in no time; an array of numbers
-    where the schema wants something else is reported once, at its first item."""
-    if isinstance(data, dict):
-        return {key: _abridged(value) for key, value in data.items()}
-    if isinstance(data, list):
-        if len(data) > 8 and all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in data):
-            return data[:1]
-        return [_abridged(item) for item in data]
-    return data
-
-
-def _problems(error: ValidationError) -> list[tuple[JsonPath, str, str | None]]:
-    """(path, message, hint) of a schema error; each unknown and each missing key is its own problem."""
-    path, value, expected = tuple(error.absolute_path), error.instance, error.validator_value
-    hint = error.schema.get("description")
-    match error.validator:
-        case "additionalProperties":
-            known = list(error.schema.get("properties", {}))
-            return [
-                ((*path, key), f"unknown key '{key}'", did_you_mean(key, known) or f"the keys: {', '.join(known)}")
-                for key in value
-                if key not in known
-            ]
-        case "required":
-            return [(path, f"missing key '{key}'", hint) for key in expected if key not in value]
-        case "anyOf":  # each anyOf in the schema lists keys of which an object needs one
-            return [(path, f"missing key: one of {_either([repr(b['required'][0]) for b in expected])}", hint)]
-        case "not":  # each `not` in the schema lists keys that exclude each other
-            return [(path, f"give {_either([repr(key) for key in expected['required']])}, not both", hint)]
-        case "type":
-            words = [_JSON_TYPES[t] for t in (expected if isinstance(expected, list) else [expected])]
-            return [(path, f"expected {_either(words)}, got {_json_type(value)}", hint)]
-        case "enum":
-            choices = [str(choice) for choice in expected]
-            return [
-                (path, f"{_show(value)} is not one of {', '.join(choices)}", did_you_mean(str(value), choices) or hint)
-            ]
-        case "const":
-            return [(path, f"expected {_show(expected)}, got {_show(value)}", hint)]
-        case "pattern" if "title" in error.schema:
-            return [(path, f"{_show(value)} is not {error.schema['title']}", hint)]
-        case "pattern":
-            return [
-                (
-                    path,
-                    f"{_show(value)} is not a name",
-                    "a name is letters, digits and _, not led by a digit, and not true or false",
-                )
-            ]
-    return [(path, error.message, hint)]
-
-
-def _either(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _show(value: Any) -> str:
-    """A JSON value as a message shows it: a string in quotes with its line breaks and such escaped."""
-    return repr(str(value)) if isinstance(value, str) else json.dumps(value)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    found = [words for name, words in _JSON_TYPES.items() if _validator().is_type(value, name)]
-    return found[0] if found else f"a Python {type(value).__name__}"

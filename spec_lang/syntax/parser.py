@@ -46,6 +46,8 @@ class _ToIR(Transformer_NonRecursive):
             "losses": [],
             "includes": [],
             "templates": [],
+            "optimizers": [],
+            "stages": [],
         }
         single: dict[str, object] = {}
         first: dict[str, Span | None] = {}
@@ -161,8 +163,31 @@ class _ToIR(Transformer_NonRecursive):
         return "losses", node, token_span(meta)
 
     def optimize(self, meta, children):
-        optimizer, objective = children
-        return "optimize", ir.Optimize(optimizer, objective, span=token_span(meta)), token_span(meta)
+        name, optimizer, updates, repeat, objective = children
+        node = ir.Optimize(
+            optimizer, objective, None if name is None else _name(name), updates or (), repeat, span=token_span(meta)
+        )
+        return "optimizers", node, token_span(meta)
+
+    def stage(self, meta, children):
+        name, arguments, runs = children
+        args, options = arguments or ((), ())
+        if args:
+            raise SpecError(
+                [
+                    Diagnostic(
+                        "error",
+                        "E107",
+                        "a stage's options are named",
+                        args[0].span,
+                        "write e.g. `stage pretraining(epochs = 10) runs source_step`",
+                    )
+                ]
+            )
+        return "stages", ir.Stage(_name(name), runs, options, span=token_span(meta)), token_span(meta)
+
+    def name_list(self, meta, children):
+        return tuple(ir.Ref(_name(token), span=token_span(token)) for token in children)
 
     def init(self, meta, children):
         roles: dict[str, ir.Expr] = {}

@@ -55,8 +55,8 @@ def format_model(model: ir.Model, comments: Comments | None = None, line_length:
     blocks += _together([_stack(s, p) for s in model.stacks])
     for keyword, group in (("let", model.lets), ("head", model.heads), ("loss", model.losses)):
         blocks.append([line for d in group for line in _definition(keyword, d, p)])
-    if model.optimize is not None:
-        blocks.append(_optimize(model.optimize, p))
+    blocks += _together([_optimize(o, p) for o in model.optimizers])
+    blocks.append([line for stage in model.stages for line in p.statement(stage, [_stage(stage)])])
     blocks.append(list(p.c.end))
     lines = [line for lines in _joined([b for b in blocks if b]) for line in lines]
     return "\n".join(align(lines, p.c.groups)) + "\n"
@@ -139,13 +139,25 @@ def _value(node: ir.Node, value: ir.Expr, lead: str, indent: str, cont: str, box
 
 
 def _optimize(node: ir.Optimize, p: _Printer) -> list[str]:
-    """`optimize CALL minimize OBJECTIVE`; too long for a line, `minimize …` continues on a line of its own."""
-    lines = p.layout.lines(node.optimizer, "optimize ")
+    """`optimize [NAME =] CALL [updates STACKS] [repeat N] minimize OBJECTIVE`; too long for a line, `minimize …`
+    continues on a line of its own."""
+    lead = "optimize " + (f"{node.name} = " if node.name else "")
+    tail = (" updates " + ", ".join(r.name for r in node.updates) if node.updates else "") + (
+        f" repeat {format_expr(node.repeat)}" if node.repeat is not None else ""
+    )
+    line = f"{lead}{format_expr(node.optimizer)}{tail}"
+    lines = [line] if p.layout.fits(line) else [*p.layout.lines(node.optimizer, lead), INDENT + tail.strip()]
     if node.objective is not None:
-        line = f"optimize {format_expr(node.optimizer)} minimize {format_expr(node.objective)}"
         objective = _value(node, node.objective, INDENT + "minimize ", INDENT, 2 * INDENT, None, p)
+        line += f" minimize {format_expr(node.objective)}"
         lines = [line] if p.layout.fits(line) and len(objective) == 1 else lines + objective
-    return p.statement(node, lines)
+    return p.statement(node, [text for text in lines if text.strip()])
+
+
+def _stage(node: ir.Stage) -> str:
+    """`stage NAME(OPTIONS) runs PHASES`."""
+    options = f"({arguments((), node.options)})" if node.options else ""
+    return f"stage {node.name}{options} runs {', '.join(r.name for r in node.runs)}"
 
 
 def _layer_lines(layer: ir.Dense | ir.LayerCall, indent: str, p: _Printer) -> list[str]:

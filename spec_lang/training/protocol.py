@@ -28,6 +28,8 @@ class Model(Protocol):
 
     def set_progress(self, progress: float) -> None: ...
 
+    def set_stage(self, stage: str) -> None: ...
+
     def train_step(self, **batch: np.ndarray) -> dict[str, float]: ...
 
     def evaluate(self, **batch: np.ndarray) -> dict[str, float]: ...
@@ -37,3 +39,11 @@ class Model(Protocol):
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]: ...
 
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None: ...
+
+
+def prepare_step(model: Model, step: int, total: int, per_epoch: int) -> None:
+    """Before step `step` (0 for the first) of `total`, with `per_epoch` steps an epoch: the training progress
+    that schedules follow, and the stage of training that runs the step's epoch (`Program.stage_at`)."""
+    model.set_progress(step / total)
+    program = model.program
+    model.set_stage(program.plan[program.stage_at(step // per_epoch)].name)

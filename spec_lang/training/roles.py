@@ -45,7 +45,9 @@ def value_key(value: P.Value, names: bool = True) -> tuple:
         case P.Reversed():
             return value_key(value.arg, names)
         case P.Outer():
-            return ("outer", value_key(value.features, names), value_key(value.predictions, names))
+            return ("outer", value.dim, value_key(value.features, names), value_key(value.predictions, names))
+        case P.Interpolated():
+            return ("interpolate", value_key(value.first, names), value_key(value.second, names))
     return ("stack", value.stack, value_key(value.arg, names))
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from spec_lang.cli.main import main
 from spec_lang.reports import graph as graph_module
-from spec_lang.syntax import jsonio
+from spec_lang.syntax import json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -113,13 +113,13 @@ def test_schema_prints_the_schema_the_json_door_checks_against(capsys) -> None:
     assert (code, err) == (0, "")
     packaged = (files("spec_lang.syntax") / "schema" / "dann.schema.json").read_text(encoding="utf-8")
     assert out == packaged
-    assert json.loads(out) == jsonio._validator().schema
+    assert json.loads(out) == json_schema.validator().schema
     assert json.loads(out)["$schema"].startswith("https://json-schema.org/")
 
 
 def test_schema_writes_a_file_and_keeps_an_existing_one(tmp_path: Path, capsys) -> None:
     target = tmp_path / "dann.schema.json"
     assert run(capsys, "schema", "-o", str(target)) == (0, f"wrote {target}\n", "")
-    assert json.loads(target.read_text(encoding="utf-8")) == jsonio._validator().schema
+    assert json.loads(target.read_text(encoding="utf-8")) == json_schema.validator().schema
     code, _, err = run(capsys, "schema", "-o", str(target))
     assert code == 1 and f"{target}: error[E002]: the file already exists" in err

@@ -283,3 +283,10 @@ def test_the_summary_shows_the_options_given_as_written() -> None:
     assert described(LOSSES["mmd3"]) == "mmd(v, v, kernels = 3, multiplier = 1.5)"
     assert described("mmd(fs, ft, kernels = 5)") == "mmd(v, v)"
     assert described(LOSSES["coral"]) == "coral(v, v)"
+
+
+def test_the_multi_kernel_stays_finite_when_every_feature_is_zero() -> None:
+    """Dead ReLUs on both batches: every distance is 0, and so is their mean, the kernels' bandwidth."""
+    zeros = np.zeros((4, 4))
+    kernel = gaussian_kernels(zeros, zeros, 5, 2.0, np)
+    assert np.all(kernel == 5.0)  # exp(0) for each of the 5 kernels

@@ -50,10 +50,10 @@ def edges(graph: Graph, kind: str) -> list[tuple[str, str, str]]:
     return [(heading[e.source], heading[e.target], e.label) for e in graph.edges if e.kind == kind]
 
 
-@pytest.mark.parametrize("name", ["seed_dann", "dann_reverse_layer"])
+@pytest.mark.parametrize("name", ["seed_dann", "dann_reverse_layer", "methods/adda"])
 def test_the_dot_text_of_the_examples_is_golden(name: str) -> None:
     text = to_dot(example(name))
-    path = GOLDEN / f"{name}.graph.dot"
+    path = GOLDEN / f"{name.replace('/', '_')}.graph.dot"
     if UPDATE:
         path.write_text(text, encoding="utf-8")
     assert text == path.read_text(encoding="utf-8")

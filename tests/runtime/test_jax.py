@@ -99,7 +99,7 @@ def test_every_example_trains_evaluates_and_predicts_in_jax_as_in_numba(path: Pa
 
 def test_adam_batch_norm_schedules_and_changing_batch_sizes_match_numba() -> None:
     jax_model, numba_model, batch = train_side_by_side(spec_lang.loads(STATEFUL), [4, 6, 4, 5, 6, 4, 4, 5, 6, 4])
-    assert len(jax_model._train._compiled) == 3  # one compiled function per batch size, over the same state
+    assert len(jax_model._train["optimize"]._compiled) == 3  # one compiled function per batch size, same state
     assert jax_model.optimizer_state["step"] == 10
     assert_same(jax_model.parameters, numba_model.parameters)
     assert_same(jax_model.optimizer_state, numba_model.optimizer_state)
@@ -115,7 +115,7 @@ def test_a_float32_model_stays_float32_and_no_jax_function_is_cached() -> None:
     for _ in range(2):
         model.train_step(**{name: batch[name] for name in model.train_inputs})
     assert {value.dtype for value in model.parameters.values()} == {np.dtype("float32")}
-    assert len(model._train._compiled) == 1
+    assert len(model._train["optimize"]._compiled) == 1
 
 
 def test_dropout_draws_anew_each_step_and_its_state_round_trips(tmp_path: Path) -> None:

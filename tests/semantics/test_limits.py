@@ -140,7 +140,7 @@ def test_a_network_at_the_depth_limit_is_checked_lowered_and_differentiated() ->
 
     def build_gradient_and_module() -> None:
         graph = lower(spec.program, PyTensorBackend(spec.program, initial_values(spec.program)))
-        pytensor.grad(graph.objective, graph.parameters)  # PyTensor's gradient recurses once per layer
+        pytensor.grad(graph.objective, graph.phases[0].parameters)  # PyTensor's gradient recurses once per layer
         emit_python(spec.program, "m.dann")
 
     deeper(HEADROOM, build_gradient_and_module)
@@ -310,8 +310,8 @@ def test_each_optimisers_declared_state_is_what_its_rule_keeps(optimizer: str) -
     updated = spec.program.optimized_parameters()
     numbers = sum(value.size for name, value in model.parameters.items() if name in updated)
     state = sum(value.size for name, value in model.optimizer_state.items() if name != "step")
-    kind = OPTIMIZERS[spec.program.optimizer]
-    assert state == kind.state_arrays(spec.program.optimizer_options) * numbers
+    kind = OPTIMIZERS[spec.program.phases[0].optimizer]
+    assert state == kind.state_arrays(spec.program.phases[0].options) * numbers
 
 
 def test_names_are_what_the_text_can_say() -> None:

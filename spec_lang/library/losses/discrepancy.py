@@ -54,8 +54,10 @@ def squared_distances(source, target, xp):
 
 def gaussian_kernels(distances, held, kernels, multiplier, xp):
     """DAN's multi-kernel: the sum of `kernels` Gaussian kernels exp(-d / (2σ²)), σ² = multiplier^(i - kernels // 2)
-    times the mean of `held` (the distances, passing no gradient)."""
-    scale = held.mean()
+    times the mean of `held` (the distances, passing no gradient), at least 2⁻¹⁰⁰: when every feature of both
+    batches is 0 (dead ReLUs), the mean distance is 0 and the kernel would be 0 / 0 (a power of two, so float32
+    stays float32)."""
+    scale = xp.maximum(held.mean(), 2.0**-100)
     return sum(xp.exp(-distances / (2 * multiplier ** (i - kernels // 2) * scale)) for i in range(kernels))
 
 

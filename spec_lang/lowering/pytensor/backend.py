@@ -54,6 +54,9 @@ class PyTensorBackend:
     def generator(self, index: int):
         return ops.random_generator(self.program.seed, index)
 
+    def seed(self) -> int:
+        return self.program.seed
+
     def op(self, name: str, *args, hint: str | None = None, outputs: int = 1):
         formula = formulas().get(name)
         value = formula(*args, xp=pt) if formula else getattr(ops, name)(*args)

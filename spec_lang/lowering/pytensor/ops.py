@@ -174,6 +174,45 @@ def outer(features, predictions):
     return (features[:, :, None] * conditioning[:, None, :]).reshape((features.shape[0], -1))
 
 
+def random_maps(seed, features, classes, dim):
+    """CDAN's fixed random matrices R_f [features, dim] and R_g [classes, dim], standard normal (float64), drawn by
+    numpy from the spec's seed and the three sizes: every `outer(…, dim = …)` of those sizes (a source and a target
+    batch) shares them, and every backend, the emitted module and a resumed run draw the same ones. Never trained,
+    never stored: constants of the graph."""
+    generator = np.random.default_rng([seed, features, classes, dim])
+    return generator.standard_normal((features, dim)), generator.standard_normal((classes, dim))
+
+
+def randomized_outer(features, predictions, seed, widths, dim):
+    """CDAN's randomised multilinear map (Transfer-Learning-Library's `RandomizedMultiLinearMap`): per row,
+    (f · R_f) ⊙ (p · R_g) / √dim, [batch, dim], for features and predictions `widths` wide, with the matrices of
+    `random_maps`. No gradient flows into the predictions, as in the plain product."""
+    conditioning = pytensor.gradient.zero_grad(predictions)
+    feature_map, prediction_map = random_maps(seed, *widths, dim)
+    scale = np.asarray(1 / np.sqrt(dim), dtype=features.dtype)
+    mapped = pt.dot(features, feature_map.astype(features.dtype))
+    return mapped * pt.dot(conditioning, prediction_map.astype(features.dtype)) * scale
+
+
+def interpolate(first, second, generator):
+    """Random points between two batches (WGAN-GP): per row, α · first + (1 - α) · second with α ~ U(0, 1), over the
+    first min(rows of first, rows of second) rows. Returns them and the generator's next state, which the update
+    function must store so that the next step draws new numbers."""
+    rows = pt.minimum(first.shape[0], second.shape[0])
+    next_generator, alpha = generator.uniform(size=(rows,), dtype=first.dtype)
+    alpha = alpha.dimshuffle(0, *["x"] * (first.ndim - 1))
+    return alpha * first[:rows] + (1 - alpha) * second[:rows], next_generator
+
+
+def gradient_penalty(output, wrt):
+    """WGAN-GP's penalty (Gulrajani et al. 2017): the mean over rows of (‖∂ Σ output / ∂ wrt_i‖ - 1)², the norm of
+    each row's gradient over all its entries. A squared norm is at least 2⁻⁴⁰ (≈ 9e-13), so a zero gradient has a
+    finite gradient of its own. Its gradient is a second derivative of `output`."""
+    gradient = pytensor.grad(output.sum(), wrt)
+    squares = pt.sqr(gradient).reshape((gradient.shape[0], -1)).sum(axis=1)
+    return pt.sqr(pt.sqrt(pt.maximum(squares, 2.0**-40)) - 1).mean()
+
+
 # Training: the update function's updates ---------------------------------------------------------------------
 
 

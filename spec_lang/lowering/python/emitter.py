@@ -113,6 +113,9 @@ class CodeBackend:
     def generator(self, index: int) -> str:
         return self.op("random_generator", "SEED", index, hint="generator")
 
+    def seed(self) -> str:
+        return "SEED"
+
     @overload
     def op(self, name: str, *args: object, hint: str | None = None) -> str: ...
     @overload
@@ -162,8 +165,7 @@ def emit_python(program: P.Program, source_name: str, target: Target = PYTENSOR)
     graph = lower(program, backend, optimizations=target.optimizations)
     inference_graph = lower(program, inference, training=False, optimizations=target.optimizations)
     outputs = [
-        graph.objective,
-        graph.learning_rate,
+        *(v for phase in graph.phases for v in (phase.objective, phase.learning_rate)),
         *graph.inputs.values(),
         *graph.heads.values(),
         *graph.losses.values(),
@@ -172,18 +174,24 @@ def emit_python(program: P.Program, source_name: str, target: Target = PYTENSOR)
     lines, used_ops = backend.needed(outputs)
     inference_lines, inference_ops = inference.needed(
         [
-            inference_graph.objective,
+            *(phase.objective for phase in inference_graph.phases),
             *inference_graph.inputs.values(),
             *inference_graph.heads.values(),
             *inference_graph.losses.values(),
         ]
     )
-    rule = OPTIMIZERS[program.optimizer].rule
+    rules: dict[str, Callable[..., Any]] = {p.optimizer: OPTIMIZERS[p.optimizer].rule for p in program.phases}
+    shared_code: list[Callable[..., Any]] = [*rules.values(), descend, ops.training_updates]
     helpers = [
         *(target.block(name) for name in _with_helpers([*used_ops, *inference_ops], target)),
-        *(target.translate(inspect.getsource(shared)) for shared in (rule, descend, ops.training_updates)),
+        *(target.translate(inspect.getsource(shared)) for shared in shared_code),
         target.translate(inspect.getsource(ops.OptimizerState)),
     ]
+    phases = [
+        (p.name, rules[p.optimizer].__name__, program.optimized_parameters(p), p.options, p.repeat)
+        for p in program.phases
+    ]
+    stages = [(stage.name, stage.epochs, list(stage.phases)) for stage in program.plan]
     params = initializer_table(program)
     schemes = list(dict.fromkeys(scheme for _, _, scheme, _ in params))
     init_fns: list[Callable[..., Any]] = [
@@ -215,9 +223,8 @@ def emit_python(program: P.Program, source_name: str, target: Target = PYTENSOR)
         "PARAMETERS = [",
         *[f"    {p!r}," for p in params],
         "]",
-        "# the parameters the optimiser updates, with their learning-rate multipliers (frozen stacks left out)",
-        f"OPTIMIZED = {program.optimized_parameters()!r}",
-        f"OPTIMIZER_OPTIONS = {program.optimizer_options!r}",
+        "# each stage of training: its name, its epochs (None: to the end) and the phases it runs, in order",
+        f"STAGES = {stages!r}",
         "# name: (dtype, shape with None for the batch, label bound)",
         f"INPUTS = {inputs!r}",
         f"TRAIN_INPUTS = {train_inputs!r}",
@@ -227,47 +234,60 @@ def emit_python(program: P.Program, source_name: str, target: Target = PYTENSOR)
     ]
     out += [f"# Building blocks (from {target.origin})", ""]
     out += [source + "\n" for source in helpers]
+    out += [
+        "# each phase (an `optimize` statement): its name, its update rule, the parameters it updates with their",
+        "# learning-rate multipliers (frozen stacks left out), the optimiser's options, and its steps per batch",
+        "PHASES = [",
+        *[
+            f"    ({name!r}, {rule}, {optimized!r}, {options!r}, {repeat!r}),"
+            for name, rule, optimized, options, repeat in phases
+        ],
+        "]",
+        "",
+        "",
+    ]
     out += ["# Initialisers (from spec_lang.library.initializers)", ""]
     out += [inspect.getsource(function) + "\n" for function in init_fns]
     out += ["DRAWS = {" + ", ".join(f"{s!r}: {s}" for s in schemes) + "}", "", ""]
     out += [
         "",
         "def build(params, hyper, progress):",
-        '    """The training graph: inputs, heads, named losses, the objective, the learning rate and the new values',
-        "    of state variables (running statistics) after a step. Schedules follow `progress`, the training",
-        '    progress in [0, 1]."""',
+        '    """The training graph: inputs, heads, named losses, each phase\'s objective and learning rate, and the',
+        "    new values of state variables (running statistics) after a step. Schedules follow `progress`, the",
+        '    training progress in [0, 1]."""',
     ]
     out += ["    " + line for line in lines]
     out += [
-        f"    objective = {graph.objective}",
+        f"    objectives = {dict_literal({p.phase.name: p.objective for p in graph.phases})}",
+        f"    learning_rates = {dict_literal({p.phase.name: p.learning_rate for p in graph.phases})}",
         f"    inputs = {dict_literal(graph.inputs)}",
         f"    heads = {dict_literal(graph.heads)}",
         f"    losses = {dict_literal(graph.losses)}",
         f"    state_updates = [{', '.join(f'({a}, {b})' for a, b in graph.state_updates)}]",
-        f"    return inputs, heads, losses, objective, {graph.learning_rate}, state_updates",
+        "    return inputs, heads, losses, objectives, learning_rates, state_updates",
         "",
         "",
     ]
     out += [
         "def build_inference(params, hyper, progress):",
         '    """The inference graph, which prediction uses (dropout off, batch normalisation by running',
-        '    statistics): inputs, heads, named losses and the objective."""',
+        '    statistics): inputs, heads, named losses and each phase\'s objective."""',
     ]
     if inference_lines == lines:
         out += [
             "    # this model has no dropout or batch normalisation: its inference graph is its training graph",
-            "    inputs, heads, losses, objective, *_ = build(params, hyper, progress)",
+            "    inputs, heads, losses, objectives, *_ = build(params, hyper, progress)",
         ]
     else:
         out += ["    " + line for line in inference_lines]
         out += [
-            f"    objective = {inference_graph.objective}",
+            f"    objectives = {dict_literal({p.phase.name: p.objective for p in inference_graph.phases})}",
             f"    inputs = {dict_literal(inference_graph.inputs)}",
             f"    heads = {dict_literal(inference_graph.heads)}",
             f"    losses = {dict_literal(inference_graph.losses)}",
         ]
-    out += ["    return inputs, heads, losses, objective", "", ""]
-    out += [target.translate(_COMPILE_MODEL.replace("UPDATE_RULE", rule.__name__))]
+    out += ["    return inputs, heads, losses, objectives", "", ""]
+    out += [target.translate(_COMPILE_MODEL)]
     return "\n".join(out)
 
 
@@ -304,22 +324,38 @@ def _input_names(program: P.Program, values: list[P.Value]) -> list[str]:
 
 
 _COMPILE_MODEL = '''def compile_model(initial=None, mode=None):
-    """Compile the update function (returns the objective and every loss) and a predict function per head.
+    """Compile the training step (returns each phase's objective and every loss, before the step) and a predict
+    function per head.
 
     `initial` maps parameter names to starting values; by default they are drawn as the spec says. Returns the
-    update function, the predict functions by head, and the shared variables: parameters and hyperparameters
-    by name, the training progress (set it between steps, from 0 to 1) and the optimiser's state by name.
+    training step `train(*arrays, stage=0)` (arrays in the order of TRAIN_INPUTS; it runs the phases of that stage
+    of STAGES, each its number of steps), the predict functions by head, and the shared variables: parameters and
+    hyperparameters by name, the training progress (set it between steps, from 0 to 1) and the optimiser's state
+    by name.
     """
     values = initial if initial is not None else initial_parameters(PARAMETERS, SEED, PRECISION, DRAWS)
     params = {name: pytensor.shared(np.asarray(values[name], dtype=PRECISION), name=name) for name, *_ in PARAMETERS}
     hyper = {name: pytensor.shared(np.asarray(value, dtype=PRECISION), name=name)
              for name, value in HYPERPARAMETERS.items()}
     progress = pytensor.shared(np.asarray(0.0, dtype=PRECISION), name="progress")
-    inputs, heads, losses, objective, learning_rate, state_updates = build(params, hyper, progress)
-    updates, optimizer_state = training_updates(UPDATE_RULE, [params[name] for name in OPTIMIZED],
-                                                list(OPTIMIZED.values()), objective, learning_rate, **OPTIMIZER_OPTIONS)
-    train = pytensor.function([inputs[name] for name in TRAIN_INPUTS], [objective, *losses.values()],
-                              updates=updates + state_updates, mode=mode, on_unused_input="ignore")
+    inputs, heads, losses, objectives, learning_rates, state_updates = build(params, hyper, progress)
+    steps, optimizer_state = {}, {}
+    for name, rule, optimized, options, _ in PHASES:
+        updates, state = training_updates(rule, [params[p] for p in optimized], list(optimized.values()),
+                                          objectives[name], learning_rates[name], **options)
+        optimizer_state.update({(name + "/" if len(PHASES) > 1 else "") + key: v for key, v in state.items()})
+        steps[name] = pytensor.function([inputs[n] for n in TRAIN_INPUTS], [*objectives.values(), *losses.values()],
+                                        updates=updates + state_updates, mode=mode, on_unused_input="ignore")
+    repeats = {name: repeat for name, *_, repeat in PHASES}
+
+    def train(*arrays, stage=0):
+        before = None
+        for name in STAGES[stage][2]:
+            for _ in range(repeats[name]):
+                values = steps[name](*arrays)
+                before = values if before is None else before
+        return before
+
     inputs, heads, *_ = build_inference(params, hyper, progress)
     predict = {name: pytensor.function([inputs[n] for n in HEAD_INPUTS[name]], head, mode=mode)
                for name, head in heads.items()}

@@ -69,6 +69,16 @@ def dropout(x, rate, generator):
     return tt.switch(draw < rate, 0, x / (1 - rate)), next_generator
 
 
+def interpolate(first, second, generator):
+    """Random points between two batches (WGAN-GP): per row, α · first + (1 - α) · second with α ~ U(0, 1), over the
+    first min(rows of first, rows of second) rows (Theano's draws, not PyTensor's). Returns them and the generator's
+    next state, which the update function must store so that the next step draws new numbers."""
+    rows = tt.minimum(first.shape[0], second.shape[0])
+    next_generator, alpha = tt.raw_random.uniform(generator, size=(rows,), ndim=1, dtype=first.dtype)
+    alpha = alpha.dimshuffle(0, *["x"] * (first.ndim - 1))
+    return alpha * first[:rows] + (1 - alpha) * second[:rows], next_generator
+
+
 def normalize(x, mean, variance, scale, shift, epsilon):
     """Batch normalisation (Ioffe & Szegedy 2015) with Theano's op: (x - mean) / √(variance + ε) · scale + shift,
     with one mean, variance, scale and shift per feature or channel (axis 1)."""

@@ -25,6 +25,7 @@ SHARED = frozenset(
         "affine", "tanh", "relu", "linear", "leaky_relu", "elu", "gelu", "reverse_gradient", "stop_gradient",
         "join_rows", "rows", "split_rows", "crossentropy", "binary_crossentropy", "mean_squared_error",
         "l2_penalty", "l1_penalty", "outer", "batch_statistics", "moving_average", "flatten", "reshape",
+        "random_maps", "randomized_outer", "gradient_penalty",
     }
 )  # fmt: skip
 
