@@ -23,7 +23,8 @@ CODES: list[tuple[str, str, str]] = [
              "or an input of the same command, an unknown data or picture format, Graphviz's dot failing",
      "cli/output_folder_missing.args"),
     ("E005", "an optional package that is not installed: matplotlib for --plot and for a picture without Graphviz, "
-             "Graphviz's dot for --renderer dot, jax for --mode jax, Pillow for an image folder as data",
+             "Graphviz's dot for --renderer dot, jax for --mode jax, Pillow for an image folder as data, Ray Tune for "
+             "specc sweep",
      "reported by the command line, and by spec.compile(\"JAX\") without jax"),
     ("E006", "the JAX mode cannot compile the model: an operation without a JAX implementation",
      "reported by the command line and by spec.compile(\"JAX\"); no layer of specc's vocabularies has one"),
@@ -56,6 +57,12 @@ CODES: list[tuple[str, str, str]] = [
     ("E604", "parameters and optimiser state that would need more memory than allowed (--max-parameter-memory)",
      "parameters_too_large.dann"),
     ("E605", "a network deeper than 250 layers", "network_too_deep.dann"),
+    ("E606", "an optimize statement (a training phase) that cannot train: unnamed beside others, updating a frozen "
+             "stack or one its objective does not depend on; or a stack that some loss trains but no phase updates",
+     "phases_update_unrelated.dann"),
+    ("E607", "stages of training that cannot run: a stage without `epochs` before the last, a phase no stage runs, "
+             "a phase run twice in a stage, a copy between stacks of different layers",
+     "stages_open_before_last.dann"),
     ("E801", "a data file that cannot be read, or data that does not fit the model", "cli/data_unknown_format.args"),
     ("E802", "training options that do not fit the model", "cli/label_head_unknown.args"),
     ("E803", "a checkpoint that cannot be read", "cli/checkpoint_unreadable.args"),
@@ -66,6 +73,14 @@ CODES: list[tuple[str, str, str]] = [
      "reported by `specc train` and `fit` while another run holds the checkpoint (tests/cli/test_outputs.py)"),
     ("E808", "`specc eval` of a checkpoint whose model's outputs are not finite (a diverged model)",
      "reported by `specc eval` (tests/cli/test_outputs.py)"),
+    ("E809", "an unknown validator (`--validator`, `validators=`)", "cli/validator_unknown.args"),
+    ("E810", "a validator the data given cannot feed: held-out labelled source rows (--val, --val-fraction), target "
+             "rows, target labels for the oracle; reverse validation outside training",
+     "cli/validator_needs_validation.args"),
+    ("E820", "a sweep that cannot be run as given: a sweep file that is not JSON or is against its schema, a --grid "
+             "that cannot be read, an unknown selector, options that do not go together",
+     "cli/sweep_file_unknown_key.args"),
+    ("E821", "a sweep folder to resume whose plan (sweep.json) cannot be read", "cli/sweep_resume_not_a_sweep.args"),
     ("E901", "an included file that cannot be read: missing, not a regular file, too large, or too deep a chain", "include_missing.dann"),
     ("E902", "files that include each other", "include_cycle.dann"),
     ("E903", "an include outside the including file's folder (--allow-outside-includes)", "include_outside.dann"),

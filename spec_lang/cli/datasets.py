@@ -10,14 +10,17 @@ every group of its kind, or there is one file per group, given in the order the 
   declared input of each class comes first).
 
 Targets default to the first source file. A wrong number of files is an E802 at the spec that lists its groups.
+
+Validation data (`--val FILE`, held-out labelled source rows with the source's input names, or `--val-fraction F` on
+`train`) and the validators (`--validator NAME`, repeatable, the first the selector) are options of both commands.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from spec_lang.cli.options import mapping
+from spec_lang.cli.options import data_file, mapping
 from spec_lang.diagnostics import file_error
 
 if TYPE_CHECKING:
@@ -74,3 +77,43 @@ def _lines(
         extra = f" ({', '.join(mapped)})" if mapped else ""
         lines.append(f"{kind} {i + 1} ({', '.join(group.inputs)}): {file}{extra}{note}")
     return lines
+
+
+def add_validation_options(parser: argparse.ArgumentParser, fraction: bool) -> None:
+    """`--val FILE` (or, on `train`, `--val-fraction F`) and `--validator NAME` (repeatable)."""
+    from spec_lang.library.validators import VALIDATORS
+
+    held = parser.add_mutually_exclusive_group() if fraction else parser
+    held.add_argument(
+        "--val",
+        metavar="FILE",
+        help="held-out labelled source rows (.npz/.csv with the source's input names) for the validators",
+    )
+    if fraction:
+        held.add_argument(
+            "--val-fraction",
+            type=float,
+            metavar="F",
+            help="hold out this fraction of each source's rows (chosen by the seed, not trained on), e.g. 0.1",
+        )
+    parser.add_argument(
+        "--validator",
+        action="append",
+        metavar="NAME",
+        help=f"score without target labels, per epoch on train (repeatable; the first selects the best checkpoint): "
+        f"{', '.join(n for n in VALIDATORS if not VALIDATORS[n].oracle)}; target_accuracy (the oracle) only if named",
+    )
+
+
+def validation(args: argparse.Namespace) -> dict[str, Any]:
+    """The `validation` and `validators` keywords of `fit` and `metrics` from the options; unknown validator names
+    are refused now (E809), before anything is compiled."""
+    from spec_lang.training.validation import check_fraction, resolve
+
+    validators = list(args.validator or [])
+    resolve(validators)
+    fraction = getattr(args, "val_fraction", None)
+    if fraction is not None:
+        check_fraction(fraction)
+    held = data_file(args, args.val) if args.val else fraction
+    return {"validation": held, "validators": validators}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from spec_lang import __version__
-from spec_lang.cli import check, data, evaluate, fmt, graph, predict, reproduce, schema, train
+from spec_lang.cli import check, data, evaluate, fmt, graph, predict, reproduce, schema, sweep, train
 from spec_lang.cli import compile as compile_
 from spec_lang.diagnostics import SpecError
 
@@ -56,6 +56,7 @@ COMMANDS: dict[str, Command] = {
     "eval": Command(evaluate, "print metrics of a trained spec on labelled data"),
     "predict": Command(predict, "write the predictions of a head of a trained spec"),
     "reproduce": Command(reproduce, "reproduce a published result with the bundled examples"),
+    "sweep": Command(sweep, "train a grid of parameter settings × seeds on Ray Tune; select by a validator"),
 }
 
 

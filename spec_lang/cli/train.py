@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from spec_lang.api import Spec
-from spec_lang.cli.datasets import data_plan
+from spec_lang.cli.datasets import add_validation_options, data_plan, validation
 from spec_lang.cli.options import (
     add_backend_options,
     add_data_options,
@@ -103,6 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="start a new run over an existing checkpoint or log")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_validation_options(parser, fraction=True)
     add_backend_options(parser)
     add_role_options(parser)
     add_data_options(parser)
@@ -144,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_warnings(first)
     _data_options(args, resumed)
+    validation(args)  # an unknown validator fails now, not after compiling
     plan = data_plan(first.program, args, args.source, "--source")  # a wrong number of files fails here
     if plan and not args.quiet:
         print("\n".join(f"data: {line}" for line in plan), file=sys.stderr)
@@ -162,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
         outputs = _Outputs.of(folder, args)
         if folder is not None and resumed is None:
             seed_given = {"set": given, "seed": value, "init_seed": specs[value].program.seed}
-            folder.record(specs[value], {**seed_given, "source": args.source, "target": args.target})
+            held = {"val": args.val, "val_fraction": args.val_fraction, "validators": args.validator}
+            held = {k: v for k, v in held.items() if v is not None}  # recorded when given
+            folder.record(specs[value], {**seed_given, "source": args.source, "target": args.target, **held})
         final = _train_one(specs[value], args, outputs, value)
         if isinstance(final, int):
             return final
@@ -201,6 +205,9 @@ def _data_options(args: argparse.Namespace, resumed: RunFolder | None) -> None:
     if args.source is None and resumed is not None:
         args.source, recorded = resumed.data_files()
         args.target = args.target or recorded
+    if resumed is not None and args.val is None and args.val_fraction is None and not args.validator:
+        saved = resumed.read_overrides()  # the run's validation, which resuming must repeat
+        args.val, args.val_fraction, args.validator = (saved.get(k) for k in ("val", "val_fraction", "validators"))
     if not args.source:
         print("specc train: error: the following arguments are required: --source (unless --resume)", file=sys.stderr)
         raise SystemExit(2)
@@ -232,7 +239,7 @@ def _check_named(args: argparse.Namespace) -> None:
 
 def _inputs(args: argparse.Namespace) -> list[str | os.PathLike | None]:
     """The files a run reads, which it must never write: the spec and the data files."""
-    return [args.file, *args.source, *(args.target or [])]
+    return [args.file, *args.source, *(args.target or []), args.val]
 
 
 def _check_plot(plot: str | None, replace: bool) -> None:
@@ -275,9 +282,10 @@ def _train_one(spec: Spec, args: argparse.Namespace, outputs: _Outputs, seed_val
     --seeds). Returns the final record, or the exit status of an interrupted run."""
     import signal
 
+    from spec_lang.library.validators import record_key
     from spec_lang.reports.plots import plot_history
     from spec_lang.training import Interrupted
-    from spec_lang.training.display import Compiling
+    from spec_lang.training.display import Compiling, oracle_marked
 
     stream = None if args.quiet else sys.stderr
     with Compiling(stream):
@@ -295,6 +303,7 @@ def _train_one(spec: Spec, args: argparse.Namespace, outputs: _Outputs, seed_val
             resume=args.resume is not None,
             overwrite=args.force,
             verbose=stream or False,
+            **validation(args),
             **roles(args),
         )
     except Interrupted as stop:
@@ -314,8 +323,9 @@ def _train_one(spec: Spec, args: argparse.Namespace, outputs: _Outputs, seed_val
     assert final is not None  # a run that returns (not interrupted) has its final record
     values = {k: v for k, v in final.items() if k not in ("final", "status")}
     seeds = {"seed": seed_value or 0, "init_seed": spec.program.seed}
+    best = {"best": history.best} if history.best else {}
     if outputs.folder is not None:
-        write_atomic(outputs.folder.metrics, json.dumps({**seeds, "final": values}, indent=2) + "\n")
+        write_atomic(outputs.folder.metrics, json.dumps({**seeds, "final": values, **best}, indent=2) + "\n")
     if outputs.plot:
         plot_history(
             history.records,
@@ -332,8 +342,14 @@ def _train_one(spec: Spec, args: argparse.Namespace, outputs: _Outputs, seed_val
             + (f"; log written to {outputs.log}" if outputs.log and not outputs.folder else "")
             + (f"; plotted in {outputs.plot}" if outputs.plot else "")
         )
+        if history.best:
+            kept = f", kept in {history.best['checkpoint']}" if history.best["checkpoint"] else ""
+            print(
+                f"best by {history.best['validator']}: epoch {history.best['epoch']} (step {history.best['step']}, "
+                f"{record_key(history.best['validator'])} {history.best['score']:.6g}){kept}"
+            )
         if not args.seeds:
-            sys.stdout.write(format_metrics(values))
+            sys.stdout.write(format_metrics(oracle_marked(values)))
     return values
 
 

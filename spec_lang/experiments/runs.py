@@ -7,7 +7,9 @@ never share one) holding
 * `overrides.json`: what the command line changed: `set` (the `--set` values), `seed` (`--seed`, or null),
   `init_seed` (the seed that drew the initial weights) and the data files: `source` and `target`, lists of paths
   (one per source and per target, or one for all; `target` null when not given), single paths in older folders;
-* `log.jsonl`, `checkpoint.npz`, `history.png` (with `--plot`), `metrics.json` (the final record and the seeds).
+  with validators, `val`, `val_fraction` and `validators` as given (a resumed run repeats them);
+* `log.jsonl`, `checkpoint.npz`, `history.png` (with `--plot`), `metrics.json` (the final record and the seeds; with
+  validators, `best`: the selector's best epoch), `best.npz` (with validators: that epoch's checkpoint).
 
 A multi-seed run (`--seeds 0,1,2`) is one such folder per seed, `runs/MODEL/N/seed-0/`, …, under a parent folder
 that holds the aggregate (`spec_lang.experiments.seeds`).

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from spec_lang.files import write_atomic
+from spec_lang.training.display import oracle_marked
 
 MAX_SEED = 2**63 - 1  # numpy's generators take any whole number from 0; a seed past this is a slip, not a choice
 MAX_SEEDS = 1000  # seeds of one command; more is a slip of the keyboard, not an experiment
@@ -66,19 +67,22 @@ def aggregate(runs: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str, floa
         if low == high:  # exactly: no rounding noise in the mean, a standard deviation of 0
             result[name] = {"mean": low, "std": 0.0, "min": low, "max": high}
             continue
-        mean = math.fsum(values) / len(values)
-        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
-        result[name] = {"mean": mean, "std": std, "min": low, "max": high}
+        scale = max(abs(low), abs(high))  # computed on values scaled to [-1, 1]: no overflow near the float limit
+        scaled = [v / scale for v in values]
+        mean = math.fsum(scaled) / len(values)
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in scaled) / len(values))
+        result[name] = {"mean": mean * scale, "std": std * scale, "min": low, "max": high}
     return result
 
 
 def table(summary: Mapping[str, Mapping[str, float]], seeds: list[int]) -> str:
     """The aggregate as an aligned table, a metric a line, numbers to 6 significant digits (at most 11
     characters, as -0.00123457)."""
-    width = max([len(name) for name in summary] + [len("metric")])
+    marked = oracle_marked(summary)  # target accuracies read target labels: the oracle, not a selection criterion
+    width = max([len(name) for name in marked] + [len("metric")])
     header = (f"{'metric':<{width}}  " + "".join(f"{s:<12}" for s in STATISTICS)).rstrip()
     lines = [f"{header}   ({len(seeds)} seeds: {', '.join(map(str, seeds))})"]
-    for name, values in summary.items():
+    for name, values in marked.items():
         lines.append(f"{name:<{width}}  " + "".join(f"{values[s]:<12.6g}" for s in STATISTICS).rstrip())
     return "\n".join(lines) + "\n"
 

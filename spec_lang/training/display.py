@@ -14,7 +14,7 @@ from typing import Any, TextIO
 # the metrics shown after the losses, with their short names
 _SHORT = (
     ("source_acc", "source_accuracy"),
-    ("target_acc", "target_accuracy"),
+    ("oracle_target_acc", "target_accuracy"),
     ("domain_acc", "domain_accuracy"),
     ("PAD", "proxy_a_distance"),
 )
@@ -99,6 +99,7 @@ class Display:
         if self.stream is None:
             return
         shown = [(k, k) for k in self.losses if k in record] + [(short, k) for short, k in _SHORT if k in record]
+        shown += [(k, k) for k in record if k.startswith("val_")]
         text = (
             f"epoch {record['epoch']}/{self.epochs} step {record['step']}/{self.total} "
             + " ".join(f"{short} {record[k]:.4g}" for short, k in shown)
@@ -106,6 +107,16 @@ class Display:
         )
         self.stream.write(("\r" if self.tty else "") + text + ("\x1b[K" if self.tty else "") + "\n")
         self.stream.flush()
+
+
+def oracle_marked(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Metrics for a printed table, the target accuracies (read from target labels, which unsupervised adaptation
+    does not have) marked as the oracle.
+
+    >>> oracle_marked({"source_accuracy": 1.0, "target_accuracy": 0.5})
+    {'source_accuracy': 1.0, 'target_accuracy (oracle)': 0.5}
+    """
+    return {f"{k} (oracle)" if k.startswith("target_") and k.endswith("_accuracy") else k: v for k, v in values.items()}
 
 
 def _schedule_text(values: Mapping[str, Any]) -> str:

@@ -25,7 +25,7 @@ so chance is 0 again, as for two domains (the k-way accuracy would make chance 2
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from spec_lang.semantics.scalars import evaluate
 from spec_lang.training.dataset import Data, Prepared, prepare
 from spec_lang.training.protocol import Model
 from spec_lang.training.roles import Roles, infer_roles, value_key
+from spec_lang.training.validation import validation_for
 
 CHUNK = 4096  # rows per evaluation call
 
@@ -49,7 +50,7 @@ class Evaluator:
         self.lam = points[0].lam if points else None
         self.functions: dict[tuple, Callable[..., Any]] = {}
 
-    def _apply(self, value: P.Value, x: np.ndarray) -> np.ndarray:
+    def apply(self, value: P.Value, x: np.ndarray) -> np.ndarray:
         """A one-input value applied to `x` (in chunks); values that compute the same on different inputs share one
         compiled function. `x` is prepared data, already of the input's dtype."""
         key = value_key(value, names=False)
@@ -60,13 +61,18 @@ class Evaluator:
         return np.concatenate(outputs) if outputs else np.zeros((0,))
 
     def schedule_values(self) -> dict[str, float]:
-        """Run-time parameters by name, `lambda` and `learning_rate` at the model's current progress."""
+        """Run-time parameters by name, `lambda` and `learning_rate` (the first phase's; with several phases, each
+        phase's as `PHASE_learning_rate` too) at the model's current progress."""
         model = self.model
         hypers = model.hyperparameters
         values: dict[str, float] = dict(hypers)
         if self.lam is not None:
             values["lambda"] = evaluate(self.lam, hypers, model.progress)
-        values["learning_rate"] = evaluate(model.program.learning_rate, hypers, model.progress)
+        phases = model.program.phases
+        values["learning_rate"] = evaluate(phases[0].learning_rate, hypers, model.progress)
+        if len(phases) > 1:  # each phase's, by its name
+            rates = {f"{p.name}_learning_rate": evaluate(p.learning_rate, hypers, model.progress) for p in phases}
+            values.update(rates)
         return values
 
     def __call__(self, data: Prepared) -> dict[str, Any]:
@@ -94,7 +100,7 @@ class Evaluator:
             x, y = part.group.classified, part.group.labels
             labels = part.arrays.get(y) if y is not None else part.labels
             if label_value is not None and x in part.arrays and labels is not None:
-                hits[x] = self._apply(label_value, part.arrays[x]).argmax(axis=1) == labels
+                hits[x] = self.apply(label_value, part.arrays[x]).argmax(axis=1) == labels
         if not hits:
             return {}
         result = {f"{kind}_accuracy": float(np.mean(np.concatenate(list(hits.values()))))}
@@ -109,7 +115,7 @@ class Evaluator:
         head = self.model.program.heads[domain_head] if domain_head else None
         outputs = []
         for term in self.roles.domain_terms:
-            p = self._apply(term.value if head is None else head, arrays[term.input])
+            p = self.apply(term.value if head is None else head, arrays[term.input])
             sigmoid = isinstance(term.target, float)  # bce, bce_domains: a probability of domain 1 per output
             if sigmoid or p.ndim == 1 or p.shape[1] == 1:
                 p = p.reshape(-1, 1)
@@ -177,14 +183,25 @@ def metrics(
     label_head: str | None = None,
     domain_head: str | None = None,
     target_input: str | None = None,
+    validation: Data | None = None,
+    validators: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Metrics of `model` on labelled data (dicts of arrays or `.npz`/`.csv` paths, inputs by name): the objective
     and every loss term (when every input of the training step is there), run-time parameters, `lambda`,
-    `learning_rate`, `source_accuracy`, `target_accuracy` (with target labels: `target_labels`, default `yt`),
-    `domain_accuracy` and `proxy_a_distance` — those the data allows. `target` defaults to `source`."""
+    `learning_rate`, `source_accuracy`, `target_accuracy` (the oracle, with target labels: `target_labels`, default
+    `yt`), `domain_accuracy` and `proxy_a_distance` — those the data allows. `target` defaults to `source`.
+    `validators` (names of `spec_lang.library.validators.VALIDATORS`; `source_accuracy` when only `validation` is
+    given) adds each one's score as `val_NAME`, reading the labelled source rows of `validation`, else of `source`
+    (held out from training, as evaluation data is), and the target rows (see `spec_lang.training.validation`)."""
     roles = infer_roles(model, label_head, domain_head, target_input)
     data = prepare(model, roles, source, target, target_labels, strict=False)
-    result = Evaluator(model, roles)(data)
+    evaluator = Evaluator(model, roles)
+    result = evaluator(data)
+    if validators or validation is not None:
+        held = source if validation is None else validation
+        _, checked = validation_for(model, roles, data, held, validators, 0, trains=False)
+        assert checked is not None  # validators or validation data were given
+        result.update(checked.scores(evaluator.apply, data))
     if not any(k in result for k in ("objective", "source_accuracy", "target_accuracy", "domain_accuracy")):
         wanted = ", ".join(dict.fromkeys((*roles.source_inputs, *roles.target_inputs))) or "none"
         raise file_error(

@@ -13,11 +13,13 @@ from spec_lang.files import write_atomic
 @dataclass
 class History:
     """What `fit` recorded: `records`, one per epoch (and one for a last partial epoch), and `final`, the record
-    at the end of training with `final: True` and `status` ("completed" or "interrupted")."""
+    at the end of training with `final: True` and `status` ("completed" or "interrupted"); with validators, `best`:
+    the selector's best record (`validator`, `score`, `epoch`, `step`, and `checkpoint`, where its model is kept)."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
     final: dict[str, Any] | None = None
     checkpoint: Path | None = None
+    best: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"History({len(self.records)} records, final step {self.final and self.final.get('step')})"

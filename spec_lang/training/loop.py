@@ -1,7 +1,8 @@
 """The training loop: paired source/target batches (`sampler`), schedules fed with the training progress, metrics
 per epoch (`evaluation`), a JSON-lines log (`history`), checkpoints and bit-identical resuming.
 
-Before each step the training progress is set to `step / total steps`, which schedules follow. A checkpoint holds
+Before each step the training progress is set to `step / total steps`, which schedules follow, and the stage of
+training to the one that runs the current epoch (`Program.stage_at`: stages measure epochs). A checkpoint holds
 the model's state, the sampler's state, the step, the history so far and the run's settings; resuming compares the
 settings and puts everything back, so the run ends with exactly the parameters of an uninterrupted one.
 """
@@ -12,7 +13,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,9 +29,10 @@ from spec_lang.training.display import Display
 from spec_lang.training.evaluation import Evaluator
 from spec_lang.training.history import History, Log
 from spec_lang.training.interrupts import Abort, Interrupted, stop_signals
-from spec_lang.training.protocol import Model
+from spec_lang.training.protocol import Model, prepare_step
 from spec_lang.training.roles import infer_roles
 from spec_lang.training.sampler import Sampler
+from spec_lang.training.validation import Validation, best_path, validation_for
 
 RUN_HINT = (
     "pass --resume to continue the run that wrote it, --force to start a new run over it (overwrite=True "
@@ -52,6 +54,8 @@ def fit(
     checkpoint_every: int | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    validation: Data | float | None = None,
+    validators: Sequence[str] = (),
     target_labels: str | None | bool = None,
     label_head: str | None = None,
     domain_head: str | None = None,
@@ -69,6 +73,12 @@ def fit(
     Existing log and checkpoint files of a new run are refused unless `overwrite`. `verbose`: True or a stream
     for progress output. `callback(info)` runs after every step with the step's losses.
 
+    `validation`: held-out labelled source rows (a data set), or the fraction of each source's rows to hold out
+    (chosen by `seed`, not trained on); `validators`: names of `spec_lang.library.validators.VALIDATORS`, each one's
+    score recorded per epoch as `record_key(name)` (`val_NAME`), the first the selector (`source_accuracy` when only
+    `validation` is given): `History.best` names the record it scores best, and with a checkpoint path the model of
+    that record is kept in `best_path(checkpoint)` (`best.npz` beside `checkpoint.npz`).
+
     A non-finite loss stops training with an error naming the step and the term; the last checkpoint written stays
     as it was. SIGINT/SIGTERM (or KeyboardInterrupt from `callback`) stop after the current step, write a
     checkpoint and raise `Interrupted`.
@@ -76,6 +86,7 @@ def fit(
     batch_size, checkpoint_every = _check_options(epochs, steps, batch_size, seed, checkpoint, checkpoint_every, resume)
     roles = infer_roles(model, label_head, domain_head, target_input)
     data = prepare(model, roles, source, target, target_labels, strict=True)
+    data, checked = validation_for(model, roles, data, validation, validators, int(seed), batch_size)
     sampler = Sampler(data.rows, batch_size, int(seed))
     total = (
         _positive(steps, "steps")
@@ -90,6 +101,7 @@ def fit(
         "data": data.fingerprint(),
         "source_inputs": list(roles.source_inputs),
         "target_inputs": list(roles.target_inputs),
+        **(checked.settings() if checked is not None else {}),
     }
     stream = sys.stderr if verbose is True else (verbose or None)
     run = _Run(
@@ -102,8 +114,9 @@ def fit(
         None if checkpoint is None else Path(checkpoint),
         Log(None if log is None else Path(log)),
         Display(stream, total, sampler.per_epoch, list(model.program.losses)),
+        checked,
     )
-    with exclusive(run.checkpoint, [run.log.path]):
+    with exclusive(run.checkpoint, [run.log.path, run.best]):
         if resume:
             run.resume()
         else:
@@ -139,6 +152,7 @@ class _Run:
         checkpoint: Path | None,
         log: Log,
         display: Display,
+        validation: Validation | None = None,
     ):
         self.model, self.data, self.evaluate, self.sampler, self.total = model, data, evaluate, sampler, total
         self.settings = settings  # what a resumed run must share with the run it continues
@@ -146,10 +160,12 @@ class _Run:
         self.history = History(checkpoint=checkpoint)
         self.step = 0
         self.pending: _Snapshot | None = None  # a periodic checkpoint, written once the next step is sound
+        self.validation = validation
+        self.best = best_path(checkpoint) if validation is not None and checkpoint is not None else None
 
     def start(self, overwrite: bool) -> None:
         """A new run: existing checkpoint and log files are refused unless `overwrite`; the log starts empty."""
-        for path in (self.checkpoint, self.log.path):
+        for path in (self.checkpoint, self.log.path, self.best):
             if path is not None:
                 check_output(path, overwrite, RUN_HINT)
         self.log.write([])
@@ -192,6 +208,8 @@ class _Run:
         self.step = saved.meta["step"]
         self.sampler.restore(saved.meta, saved.run_arrays)
         self.history.records = list(saved.meta["history"])
+        for record in self.history.records:
+            self._better(record)
         self.log.write(self.history.records)
 
     def _resume_problem(self, saved: Checkpoint) -> str | None:
@@ -247,7 +265,7 @@ class _Run:
     def _train_step(self) -> dict[str, float]:
         """One optimiser step on the next batch; a non-finite loss is an error. Returns the step's losses."""
         batch = self.data.batch(self.sampler.batch())
-        self.model.set_progress(self.step / self.total)
+        prepare_step(self.model, self.step, self.total, self.sampler.per_epoch)
         losses = self.model.train_step(**batch)
         terms = [k for k in losses if k != "objective"] + ["objective"]
         bad = next((k for k in terms if not math.isfinite(losses[k])), None)
@@ -267,11 +285,23 @@ class _Run:
         self.history.records.append(self._record())
         self.log.append(self.history.records[-1])
         self.display.record(self.history.records[-1])
+        if self._better(self.history.records[-1]) and self.best is not None:
+            snapshot = self._snapshot()
+            write_checkpoint(self.best, snapshot, snapshot.meta, snapshot.arrays)
+
+    def _better(self, record: dict[str, Any]) -> bool:
+        """Whether the selector scores `record` better than every earlier one; if so, `History.best` names it."""
+        best = None if self.validation is None else self.validation.best(record, self.history.best, self.best)
+        self.history.best = best or self.history.best
+        return best is not None
 
     def _record(self) -> dict[str, Any]:
         """The metrics on the whole data at the current step; a non-finite loss is an error."""
         self.model.set_progress(self.step / self.total)
         values = self.evaluate(self.data)
+        if self.validation is not None:
+            values.update(self.validation.scores(self.evaluate.apply, self.data, self.step, self.total))
+            self.model.set_progress(self.step / self.total)  # reverse validation trains a copy from progress 0
         bad = next((k for k in self.model.program.losses if not math.isfinite(values.get(k, 0.0))), None)
         if bad is not None or not math.isfinite(values.get("objective", 0.0)):
             term = bad or "objective"

@@ -61,7 +61,7 @@ def test_the_table_has_a_line_per_metric_and_names_the_seeds() -> None:
     lines = table(aggregate(RUNS), [0, 1, 4]).splitlines()
     assert lines[0].split() == ["metric", "mean", "std", "min", "max", "(3", "seeds:", "0,", "1,", "4)"]
     assert lines[1].split() == ["objective", "0.5", "0.204124", "0.25", "0.75"]
-    assert lines[2].split() == ["target_accuracy", "0.9", "0.0816497", "0.8", "1"]
+    assert lines[2].split() == ["target_accuracy", "(oracle)", "0.9", "0.0816497", "0.8", "1"]
 
 
 def test_the_summary_is_written_as_json(tmp_path: Path) -> None:
@@ -120,3 +120,9 @@ def test_unreadable_overrides_are_an_error(tmp_path: Path) -> None:
     (tmp_path / "overrides.json").write_text("[1]")
     with pytest.raises(SpecError, match="E803"):
         RunFolder(tmp_path).read_overrides()
+
+
+def test_the_statistics_of_huge_finite_values_do_not_overflow() -> None:
+    summary = aggregate({0: {"objective": 1e308}, 1: {"objective": -1e308}, 2: {"objective": 1e308}})
+    stats = summary["objective"]
+    assert stats["mean"] == pytest.approx(1e308 / 3) and stats["std"] == pytest.approx(math.sqrt(8) / 3 * 1e308)
