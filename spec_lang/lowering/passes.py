@@ -60,6 +60,9 @@ class Optimizations:
         return replace(cls(), **{n: False for n in off})
 
 
+MAX_BATCHED = 16  # distinct arguments in one batched pass, at most
+
+
 @dataclass(frozen=True, eq=False)
 class Group:
     """Applications of one stack that run as one pass: `args` are their distinct arguments, in order; each member
@@ -115,11 +118,14 @@ def batch_groups(
                 continue  # computed from an application of the group: cannot run in the same pass
             args.append(application.arg)
             members.append(application)
-        if len(args) < 2:
-            continue
         inputs_only = all(isinstance(a, P.InputValue) for a in args)
         if not (optimizations.batch_inputs if inputs_only else optimizations.merge_heads):
             continue
-        group = Group(stack, tuple(args), {id(m): next(i for i, a in enumerate(args) if a is m.arg) for m in members})
-        groups.update({id(m): group for m in members})
+        for start in range(0, len(args), MAX_BATCHED):  # bounded passes: a join of N parts compiles in N² time
+            part = args[start : start + MAX_BATCHED]
+            if len(part) < 2:
+                continue
+            places = {id(m): next((i for i, a in enumerate(part) if a is m.arg), None) for m in members}
+            group = Group(stack, tuple(part), {m: i for m, i in places.items() if i is not None})
+            groups.update({m: group for m in group.position})
     return groups
