@@ -19,6 +19,7 @@ def test_an_installed_wheel_carries_and_finds_the_grammar(tmp_path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "spec_lang/grammar/dann.lark" in names and "spec_lang/syntax/schema/dann.schema.json" in names
     assert {"spec_lang/examples/moons_nn.dann", "spec_lang/examples/moons_dann.dann"} <= set(names)  # reproduce
+    assert {"spec_lang/examples/methods/adda.dann", "spec_lang/examples/methods/lib/networks.dann"} <= set(names)
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     # Run from an empty directory with only the unpacked wheel on the path: no source checkout to fall back on.

@@ -11,14 +11,12 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from spec_lang.api import load
 from spec_lang.data import two_moons
+from spec_lang.experiments.accuracies import Accuracies, example
 from spec_lang.files import refuse_existing, write_atomic
 from spec_lang.reports.plots import plot_history, plot_moons, require_matplotlib
 
@@ -27,56 +25,6 @@ if TYPE_CHECKING:
 
 MOONS_EXAMPLES = {"NN": "moons_nn.dann", "DANN": "moons_dann.dann"}
 MOONS_EPOCHS = 500  # the authors' maxiter in experiments_moons.py
-
-
-def example(name: str) -> Path:
-    """The path of a bundled example: a wheel carries the reproductions' examples as `spec_lang/examples/NAME`
-    (pyproject's force-include); a source checkout and an editable install read the repository's `examples/`."""
-    package = Path(__file__).resolve().parent.parent  # spec_lang/
-    for candidate in (package / "examples" / name, package.parent / "examples" / name):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"examples/{name} is missing from this installation of spec-lang")
-
-
-@dataclass
-class MoonsResult:
-    """The accuracies of every run, by model name then seed, and the files written."""
-
-    runs: dict[str, list[dict]]
-    files: list[Path] = field(default_factory=list)
-
-    def summary(self) -> dict[str, dict[str, dict[str, float]]]:
-        """Mean, min and max of the source and target accuracy over the seeds, by model."""
-        return {
-            name: {
-                key: {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values))}
-                for key in ("source_accuracy", "target_accuracy")
-                for values in [[run[key] for run in runs]]
-            }
-            for name, runs in self.runs.items()
-        }
-
-    def table(self) -> str:
-        """The summary as a Markdown table, accuracies in percent.
-
-        >>> print(MoonsResult({"NN": [{"source_accuracy": 1.0, "target_accuracy": 0.8},
-        ...                           {"source_accuracy": 0.98, "target_accuracy": 0.86}]}).table())
-        | model | seeds | source accuracy: mean (min–max) | target accuracy: mean (min–max) |
-        |---|---|---|---|
-        | NN | 2 | 99.0% (98.0–100.0) | 83.0% (80.0–86.0) |
-        """
-        lines = [
-            "| model | seeds | source accuracy: mean (min–max) | target accuracy: mean (min–max) |",
-            "|---|---|---|---|",
-        ]
-        for name, stats in self.summary().items():
-            cells = [
-                f"{100 * s['mean']:.1f}% ({100 * s['min']:.1f}–{100 * s['max']:.1f})"
-                for s in (stats["source_accuracy"], stats["target_accuracy"])
-            ]
-            lines.append(f"| {name} | {len(self.runs[name])} | {cells[0]} | {cells[1]} |")
-        return "\n".join(lines)
 
 
 def reproduce_moons(
@@ -88,7 +36,7 @@ def reproduce_moons(
     mode: str | None = None,
     force: bool = False,
     report: Callable[[str], None] | None = None,
-) -> MoonsResult:
+) -> Accuracies:
     """Train each model of `specs` (name → spec path; default: the examples moons_nn and moons_dann, as "NN" and
     "DANN") on the two-moons toy (`data.two_moons`) once per seed 0, 1, …, `seeds` - 1, with `CompiledModel.fit`
     for `epochs` epochs of one source and one target point per step (the authors' online SGD); the seed sets the
@@ -133,7 +81,7 @@ def reproduce_moons(
                     f"{name} seed {seed}: source {final['source_accuracy']:.1%}, target "
                     f"{final['target_accuracy']:.1%} ({runs[name][-1]['seconds']} s)"
                 )
-    result = MoonsResult(runs)
+    result = Accuracies(runs)
     out.mkdir(parents=True, exist_ok=True)
     setup = {
         "data": "two_moons(): 150 source and 150 target points, target rotated by 35°",

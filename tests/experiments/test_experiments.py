@@ -22,7 +22,7 @@ def test_the_moons_examples_are_the_authors_network() -> None:
         assert [(layer.out_shape, layer.activation) for name in ("features", "label_classifier", "domain_classifier")
                 for layer in program.stack(name).layers] == [((None, 15), "sigmoid"), ((None, 2), "softmax"),
                                                              ((None, 1), "sigmoid")]
-        assert program.optimizer == "sgd" and program.hypers == {"lambda_adapt": 6.0, "lr": 0.05}
+        assert program.phases[0].optimizer == "sgd" and program.hypers == {"lambda_adapt": 6.0, "lr": 0.05}
 
 
 def test_the_nn_trains_its_hidden_layer_as_a_plain_network() -> None:
