@@ -13,9 +13,9 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from gradients import check_gradient
 from scipy.signal import correlate
 
-from gradients import check_gradient
 from spec_lang.lowering.pytensor import ops
 from spec_lang.lowering.pytensor.kernels import (
     AvgPool,
@@ -66,7 +66,10 @@ def gather_windows(x, size, stride):
 
 
 def gather_conv2d(x, weights, stride, padding):
-    x = pt.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    if padding:  # the zero border written into a zero image, not pt.pad: its inner graph compiles C code (~12 s)
+        n, c, h, w = x.shape
+        frame = pt.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=x.dtype)
+        x = pt.set_subtensor(frame[:, :, padding:-padding, padding:-padding], x)
     patches = gather_windows(x, weights.shape[2], stride)
     return pt.tensordot(patches, weights, axes=[[1, 2, 3], [1, 2, 3]]).dimshuffle(0, 3, 1, 2)
 
@@ -99,14 +102,36 @@ def pool_data(case: tuple[int, ...], dtype: str, rng: np.random.Generator) -> li
     return [rng.normal(size=shape).astype(dtype) for shape in shapes]
 
 
-def forward_and_gradients(build, dtype: str, count: int, mode: str | None, wrt: list[int]):
-    """A function of `count` 4-d inputs and a cotangent gy returning y = build(*inputs) and the gradients of
+def forward_and_gradients(builds: list, dtype: str, count: int, mode: str | None, wrt: list[int]):
+    """One compiled function for several cases: for each build, `count` 4-d inputs and a cotangent gy. Called with
+    each case's arrays (the inputs, then gy), it returns each case's y = build(*inputs) and the gradients of
     Σ y · gy with respect to the inputs numbered in `wrt`."""
-    inputs = [pt.tensor4(dtype=dtype) for _ in range(count)]
-    gy = pt.tensor4(dtype=dtype)
-    y = build(*inputs)
-    grads = pytensor.grad((y * gy).sum(), [inputs[i] for i in wrt])
-    return pytensor.function([*inputs, gy], [y, *grads], mode=mode)
+    inputs, outputs = [], []
+    for build in builds:
+        case = [pt.tensor4(dtype=dtype) for _ in range(count)]
+        gy = pt.tensor4(dtype=dtype)
+        y = build(*case)
+        inputs += [*case, gy]
+        outputs += [y, *pytensor.grad((y * gy).sum(), [case[i] for i in wrt])]
+    function = pytensor.function(inputs, outputs, mode=mode)
+    width = 1 + len(wrt)
+
+    def run(cases: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+        values = function(*[array for case in cases for array in case])
+        return [[np.asarray(v) for v in values[i : i + width]] for i in range(0, len(values), width)]
+
+    return run
+
+
+def convolutions(make) -> list:
+    """A build for each convolution case: make(stride, padding)(x, w)."""
+    return [lambda x, w, s=case[6], p=case[7]: make(s, p)(x, w) for case in CONVOLUTIONS]
+
+
+def pools(make) -> list:
+    """A build for each kind (max, then mean) and pooling case: make(kind, size, stride)(x)."""
+    return [lambda x, kind=kind, size=case[4], s=case[5]: make(kind, size, s)(x)
+            for kind in ("max", "mean") for case in POOLS]
 
 
 # Equality with the gather, SciPy and PyTorch, in every mode ---------------------------------------------------
@@ -115,15 +140,26 @@ def forward_and_gradients(build, dtype: str, count: int, mode: str | None, wrt: 
 @pytest.fixture(scope="module")
 def conv_references() -> dict:
     """For each dtype and convolution case: the data and (y, gx, gw) of the gather formulation (float64)."""
+    gather = forward_and_gradients(convolutions(lambda s, p: lambda x, w: gather_conv2d(x, w, s, p)), "float64", 2,
+                                   "FAST_COMPILE", [0, 1])
     references = {}
     for dtype in TOLERANCE:
         rng = np.random.default_rng(0)
-        for case in CONVOLUTIONS:
-            s, p = case[6:]
-            gather = forward_and_gradients(lambda x, w: gather_conv2d(x, w, s, p), "float64", 2, "FAST_COMPILE",
-                                           [0, 1])
-            data = conv_data(case, dtype, rng)
-            references[dtype, case] = data, gather(*[d.astype("float64") for d in data])
+        data = [conv_data(case, dtype, rng) for case in CONVOLUTIONS]
+        references[dtype] = data, gather([[d.astype("float64") for d in case] for case in data])
+    return references
+
+
+@pytest.fixture(scope="module")
+def pool_references() -> dict:
+    """For each dtype, kind (max, then mean) and pooling case: the data and (y, gx) of the gather formulation."""
+    gather = forward_and_gradients(pools(lambda kind, size, s: lambda x: gather_pool(x, size, s, kind)), "float64", 1,
+                                   "FAST_COMPILE", [0])
+    references = {}
+    for dtype in TOLERANCE:
+        rng = np.random.default_rng(3)
+        data = [pool_data(case, dtype, rng) for _ in ("max", "mean") for case in POOLS]
+        references[dtype] = data, gather([[d.astype("float64") for d in case] for case in data])
     return references
 
 
@@ -131,12 +167,11 @@ def conv_references() -> dict:
 @pytest.mark.parametrize("mode", MODES)
 def test_convolution_and_its_gradients_match_the_gather_formulation(conv_references: dict, mode: str,
                                                                     dtype: str) -> None:
-    for case in CONVOLUTIONS:
-        s, p = case[6:]
-        data, expected = conv_references[dtype, case]
-        ours = forward_and_gradients(lambda x, w: Conv2d(s, p)(x, w), dtype, 2, mode, [0, 1])(*data)
-        for value, reference in zip(ours, expected, strict=True):
-            assert_close(np.asarray(value), reference, dtype)
+    data, expected = conv_references[dtype]
+    ours = forward_and_gradients(convolutions(Conv2d), dtype, 2, mode, [0, 1])(data)
+    for case_ours, case_expected in zip(ours, expected, strict=True):
+        for value, reference in zip(case_ours, case_expected, strict=True):
+            assert_close(value, reference, dtype)
 
 
 @pytest.mark.parametrize("case", CONVOLUTIONS)
@@ -155,35 +190,32 @@ def test_the_numpy_convolution_is_scipy_correlate(case: tuple[int, ...]) -> None
 @pytest.mark.parametrize("mode", MODES)
 def test_convolution_and_its_gradients_match_pytorch(mode: str, dtype: str) -> None:
     rng = np.random.default_rng(2)
-    for case in CONVOLUTIONS:
-        s, p = case[6:]
-        x, w, gy = conv_data(case, dtype, rng)
+    data = [conv_data(case, dtype, rng) for case in CONVOLUTIONS]
+    ours = forward_and_gradients(convolutions(Conv2d), dtype, 2, mode, [0, 1])(data)
+    for case, (x, w, gy), case_ours in zip(CONVOLUTIONS, data, ours, strict=True):
         tx, tw = (torch.tensor(v.astype("float64"), requires_grad=True) for v in (x, w))
-        ty = F.conv2d(tx, tw, stride=s, padding=p)
+        ty = F.conv2d(tx, tw, stride=case[6], padding=case[7])
         expected = [ty, *torch.autograd.grad(ty, (tx, tw), torch.tensor(gy.astype("float64")))]
-        ours = forward_and_gradients(lambda x, w: Conv2d(s, p)(x, w), dtype, 2, mode, [0, 1])(x, w, gy)
-        for value, reference in zip(ours, expected, strict=True):
-            assert_close(np.asarray(value), reference.detach().numpy(), dtype)
+        for value, reference in zip(case_ours, expected, strict=True):
+            assert_close(value, reference.detach().numpy(), dtype)
 
 
 @pytest.mark.parametrize("dtype", TOLERANCE)
 @pytest.mark.parametrize("mode", MODES)
-def test_pooling_and_its_gradient_match_the_gather_formulation_and_pytorch(mode: str, dtype: str) -> None:
-    rng = np.random.default_rng(3)
-    for kind, op in (("max", MaxPool), ("mean", AvgPool)):
-        for case in POOLS:
-            size, s = case[4:]
-            x, gy = pool_data(case, dtype, rng)
-            gather = forward_and_gradients(lambda x: gather_pool(x, size, s, kind), "float64", 1, "FAST_COMPILE", [0])
-            expected = gather(x.astype("float64"), gy.astype("float64"))
-            ours = forward_and_gradients(lambda x: op(size, s)(x), dtype, 1, mode, [0])(x, gy)
-            for value, reference in zip(ours, expected, strict=True):
-                assert_close(np.asarray(value), reference, dtype)
-            if torch is not None:
-                tx = torch.tensor(x.astype("float64"), requires_grad=True)
-                ty = (F.max_pool2d if kind == "max" else F.avg_pool2d)(tx, size, s)
-                (tgx,) = torch.autograd.grad(ty, tx, torch.tensor(gy.astype("float64")))
-                assert_close(np.asarray(ours[1]), tgx.numpy(), dtype)
+def test_pooling_and_its_gradient_match_the_gather_formulation_and_pytorch(pool_references: dict, mode: str,
+                                                                          dtype: str) -> None:
+    data, expected = pool_references[dtype]
+    ours = forward_and_gradients(pools(lambda kind, size, s: (MaxPool if kind == "max" else AvgPool)(size, s)),
+                                 dtype, 1, mode, [0])(data)
+    cases = [(kind, case) for kind in ("max", "mean") for case in POOLS]
+    for (kind, case), (x, gy), case_ours, case_expected in zip(cases, data, ours, expected, strict=True):
+        for value, reference in zip(case_ours, case_expected, strict=True):
+            assert_close(value, reference, dtype)
+        if torch is not None:
+            tx = torch.tensor(x.astype("float64"), requires_grad=True)
+            ty = (F.max_pool2d if kind == "max" else F.avg_pool2d)(tx, case[4], case[5])
+            (tgx,) = torch.autograd.grad(ty, tx, torch.tensor(gy.astype("float64")))
+            assert_close(case_ours[1], tgx.numpy(), dtype)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -193,7 +225,7 @@ def test_max_pooling_sends_the_gradient_to_the_first_largest_element_of_each_win
     x = np.zeros((1, 1, 5, 6))
     x[0, 0, 0, 1] = x[0, 0, 1, 0] = 1.0  # window (0, 0) holds both: its gradient goes to (0, 1), read first
     gy = np.arange(1.0, 13.0).reshape(1, 1, 3, 4)  # windows (2, 3) and others hold only zeros: their first one
-    _, gx = forward_and_gradients(lambda x: MaxPool(3, 1)(x), "float64", 1, mode, [0])(x, gy)
+    ((_, gx),) = forward_and_gradients([MaxPool(3, 1)], "float64", 1, mode, [0])([[x, gy]])
     expected = np.zeros((5, 6))
     for r in range(3):
         for c in range(4):

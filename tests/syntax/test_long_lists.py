@@ -134,7 +134,7 @@ def test_an_array_of_numbers_where_the_schema_wants_objects_is_reported_once() -
 
 
 def test_the_schema_judges_no_number_by_its_value() -> None:
-    """What lets the JSON door validate a long array of numbers by its first (`jsonio._abridged`): no keyword of
+    """What lets the JSON door validate a long array of numbers by its first (`json_schema.abridged`): no keyword of
     the schema looks at a number's value or at an array's length or order, and its constants are strings but the
     version."""
     schema = json.loads((files("spec_lang.syntax") / "schema" / "dann.schema.json").read_text(encoding="utf-8"))
