@@ -4,9 +4,9 @@ standard deviation, min and max), as a table and as JSON.
 >>> runs = {0: {"step": 10, "objective": 0.5, "target_accuracy": 0.8}, 1: {"step": 10, "objective": 0.3,
 ...         "target_accuracy": 0.9}}
 >>> print(table(aggregate(runs), [0, 1]), end="")
-metric           mean        std         min         max   (2 seeds: 0, 1)
-objective        0.4         0.1         0.3         0.5
-target_accuracy  0.85        0.05        0.8         0.9
+metric                    mean        std         min         max   (2 seeds: 0, 1)
+objective                 0.4         0.1         0.3         0.5
+target_accuracy (oracle)  0.85        0.05        0.8         0.9
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ class ChunkedNumbaLinker(NumbaLinker):
             return self._compile(fgraph, order=order, **storage, **kwargs)
         finals: dict[Callable, Callable] = {}  # pieces with the same cache key share their compiled function
 
-        def compile(piece: FunctionGraph) -> Callable:
+        def compiled(piece: FunctionGraph) -> Callable:
             function, key = NumbaLinker.fgraph_convert(self, piece)
             if key is None:
                 return NumbaLinker.jit_compile(self, (function, key))
@@ -99,7 +99,7 @@ class ChunkedNumbaLinker(NumbaLinker):
             return finals[function]
 
         with _one_function_per_key():
-            return _Pieces(fgraph, nodes, self.chunk_nodes, compile)
+            return _Pieces(fgraph, nodes, self.chunk_nodes, compiled)
 
     def jit_compile(self, fn: Callable) -> Callable:
         return fn  # compiled by `fgraph_convert`
@@ -138,7 +138,7 @@ def _one_function_per_key() -> Iterator[None]:
 class _Pieces:
     """The graph's function: each piece's compiled function called in turn, values passed between them in slots."""
 
-    def __init__(self, fgraph: FunctionGraph, nodes: list[Apply], size: int, compile: Callable[..., Callable]):
+    def __init__(self, fgraph: FunctionGraph, nodes: list[Apply], size: int, compiled: Callable[..., Callable]):
         chunks = [nodes[start : start + size] for start in range(0, len(nodes), size)]
         self._slots: dict[Variable, int] = {}
         self._constants: list[tuple[int, Any]] = []
@@ -156,7 +156,7 @@ class _Pieces:
             outs = [v for node in chunk for v in node.outputs if wanted.get(v, index) > index]
             piece = FunctionGraph(ins, outs, clone=True)
             done = [self._slot(v) for v in reads if wanted[v] == index and v not in fgraph.inputs]
-            self._steps.append((compile(piece), [self._slot(v) for v in ins], [self._slot(v) for v in outs], done))
+            self._steps.append((compiled(piece), [self._slot(v) for v in ins], [self._slot(v) for v in outs], done))
         self._outputs = [self._slot(v) for v in fgraph.outputs]
 
     def _slot(self, variable: Variable) -> int:

@@ -223,6 +223,11 @@ def emit_python(program: P.Program, source_name: str, target: Target = PYTENSOR)
         "PARAMETERS = [",
         *[f"    {p!r}," for p in params],
         "]",
+        "# each phase (an `optimize` statement): its name, its update rule (in UPDATE_RULES), the parameters it",
+        "# updates with their learning-rate multipliers (frozen stacks left out), the optimiser's options, its steps",
+        "PHASES = [",
+        *[f"    {phase!r}," for phase in phases],
+        "]",
         "# each stage of training: its name, its epochs (None: to the end) and the phases it runs, in order",
         f"STAGES = {stages!r}",
         "# name: (dtype, shape with None for the batch, label bound)",
@@ -234,18 +239,7 @@ def emit_python(program: P.Program, source_name: str, target: Target = PYTENSOR)
     ]
     out += [f"# Building blocks (from {target.origin})", ""]
     out += [source + "\n" for source in helpers]
-    out += [
-        "# each phase (an `optimize` statement): its name, its update rule, the parameters it updates with their",
-        "# learning-rate multipliers (frozen stacks left out), the optimiser's options, and its steps per batch",
-        "PHASES = [",
-        *[
-            f"    ({name!r}, {rule}, {optimized!r}, {options!r}, {repeat!r}),"
-            for name, rule, optimized, options, repeat in phases
-        ],
-        "]",
-        "",
-        "",
-    ]
+    out += ["UPDATE_RULES = {" + ", ".join(f"{r.__name__!r}: {r.__name__}" for r in rules.values()) + "}", "", ""]
     out += ["# Initialisers (from spec_lang.library.initializers)", ""]
     out += [inspect.getsource(function) + "\n" for function in init_fns]
     out += ["DRAWS = {" + ", ".join(f"{s!r}: {s}" for s in schemes) + "}", "", ""]
@@ -341,7 +335,7 @@ _COMPILE_MODEL = '''def compile_model(initial=None, mode=None):
     inputs, heads, losses, objectives, learning_rates, state_updates = build(params, hyper, progress)
     steps, optimizer_state = {}, {}
     for name, rule, optimized, options, _ in PHASES:
-        updates, state = training_updates(rule, [params[p] for p in optimized], list(optimized.values()),
+        updates, state = training_updates(UPDATE_RULES[rule], [params[p] for p in optimized], list(optimized.values()),
                                           objectives[name], learning_rates[name], **options)
         optimizer_state.update({(name + "/" if len(PHASES) > 1 else "") + key: v for key, v in state.items()})
         steps[name] = pytensor.function([inputs[n] for n in TRAIN_INPUTS], [*objectives.values(), *losses.values()],
