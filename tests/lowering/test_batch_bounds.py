@@ -43,3 +43,12 @@ def test_bounded_passes_compute_what_single_applications_compute() -> None:
     ours, theirs = batched.evaluate(**batch), single.evaluate(**batch)
     assert ours.keys() == theirs.keys()
     np.testing.assert_allclose([ours[k] for k in ours], [theirs[k] for k in ours], rtol=1e-6)
+
+
+def test_a_sum_of_more_than_32_loss_terms_trains_in_fast_compile_mode() -> None:
+    """PyTensor merges a long sum into one addition, whose Python implementation refuses more than 32 operands."""
+    lines = ["model long_sum()", "input x : float[batch, 2]", "input y : int[batch] < 2", "stack s { dense 2 softmax }"]
+    lines += [f"loss l{i} = {i + 1} * crossentropy(s(x), y)" for i in range(40)]
+    model = spec_lang.loads("\n".join(lines) + "\noptimize sgd(lr = 0.01)\n").compile("FAST_COMPILE")
+    losses = model.train_step(x=np.ones((3, 2)), y=[0, 1, 0])
+    assert losses["objective"] == pytest.approx(sum(losses[f"l{i}"] for i in range(40)), rel=1e-5)
