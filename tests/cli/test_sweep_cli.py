@@ -8,32 +8,15 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from spec_lang.cli.main import main
-from spec_lang.data import two_moons
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SPEC = str(ROOT / "examples" / "moons_dann.dann")
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def moons(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("data") / "moons.npz"
-    np.savez(path, **two_moons())
-    return str(path)
-
-
-def test_a_sweep_file_and_a_grid_run_in_two_parts(local_ray, moons: str, tmp_path: Path, capsys) -> None:
+def test_a_sweep_file_and_a_grid_run_in_two_parts(local_ray, moons: Path, tmp_path: Path, capsys) -> None:
     sweep = tmp_path / "sweep.json"
     sweep.write_text(
         json.dumps(

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spec_lang.data import two_moons
 from spec_lang.diagnostics import SpecError
 from spec_lang.experiments.runs import RunFolder
 from spec_lang.experiments.sweep_results import Selector, selector
@@ -20,21 +19,6 @@ from spec_lang.training import Interrupted
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SPEC = ROOT / "examples" / "moons_dann.dann"
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def moons(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "moons.npz"
-    np.savez(path, **two_moons())
-    return path
 
 
 def test_a_sweep_records_failures_and_resumes_without_repeating_finished_trials(
