@@ -51,10 +51,17 @@ def check_output(path: str | os.PathLike, force: bool, hint: str = REPLACE_HINT)
             f"cannot write it: the folder {folder} does not exist",
             "create the folder first, or choose another path",
         )
-    if not os.access(folder, os.W_OK | os.X_OK):
+    try:  # by writing, as `write_atomic` will: permissions alone say nothing of root, read-only mounts or quotas
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as error:
         raise file_error(
-            path, "E004", f"cannot write it: the folder {folder} is not writable", "choose a folder you can write to"
-        )
+            path,
+            "E004",
+            f"cannot write it: the folder {folder} is not writable ({error.strerror or error})",
+            "choose a folder you can write to",
+        ) from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def check_distinct(outputs: dict[str, str | os.PathLike | None], inputs: list[str | os.PathLike | None]) -> None:
@@ -131,7 +138,11 @@ def exclusive(path: Path | None, companions: Iterable[Path | None] = ()) -> Iter
         return
     check_output(path, True)
     lock = path.parent / f".{path.name}.lock"
-    with open(lock, "a") as stream:
+    try:
+        stream = open(lock, "a")  # closed by the `with` below; opening is what may fail
+    except OSError as error:
+        raise _unwritable(lock, error) from None
+    with stream:
         try:
             fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,42 @@ def test_an_output_that_cannot_be_written_fails_before_compiling(
     err = capsys.readouterr().err
     assert "error[E004]" in err and message.format(tmp=tmp_path) in err and "Traceback" not in err
     assert not (tmp_path / "c.npz").exists()  # nothing ran
+
+
+def _unwritable_folder() -> Path | None:
+    """A folder nobody may create files in, root included (Linux's /sys; root ignores permission bits)."""
+    folder = Path("/sys")
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder)
+    except OSError:
+        return folder
+    os.close(handle)
+    os.unlink(probe)
+    return None
+
+
+@pytest.mark.skipif(_unwritable_folder() is None, reason="no folder here refuses new files to this user")
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", SPEC, "--steps", "3", "--source", "DATA", "--checkpoint", "FOLDER/run.npz"],
+        ["train", SPEC, "--steps", "3", "--source", "DATA", "--checkpoint", "TMP/c.npz", "--log", "FOLDER/a.jsonl"],
+        ["compile", SPEC, "--emit", "python", "-o", "FOLDER/m.py"],
+        ["data", "moons", "-o", "FOLDER/moons.npz"],
+    ],
+    ids=["checkpoint", "log", "compile", "data"],
+)
+def test_a_folder_that_refuses_new_files_fails_before_compiling(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Tried by creating a file, not by its permission bits: for root those allow everything, and the lock beside
+    the checkpoint then failed with a traceback."""
+    folder = str(_unwritable_folder())
+    args = [a.replace("DATA", str(data)).replace("FOLDER", folder).replace("TMP", str(tmp_path)) for a in command]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"error[E004]: cannot write it: the folder {folder} is not writable" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing ran
 
 
 def test_outputs_may_not_name_each_other_or_an_input(
@@ -149,8 +186,9 @@ def test_evaluating_a_diverged_model_says_so_and_exits_1(
 
 
 @pytest.mark.parametrize("emit", ["python", "theano", "json"])
-def test_compile_never_writes_over_its_own_spec_even_with_force(emit: str, tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_compile_never_writes_over_its_own_spec_even_with_force(
+    emit: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = tmp_path / "seed_dann.dann"
     text = (ROOT / "examples" / "seed_dann.dann").read_text(encoding="utf-8")
     spec.write_text(text, encoding="utf-8")
