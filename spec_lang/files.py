@@ -64,6 +64,23 @@ def check_output(path: str | os.PathLike, force: bool, hint: str = REPLACE_HINT)
     os.unlink(probe)
 
 
+def prepare_folder(path: str | os.PathLike, files: Iterable[str], force: bool) -> list[Path]:
+    """Before the work whose results go into the folder `path`: create it (and its parents) and `check_output` each
+    of `files` in it, so that a folder that cannot be made or written fails now, not after the work (E004).
+    Returns the files' paths."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file in its place, a read-only parent
+        raise file_error(
+            path, "E004", f"cannot create the folder: {error.strerror or error}", "choose another folder"
+        ) from None
+    targets = [folder / name for name in files]
+    for target in targets:
+        check_output(target, force)
+    return targets
+
+
 def check_distinct(outputs: dict[str, str | os.PathLike | None], inputs: list[str | os.PathLike | None]) -> None:
     """Refuse (E004) outputs that name one file twice (`--log` and `--checkpoint`), or a file the command reads (the
     spec, the data): writing one would destroy the other."""

@@ -30,7 +30,7 @@ from spec_lang.data.digits import load_digits
 from spec_lang.diagnostics import SpecError
 from spec_lang.experiments.accuracies import ACCURACIES, Accuracies, example
 from spec_lang.experiments.runs import load_spec
-from spec_lang.files import refuse_existing, write_atomic
+from spec_lang.files import prepare_folder, refuse_existing, write_atomic
 from spec_lang.reports.plots import accuracy, require_matplotlib
 from spec_lang.syntax.sources import parse_source, read_source
 
@@ -113,10 +113,8 @@ def reproduce_digits(
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     specs = method_specs(methods)
-    out = Path(out_dir)
-    paths = {kind: out / f"digits.{kind}" for kind in ("json", "csv", "png")}
-    for path in paths.values():
-        refuse_existing(path, force)
+    kinds = ("json", "csv", "png")
+    paths = dict(zip(kinds, prepare_folder(out_dir, [f"digits.{kind}" for kind in kinds], force), strict=True))
     require_matplotlib()  # before minutes of training, not after
     data = digits_features(rows)
     features = data["xs"].shape[1]
@@ -133,7 +131,6 @@ def reproduce_digits(
                 )
                 report(f"{name} seed {seed}: {shown} ({runs[name][-1]['seconds']} s)")
     result = Accuracies(runs, baseline=BASELINE if BASELINE in runs else None)
-    out.mkdir(parents=True, exist_ok=True)
     setup = {
         "data": f"scikit-learn's digits, {len(data['xs'])} source and {len(data['xt'])} target rows, the target "
         f"rotated by {ROTATION:g}°, {features} features",

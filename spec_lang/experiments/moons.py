@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from spec_lang.api import load
 from spec_lang.data import two_moons
 from spec_lang.experiments.accuracies import Accuracies, example
-from spec_lang.files import refuse_existing, write_atomic
+from spec_lang.files import prepare_folder, write_atomic
 from spec_lang.reports.plots import plot_history, plot_moons, require_matplotlib
 
 if TYPE_CHECKING:
@@ -48,14 +48,8 @@ def reproduce_moons(
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     specs = specs or {name: example(file) for name, file in MOONS_EXAMPLES.items()}
-    out = Path(out_dir)
-    paths = {
-        "json": out / "moons.json",
-        "figure": out / "moons.png",
-        **{name: out / f"moons_{name.lower()}_history.png" for name in specs},
-    }
-    for path in paths.values():
-        refuse_existing(path, force)
+    names = {"json": "moons.json", "figure": "moons.png", **{n: f"moons_{n.lower()}_history.png" for n in specs}}
+    paths = dict(zip(names, prepare_folder(out_dir, names.values(), force), strict=True))
     require_matplotlib()  # before minutes of training, not after
     data = two_moons()
     runs: dict[str, list[dict]] = {name: [] for name in specs}
@@ -82,7 +76,6 @@ def reproduce_moons(
                     f"{final['target_accuracy']:.1%} ({runs[name][-1]['seconds']} s)"
                 )
     result = Accuracies(runs)
-    out.mkdir(parents=True, exist_ok=True)
     setup = {
         "data": "two_moons(): 150 source and 150 target points, target rotated by 35°",
         "epochs": epochs,
