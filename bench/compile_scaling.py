@@ -1,10 +1,14 @@
 """Compile time against graph size (not a test): N feature stacks (`dense 8 relu` each) applied to one input, each
 feeding one shared head and a loss term of its own, all summed in the objective, for growing N. Each compile runs in
-a new process with fresh, private PyTensor and Numba caches, so every figure is a cold compile:
+a new process with fresh, private PyTensor and Numba caches, so every figure is a cold compile (with `--warm`, the
+caches are shared and first filled by a run of one stack more than the largest N: the compiled code of every
+operation but those whose size depends on N is then on disk, as after any earlier run, and what is left is what
+grows with N):
 
     .venv/bin/python bench/compile_scaling.py                          # N = 10, 20, 40, 80, NUMBA mode
     .venv/bin/python bench/compile_scaling.py --stacks 10,20,40,80,160 --modes NUMBA,CVM,FAST_COMPILE
     .venv/bin/python bench/compile_scaling.py --whole                  # as before `runtime.linking`: graphs whole
+    .venv/bin/python bench/compile_scaling.py --warm --stacks 20,40,80,160
 
 Per N: the Apply nodes of the training graph before rewriting, the seconds of PyTensor's rewrites, the rest of the
 compile (lowering, gradients, linking, and Numba's machine code, built at the first step), both together (wall and
@@ -92,8 +96,10 @@ def probe(stacks: int, mode: str, large: int | None) -> dict:
     }
 
 
-def run(stacks: int, mode: str, large: int | None) -> dict:
-    with tempfile.TemporaryDirectory(prefix="specc-scaling-") as folder:
+def run(stacks: int, mode: str, large: int | None, warm: str | None) -> dict:
+    """One probe in a new process, with fresh caches, or with the caches in the folder `warm`."""
+    with tempfile.TemporaryDirectory(prefix="specc-scaling-") as fresh:
+        folder = warm or fresh
         env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={folder}", NUMBA_CACHE_DIR=f"{folder}/numba-own")
         command = [sys.executable, __file__, "--probe", str(stacks), "--modes", mode]
         command += [] if large is None else ["--large-graph", str(large)]
@@ -120,6 +126,12 @@ def main() -> int:
     parser.add_argument("--modes", default="NUMBA", help="PyTensor modes, comma-separated: NUMBA, CVM, FAST_COMPILE")
     parser.add_argument("--whole", action="store_true", help="compile every graph whole, as before runtime.linking")
     parser.add_argument("--large-graph", type=int, help="the nodes above which a graph is large (runtime.linking)")
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="share one cache folder, filled first by a run of one stack more than "
+        "the largest N: only what grows with N is left",
+    )
     parser.add_argument("--probe", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe is not None:
@@ -128,13 +140,19 @@ def main() -> int:
     print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}; load average {os.getloadavg()[0]:.2f}")
     print("| mode | N | nodes | rewrite s | rest s | total s | CPU s | step ms | objective |")
     print("|---|---|---|---|---|---|---|---|---|")
+    large = sys.maxsize if args.whole else args.large_graph
+    stacks_list = [int(n) for n in args.stacks.split(",")]
     for mode in args.modes.split(","):
         rows = []
-        for stacks in (int(n) for n in args.stacks.split(",")):
-            row = run(stacks, mode, sys.maxsize if args.whole else args.large_graph)
-            rows.append(row)
-            cells = ("mode", "stacks", "nodes", "rewrite_s", "rest_s", "total_s", "cpu_s", "step_ms", "objective")
-            print("| " + " | ".join(str(row[c]) for c in cells) + " |", flush=True)
+        with tempfile.TemporaryDirectory(prefix="specc-scaling-warm-") as shared:
+            warm = shared if args.warm else None
+            if warm:
+                run(max(stacks_list) + 1, mode, large, warm)
+            for stacks in stacks_list:
+                row = run(stacks, mode, large, warm)
+                rows.append(row)
+                cells = ("mode", "stacks", "nodes", "rewrite_s", "rest_s", "total_s", "cpu_s", "step_ms", "objective")
+                print("| " + " | ".join(str(row[c]) for c in cells) + " |", flush=True)
         print(
             f"growth of {mode} (2 = linear, 4 = quadratic): total {growth(rows, 'total_s')}; "
             f"CPU {growth(rows, 'cpu_s')}; rewrites {growth(rows, 'rewrite_s')}",

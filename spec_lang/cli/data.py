@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from spec_lang.cli.arrays import write_arrays
@@ -30,12 +31,12 @@ def run(args: argparse.Namespace) -> int:
     """Write the data set and print the shapes of its arrays."""
     from spec_lang.data import two_moons
 
-    if args.samples < 2 or args.noise < 0:
+    if args.samples < 2 or not 0 <= args.noise < math.inf or not math.isfinite(args.angle):
         raise file_error(
             None,
             "E802",
-            "--samples is at least 2 and --noise at least 0",
-            "the DANN paper uses --samples 150 --noise 0.05",
+            "--samples is at least 2, --noise a finite number of at least 0 and --angle a finite number",
+            "the DANN paper uses --samples 150 --noise 0.05 --angle 35",
         )
     if args.generator == "digits":
         from spec_lang.data import digits_shift

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spec_lang.runtime.checkpoint import read_checkpoint
 from spec_lang.cli.main import main
 from spec_lang.data import load_arrays, two_moons
+from spec_lang.runtime.checkpoint import read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = str(ROOT / "examples" / "seed_dann.dann")
@@ -41,6 +41,15 @@ def test_data_moons_writes_the_papers_toy(work, tmp_path, capsys) -> None:
     assert main(["data", "moons", "-o", str(tmp_path / "moons.csv"), "--samples", "20", "--angle", "50"]) == 0
     csv = load_arrays(tmp_path / "moons.csv")
     np.testing.assert_allclose(csv["xt"], two_moons(20, 0.05, 50)["xt"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "setting", [["--samples", "1"], ["--noise", "-0.1"], ["--noise", "nan"], ["--noise", "inf"], ["--angle", "nan"]]
+)
+def test_data_moons_refuses_settings_that_make_no_data(setting: list[str], tmp_path, capsys) -> None:
+    assert main(["data", "moons", "-o", str(tmp_path / "m.npz"), *setting]) == 1
+    assert "error[E802]: --samples is at least 2, --noise a finite number" in capsys.readouterr().err
+    assert not (tmp_path / "m.npz").exists()
 
 
 def test_train_logs_one_record_per_epoch_and_a_final_one(work) -> None:
