@@ -22,9 +22,8 @@ parser.add_argument("--batch", type=int, default=256)
 parser.add_argument("--no-compile-cache", action="store_true")
 args = parser.parse_args()
 
-import numpy as np  # noqa: E402
-
 import models  # noqa: E402
+import numpy as np  # noqa: E402
 
 start = time.perf_counter()
 import spec_lang  # noqa: E402

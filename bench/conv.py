@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from timing import interleaved, median, seconds
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,8 @@ features 2 × 256 tanh, label head 256 → 10 softmax, domain head 256 → 1 sig
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

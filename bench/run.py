@@ -15,6 +15,7 @@ per-round ratios, so that load changing during the run hits both sides of a rati
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -179,7 +180,9 @@ def train_steps(rounds: int, quick: bool) -> dict:
     results = {}
     for inputs, size in SIZES:
         data = models.batch(inputs, size)
-        steps = {name: stepper(kind, thing, data) for name, (thing, kind) in contenders(inputs, quick, torch_ok).items()}
+        steps = {
+            name: stepper(kind, thing, data) for name, (thing, kind) in contenders(inputs, quick, torch_ok).items()
+        }
         first = {name: step() for name, step in steps.items()}  # the loss before the first step: the same start
         reference = first["hand-written PyTensor"]
         for name, loss in first.items():
@@ -191,11 +194,11 @@ def train_steps(rounds: int, quick: bool) -> dict:
         count = max(2, int(0.04 / max(seconds(steps["specc"]), 1e-6)))  # steps per contender per round
         # the matmul peak, measured in the same rounds (same load): NumPy at the largest train-step product
         m, k, n = PEAK_SHAPE
-        a, b = np.ones((m, k), "float32"), np.ones((k, n), "float32")
-        peak_count = max(2, int(0.04 / max(seconds(lambda: np.dot(a, b)), 1e-6)))
+        peak = functools.partial(np.dot, np.ones((m, k), "float32"), np.ones((k, n), "float32"))
+        peak_count = max(2, int(0.04 / max(seconds(peak), 1e-6)))
         names = list(steps)
         times = interleaved({**{n: (s, count) for n, s in steps.items()},
-                             "peak": (lambda: np.dot(a, b), peak_count)}, rounds)
+                             "peak": (peak, peak_count)}, rounds)
         peak_times = times.pop("peak")
         flops = models.train_step_flops(inputs, size)
         row = {"inputs": inputs, "batch": size, "steps_per_round": count, "rounds": rounds, "flops": flops,
@@ -203,9 +206,9 @@ def train_steps(rounds: int, quick: bool) -> dict:
                "gflops": {n: flops / median(t) / 1e9 for n, t in times.items()}, "ratio_to_specc": {},
                "peak_gflops": median([2 * m * k * n / t / 1e9 for t in peak_times]),
                "fraction_of_peak": median([(flops / s) / (2 * m * k * n / t) for s, t in zip(times["specc"],
-                                                                                            peak_times)])}
+                                                                                            peak_times, strict=True)])}
         for name in names:  # median over rounds of (contender / specc) in the same round
-            row["ratio_to_specc"][name] = median([a / b for a, b in zip(times[name], times["specc"])])
+            row["ratio_to_specc"][name] = median([a / b for a, b in zip(times[name], times["specc"], strict=True)])
         results[f"{inputs}/{size}"] = row
         print(f"  step {inputs}/{size}: " + ", ".join(f"{n} {row['median_s'][n] * 1e3:.3f} ms" for n in names),
               flush=True)
@@ -236,9 +239,9 @@ def flat_spec(layers: int) -> str:
 def frontend(quick: bool) -> dict:
     import gc
 
+    from spec_lang.api import from_ir
     from spec_lang.diagnostics import Source
     from spec_lang.syntax.parser import parse
-    from spec_lang.api import from_ir
 
     results = {}
     for layers in (10, 100, 1000, 10000):
@@ -263,7 +266,7 @@ def frontend(quick: bool) -> dict:
             check_times.append(checked - parsed)
             flat_times.append(time.perf_counter() - checked)
         assert sum(len(s.layers) for s in spec.program.stacks) == layers
-        total = median([p + c for p, c in zip(parse_times, check_times)])
+        total = median([p + c for p, c in zip(parse_times, check_times, strict=True)])
         results[str(layers)] = {"layers": layers, "repeats": repeats, "parse_s": median(parse_times),
                                 "check_s": median(check_times), "total_s": total, "per_layer_us": total / layers * 1e6,
                                 "flat_parse_s": median(flat_times), "total_no_gc_s": median(no_gc_times),
@@ -314,7 +317,8 @@ def compile_times(quick: bool) -> dict:
 def report(results: dict) -> str:
     lines = []
     info = results["machine"]
-    lines.append(f"Machine: {info['cpu']}, {info['cores']} cores, threads: {info['threads']}; Python {info['python']}, NumPy {info['numpy']}, "
+    lines.append(f"Machine: {info['cpu']}, {info['cores']} cores, threads: {info['threads']}; "
+                 f"Python {info['python']}, NumPy {info['numpy']}, "
                  f"PyTensor {info['pytensor']}, Numba {info['numba']}, PyTorch {info.get('torch') or 'absent'}")
     lines.append(f"Load average (1, 5, 15 min): at start {_load(info['load_start'])}, at end "
                  f"{_load(info.get('load_end', os.getloadavg()))}")

@@ -1,7 +1,7 @@
 """Writes docs/errors.md: every diagnostic code specc reports, with its meaning and, where the golden diagnostics
 corpus (tests/diagnostics, and tests/diagnostics/cli for command lines) has a case for it, what specc prints for
-that case, taken from the case's `.expected` file. The examples therefore cannot drift: tests/test_error_docs.py fails when docs/errors.md differs from what
-this script writes, or when the code uses a code this table lacks.
+that case, taken from the case's `.expected` file. The examples therefore cannot drift: tests/test_error_docs.py
+fails when docs/errors.md differs from what this script writes, or when the code uses a code this table lacks.
 
     .venv/bin/python docs/error_codes.py
 """
@@ -52,8 +52,10 @@ CODES: list[tuple[str, str, str]] = [
     ("E401", "the wrong dtype or activation for an operation", "float_labels_crossentropy.dann"),
     ("E501", "a gradient reversal that cannot work", "reverse_twice.dann"),
     ("E601", "a value out of range: zero or negative sizes, rates, non-finite numbers", "zero_width.dann"),
-    ("E602", "an override names no parameter of the model (--set, or a keyword of load)", "cli/override_unknown_parameter.args"),
-    ("E603", "an override value that is not a number, true/false or a list, or is nested too deep", "cli/override_unreadable.args"),
+    ("E602", "an override names no parameter of the model (--set, or a keyword of load)",
+     "cli/override_unknown_parameter.args"),
+    ("E603", "an override value that is not a number, true/false or a list, or is nested too deep",
+     "cli/override_unreadable.args"),
     ("E604", "parameters and optimiser state that would need more memory than allowed (--max-parameter-memory)",
      "parameters_too_large.dann"),
     ("E605", "a network deeper than 250 layers", "network_too_deep.dann"),
@@ -81,7 +83,8 @@ CODES: list[tuple[str, str, str]] = [
              "that cannot be read, an unknown selector, options that do not go together",
      "cli/sweep_file_unknown_key.args"),
     ("E821", "a sweep folder to resume whose plan (sweep.json) cannot be read", "cli/sweep_resume_not_a_sweep.args"),
-    ("E901", "an included file that cannot be read: missing, not a regular file, too large, or too deep a chain", "include_missing.dann"),
+    ("E901", "an included file that cannot be read: missing, not a regular file, too large, or too deep a chain",
+     "include_missing.dann"),
     ("E902", "files that include each other", "include_cycle.dann"),
     ("E903", "an include outside the including file's folder (--allow-outside-includes)", "include_outside.dann"),
     ("E904", "a template argument hidden by the template's loop variable", "template_loop_capture.dann"),

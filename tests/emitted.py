@@ -4,9 +4,9 @@ side by side with the compiled model on the module's own random batches."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 import numpy as np
 import pytest

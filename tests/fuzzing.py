@@ -121,7 +121,7 @@ def check(path: Path, budget: float = 5.0) -> Outcome:
         return Outcome("crash", crash_class(error))
     headers = [line for line in err.getvalue().split("\n") if line and not line.startswith("  ")]
     matches = [_HEADER.fullmatch(line) for line in headers]
-    unlocated = [line for line, match in zip(headers, matches) if not _located(match)]
+    unlocated = [line for line, match in zip(headers, matches, strict=True) if not _located(match)]
     if unlocated:
         return Outcome("unlocated", unlocated[0].replace(str(path), path.name)[:300])
     if status not in (0, 1) or (status == 1 and not headers):

@@ -7,7 +7,7 @@ keeps that function in the given mode too.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from pytensor.gradient import verify_grad

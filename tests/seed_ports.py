@@ -76,7 +76,7 @@ def seed_l2_mlp(
     bs.append(b)
     z = pt.ivector("z")
     cost = categorical_crossentropy(y, z).mean()
-    for w, b in zip(ws, bs):
+    for w, b in zip(ws, bs, strict=True):
         cost += pt.sum(w**2) * reg_lambda
         cost += pt.sum(b**2) * reg_lambda
     updates = [(p, p - learning_rate * pytensor.grad(cost, p)) for p in ws + bs]

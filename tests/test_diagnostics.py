@@ -1,8 +1,8 @@
 """Golden-file tests of the messages specc gives for bad input.
 
 Each `tests/diagnostics/NAME.dann` (or `NAME.json`, for the JSON door) is one small case; `NAME.expected` holds
-what loading it reports: the rendered error when it fails, or its rendered warnings when it loads. Paths are rendered relative to the
-repository root. After changing a message, regenerate the expected files and review every diff by eye:
+what loading it reports: the rendered error when it fails, or its rendered warnings when it loads. Paths are rendered
+relative to the repository root. After changing a message, regenerate the expected files and review every diff by eye:
 
     SPECC_UPDATE_GOLDEN=1 pytest tests/test_diagnostics.py
 

@@ -1,8 +1,9 @@
 """The method library, examples/methods/: every spec checks with no warning under `strict`, compiles and trains 20
-steps on random data (through each of its stages) with every loss finite; three methods (CORAL, DAN, BSP) have known answers, their alignment
-term against NumPy on the features computed from the model's own parameters. Being canonical under `fmt` and the
-JSON round trip are covered for every file under examples/ (subfolders included) by tests/syntax/test_roundtrip.py
-and tests/syntax/test_jsonio.py; tests/test_examples.py trains only the top-level examples."""
+steps on random data (through each of its stages) with every loss finite; three methods (CORAL, DAN, BSP) have known
+answers, their alignment term against NumPy on the features computed from the model's own parameters. Being
+canonical under `fmt` and the JSON round trip are covered for every file under examples/ (subfolders included) by
+tests/syntax/test_roundtrip.py and tests/syntax/test_jsonio.py; tests/test_examples.py trains only the top-level
+examples."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ SPECS = sorted(METHODS.glob("*.dann"))
 
 
 def test_the_library_holds_every_method_expressible_today() -> None:
-    assert [p.stem for p in SPECS] == "adda afn bsp cdan cdan_e coral dan dann jan mcc mcd mdd source_only wdgrl".split()
+    methods = "adda afn bsp cdan cdan_e coral dan dann jan mcc mcd mdd source_only wdgrl".split()
+    assert [p.stem for p in SPECS] == methods
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])

@@ -1,5 +1,6 @@
-"""The package stays lint-clean, formatted and type-checked: ruff (lint and format) and mypy, configured in
-pyproject.toml, run here so that the README's test command and CI run them with everything else."""
+"""The repository stays lint-clean and the package formatted and type-checked: ruff check (the whole repository:
+package, tests, benchmarks, docs scripts), ruff format and mypy (the package), configured in pyproject.toml, run here
+so that the README's test command and CI run them with everything else."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("command", [
-    ["ruff", "check", "spec_lang"],
+    ["ruff", "check", "."],
     ["ruff", "format", "--check", "spec_lang"],
     ["mypy"],
 ], ids=["ruff check", "ruff format", "mypy"])

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from emitted import import_module, train_side_by_side
+
 import spec_lang
 from spec_lang.cli.main import main
 
@@ -95,7 +95,8 @@ def test_optimisations_switch_off_by_name(capsys, monkeypatch) -> None:
         return original(self, "FAST_COMPILE", optimizations)
 
     monkeypatch.setattr(spec_lang.Spec, "compile", compile_fast)
-    assert run(capsys, "compile", "examples/seed_dann.dann", "--no-opt", "batch_inputs", "--no-opt", "fast_tanh")[0] == 0
+    code = run(capsys, "compile", "examples/seed_dann.dann", "--no-opt", "batch_inputs", "--no-opt", "fast_tanh")[0]
+    assert code == 0
     assert not chosen[0].batch_inputs and not chosen[0].fast_tanh and chosen[0].merge_heads
     with pytest.raises(SystemExit) as exit_:
         run(capsys, "compile", "examples/seed_dann.dann", "--no-opt", "fast_tahn")

@@ -56,11 +56,14 @@ def test_checked_arrays_take_the_specs_dtypes(program) -> None:
 
 @pytest.mark.parametrize("arrays, message", [
     ({"ys": np.zeros(3)}, "train.npz has no array 'xs' for input xs : float[batch, 2]"),
-    ({"xs": np.zeros((3, 3)), "ys": np.zeros(3)}, "input 'xs' expects shape [n, 2], but 'xs' in train.npz has shape [3, 3]"),
+    ({"xs": np.zeros((3, 3)), "ys": np.zeros(3)},
+     "input 'xs' expects shape [n, 2], but 'xs' in train.npz has shape [3, 3]"),
     ({"xs": np.zeros(3), "ys": np.zeros(3)}, "input 'xs' expects shape [n, 2], but 'xs' in train.npz has shape [3]"),
     ({"xs": np.full((3, 2), np.nan), "ys": np.zeros(3)}, "input 'xs' in train.npz holds NaN"),
-    ({"xs": np.zeros((3, 2)), "ys": np.array([0.5, 1, 2])}, "input 'ys' holds integer labels, but train.npz has non-integer"),
-    ({"xs": np.zeros((3, 2)), "ys": np.array([0, 8, 2])}, "labels of 'ys' in train.npz range over [0, 8], outside [0, 8)"),
+    ({"xs": np.zeros((3, 2)), "ys": np.array([0.5, 1, 2])},
+     "input 'ys' holds integer labels, but train.npz has non-integer"),
+    ({"xs": np.zeros((3, 2)), "ys": np.array([0, 8, 2])},
+     "labels of 'ys' in train.npz range over [0, 8], outside [0, 8)"),
 ])
 def test_bad_data_is_named_before_training(program, arrays, message) -> None:
     with pytest.raises(spec_lang.SpecError) as caught:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import spec_lang
-from spec_lang.data import two_moons
 from spec_lang.cli.main import main
+from spec_lang.data import two_moons
 from spec_lang.experiments.moons import MOONS_EXAMPLES, example, reproduce_moons
 
 MOONS_SPECS = {name: example(file) for name, file in MOONS_EXAMPLES.items()}

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import spec_lang
-from spec_lang.syntax import builder as b
 from spec_lang.lowering.python.emitter import emit_python
 from spec_lang.lowering.walker import initial_values
+from spec_lang.syntax import builder as b
 from spec_lang.syntax.printer import format_model
 
 HEADER = "model m()\nprecision float64\ninput x : float[batch, 400]\ninput y : int[batch] < 300\n"

@@ -13,20 +13,20 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-
 from emitted import import_module, train_side_by_side
 from gradients import check_gradient
+
 import spec_lang
-from spec_lang.syntax import ir
-from spec_lang.lowering.pytensor import ops
-from spec_lang.lowering.python.emitter import emit_python
-from spec_lang.syntax.jsonio import dump_json, load_json
 from spec_lang.library.layers import LAYERS, Lowering
+from spec_lang.lowering.pytensor import ops
 from spec_lang.lowering.pytensor.backend import PyTensorBackend
+from spec_lang.lowering.python.emitter import emit_python
 from spec_lang.lowering.walker import initial_values
+from spec_lang.reports.summary import listing
+from spec_lang.syntax import ir
+from spec_lang.syntax.jsonio import dump_json, load_json
 from spec_lang.syntax.parser import parse
 from spec_lang.syntax.printer import format_model
-from spec_lang.reports.summary import listing
 
 MODE = "FAST_COMPILE"  # where the mode does not matter: it compiles fastest
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,7 +165,7 @@ def check_layer_gradient(layer: str, dims: str, training: bool = True) -> None:
 
     def lowered(x, *values):
         params = {p.role: backend.parameter(p.name) for p in instance.params}
-        params.update({p.role: value for p, value in zip(trainable, values)})
+        params.update({p.role: value for p, value in zip(trainable, values, strict=True)})
         context = Lowering(backend, scalar=None, training=training)
         return LAYERS[instance.kind].lower(context, x, params, dict(instance.options))
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from gradients import check_gradient
 
 import spec_lang
-from gradients import check_gradient
-from spec_lang.lowering.pytensor import ops
 from spec_lang import program as P
+from spec_lang.lowering.pytensor import ops
 from spec_lang.lowering.python.emitter import emit_python
 from spec_lang.reports.summary import listing, summary
 
@@ -49,7 +49,7 @@ def _loss_and_gradient(loss, dtype: str):
 def test_the_stable_form_equals_the_naive_form(name: str) -> None:
     naive, stable = (_loss_and_gradient(loss, "float64") for loss in LOSSES[name])
     logits = np.random.default_rng(0).normal(scale=3.0, size=(3, 3))
-    for a, b in zip(naive(logits), stable(logits)):
+    for a, b in zip(naive(logits), stable(logits), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 

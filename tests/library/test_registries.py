@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from emitted import import_module, train_side_by_side
 
 import spec_lang
 from spec_lang import program as P
-from emitted import import_module, train_side_by_side
 from spec_lang.library.initializers import INITIALIZERS
 from spec_lang.library.layers import LAYERS
 from spec_lang.library.losses import LOSSES, LossChecks, LossKind, LossLowering, predictions, same_shape
@@ -43,7 +43,8 @@ def mean_absolute_error(predictions, target, xp):
 
 
 def _mae_lower(ctx: LossLowering, term: P.LossTerm) -> object:
-    return ctx.backend.op("mean_absolute_error", ctx.tensor(term.value("predictions")), ctx.tensor(term.value("target")))
+    return ctx.backend.op("mean_absolute_error", ctx.tensor(term.value("predictions")),
+                          ctx.tensor(term.value("target")))
 
 
 TOY = LossKind("mae", "`mae(p, t)`: mean absolute error", _MAE, _mae_check, _mae_lower,

@@ -3,20 +3,19 @@ per-stack learning-rate multipliers, frozen stacks and the optimiser's state."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytensor
 import pytest
-
 from emitted import import_module, train_side_by_side
+
 import spec_lang
-from spec_lang import program as P
-from spec_lang.syntax.builder import ModelBuilder, adam, annealed, dense, mse, warmup
 from spec_lang.lowering.python.emitter import emit_python
-from spec_lang.syntax.jsonio import dumps_json, loads_json
 from spec_lang.reports.summary import summary
 from spec_lang.semantics.scalars import evaluate
+from spec_lang.syntax.builder import ModelBuilder, adam, annealed, dense, mse, warmup
+from spec_lang.syntax.jsonio import dumps_json, loads_json
 
 MODE = "FAST_COMPILE"  # numerics are mode-independent; test_fidelity covers the default mode
 TIGHT = {"rtol": 1e-12, "atol": 1e-14}
@@ -150,7 +149,7 @@ def test_progress_changes_the_values_used_without_recompiling(weighted, monkeypa
 def test_a_learning_rate_schedule_sets_each_step_size() -> None:
     model = linear("sgd(lr = annealed(0.1))")
     params = model.parameters
-    for p, batch in zip((0.0, 0.3, 1.0), batches(3)):
+    for p, batch in zip((0.0, 0.3, 1.0), batches(3), strict=True):
         model.set_progress(p)
         grads = gradients(params, batch)
         params = {n: v - 0.1 / (1 + 10 * p) ** 0.75 * grads[n] for n, v in params.items()}

@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from emitted import import_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import spec_lang
-from emitted import import_module
 from spec_lang.lowering.python.emitter import emit_python
 
 NAMES = ["h", "h_2", "h_3", "g", "class", "def", "print", "x_", "objective", "params", "dropout", "affine"]

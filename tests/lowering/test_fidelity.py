@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from seed_ports import seed_dann, seed_l2_mlp
 
 import spec_lang
-from seed_ports import seed_dann, seed_l2_mlp
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 STEPS = 20
@@ -22,7 +22,7 @@ def _layers(parameters: dict[str, np.ndarray], stack: str) -> list[tuple[np.ndar
 
 def _assert_same(ours: list[np.ndarray], theirs: list[np.ndarray]) -> None:
     assert len(ours) == len(theirs)
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=TOLERANCE)
 
 

@@ -12,11 +12,11 @@ from pytensor.graph.traversal import ancestors
 from pytensor.tensor.math import Dot
 
 import spec_lang
-from spec_lang.lowering.pytensor import ops
 from spec_lang import program as P
+from spec_lang.lowering.passes import Optimizations, batch_groups
+from spec_lang.lowering.pytensor import ops
 from spec_lang.lowering.pytensor.backend import PyTensorBackend
 from spec_lang.lowering.walker import initial_values, lower
-from spec_lang.lowering.passes import Optimizations, batch_groups
 
 ALL_ON, ALL_OFF = Optimizations(compile_cache=False), Optimizations.none()
 
@@ -102,7 +102,7 @@ def test_optimised_graph_gives_the_same_losses_and_parameters(text: str, rows: d
     spec = spec_lang.loads(text)
     data = batch(spec, rows)
     optimised, plain = spec.compile("FAST_COMPILE", ALL_ON), spec.compile("FAST_COMPILE", ALL_OFF)
-    for a, b in zip(train(optimised, data, 6), train(plain, data, 6)):
+    for a, b in zip(train(optimised, data, 6), train(plain, data, 6), strict=True):
         assert a.keys() == b.keys()
         for name in a:
             assert a[name] == pytest.approx(b[name], rel=0, abs=1e-10), name
@@ -117,7 +117,7 @@ def test_seed_dann_in_numba_mode_is_unchanged() -> None:
     spec = spec_lang.load("examples/seed_dann.dann")
     data = batch(spec, {"xs": 9, "xt": 10, "ys": 9})
     optimised, plain = spec.compile(None, ALL_ON), spec.compile(None, ALL_OFF)
-    for a, b in zip(train(optimised, data, 5), train(plain, data, 5)):
+    for a, b in zip(train(optimised, data, 5), train(plain, data, 5), strict=True):
         assert a == pytest.approx(b, rel=0, abs=1e-10)
 
 
@@ -161,7 +161,7 @@ def test_float32_model_with_fast_tanh_trains_like_exact_tanh() -> None:
     spec = spec_lang.loads(SHARED_HEADS.replace("precision float64", "precision float32"))
     data = batch(spec, {"xs": 7, "xt": 5, "xu": 6, "ys": 7})
     fast, exact = spec.compile("FAST_COMPILE", ALL_ON), spec.compile("FAST_COMPILE", Optimizations(fast_tanh=False))
-    for a, b in zip(train(fast, data, 5), train(exact, data, 5)):
+    for a, b in zip(train(fast, data, 5), train(exact, data, 5), strict=True):
         assert a == pytest.approx(b, rel=1e-5)
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from emitted import import_module, train_side_by_side
+
 import spec_lang
-from spec_lang.syntax import builder
 from spec_lang.lowering.python.emitter import emit_python
+from spec_lang.syntax import builder
 from spec_lang.syntax.jsonio import load_json
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytensor
 import pytest
@@ -25,7 +24,6 @@ from spec_lang.syntax.jsonio import dump_json, load_json, loads_json
 from spec_lang.syntax.parser import parse
 from spec_lang.syntax.printer import format_model
 
-T = TypeVar("T")
 HEADROOM = 150  # frames a caller may already use: every stage must work this much deeper than a test runs it
 
 MODEL = """\
@@ -39,7 +37,7 @@ optimize sgd(lr = 0.1)
 """
 
 
-def deeper(frames: int, action: Callable[[], T]) -> T:
+def deeper[T](frames: int, action: Callable[[], T]) -> T:
     """`action()` called `frames` Python frames deeper than here."""
     return deeper(frames - 1, action) if frames else action()
 

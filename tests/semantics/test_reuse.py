@@ -11,15 +11,24 @@ import numpy as np
 import pytest
 
 import spec_lang
-from spec_lang.syntax import ir
 from spec_lang import program as P
-from spec_lang.syntax.builder import Instance, ModelBuilder, TemplateHandle, bce, crossentropy, dense, for_each, \
-    reverse_layer, sgd
 from spec_lang.cli.main import main
+from spec_lang.reports.summary import listing
+from spec_lang.syntax import ir
+from spec_lang.syntax.builder import (
+    Instance,
+    ModelBuilder,
+    TemplateHandle,
+    bce,
+    crossentropy,
+    dense,
+    for_each,
+    reverse_layer,
+    sgd,
+)
 from spec_lang.syntax.jsonio import dumps_json
 from spec_lang.syntax.parser import parse
 from spec_lang.syntax.printer import format_model
-from spec_lang.reports.summary import listing
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

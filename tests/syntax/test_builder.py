@@ -8,8 +8,20 @@ from pathlib import Path
 import pytest
 
 from spec_lang.syntax import ir
-from spec_lang.syntax.builder import (ModelBuilder, bce, call, crossentropy, dense, for_each, l2, normal, ref, reverse,
-                               reverse_layer, sgd)
+from spec_lang.syntax.builder import (
+    ModelBuilder,
+    bce,
+    call,
+    crossentropy,
+    dense,
+    for_each,
+    l2,
+    normal,
+    ref,
+    reverse,
+    reverse_layer,
+    sgd,
+)
 from spec_lang.syntax.parser import parse
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

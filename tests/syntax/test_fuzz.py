@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from fuzzing import ROOT, Input, check, make_input, prepare, run, sentence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import spec_lang
-from fuzzing import ROOT, Input, check, make_input, prepare, run, sentence
 from spec_lang.diagnostics import SpecError
 from spec_lang.syntax.grammar import lark_parser as _parser
 
@@ -108,7 +108,7 @@ def test_crashes_and_hangs_are_caught(folder: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("mark", [b"", b"\xef\xbb\xbf"], ids=["plain", "byte-order mark"])
 def test_a_file_that_is_not_utf8_is_reported_at_its_first_bad_byte(tmp_path: Path, mark: bytes) -> None:
     path = tmp_path / "latin1.dann"
-    path.write_bytes(mark + "model m()\néé \xff\n".encode("utf-8").replace(b"\xc3\xbf", b"\xff"))
+    path.write_bytes(mark + "model m()\néé \xff\n".encode().replace(b"\xc3\xbf", b"\xff"))
     with pytest.raises(SpecError) as caught:
         spec_lang.load(path)
     error = caught.value.diagnostics[0]

@@ -11,8 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import spec_lang
-from spec_lang.syntax import ir
 from spec_lang.diagnostics import SpecError
+from spec_lang.syntax import ir
 from spec_lang.syntax.jsonio import dump_json, dumps_json, load_json, loads_json
 from spec_lang.syntax.parser import parse
 

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spec_lang.syntax import builder
-from spec_lang.syntax import ir
 from spec_lang.diagnostics import SpecError
+from spec_lang.syntax import builder, ir
 from spec_lang.syntax.jsonio import dump_json, load_json
 from spec_lang.syntax.parser import parse
 from spec_lang.syntax.printer import format_model, format_source

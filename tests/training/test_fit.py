@@ -241,7 +241,7 @@ def test_data_files_are_read_by_name(fresh, moons, tmp_path) -> None:
     np.savez(tmp_path / "source.npz", xs=moons["xs"], ys=moons["ys"])
     header = "xt.0,xt.1,yt\n"
     (tmp_path / "target.csv").write_text(header + "".join(f"{float(a)!r},{float(b)!r},{y}\n" for (a, b), y in
-                                                         zip(moons["xt"], moons["yt"])))
+                                                         zip(moons["xt"], moons["yt"], strict=True)))
     from_files = fresh.metrics(tmp_path / "source.npz", tmp_path / "target.csv")
     assert from_files == fresh.metrics(moons)
     with pytest.raises(spec_lang.SpecError, match="no array 'xt' for input xt"):
