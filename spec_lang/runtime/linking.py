@@ -6,7 +6,10 @@ feature stacks repeat the same nodes N times, and faster than the graph (a spec 
 minutes there). Its inplace rewrites grow faster than the graph too (the destroy handler checks for cycles at every
 candidate). A graph with more than `LARGE_GRAPH` Apply nodes is therefore compiled
 
-- without inplace rewrites (every mode): values are written to new arrays, never over their inputs, and
+- without inplace rewrites (every mode): values are written to new arrays, never over their inputs;
+- with elementwise loops of at most `FUSED_OPERANDS` inputs and outputs, and sums kept as written (`_bounded_fusion`):
+  PyTensor otherwise merges the sum of N loss terms into one addition and fuses it, and its gradient, into loops of
+  about 2N operands, whose Numba compile grows faster than N;
 - in the NUMBA mode, by `ChunkedNumbaLinker`: the rewritten graph is cut, in the linker's order, into pieces of
   `ChunkedNumbaLinker.chunk_nodes` nodes (one), each compiled by PyTensor's own conversion (so its cache keys and
   its on-disk cache apply) and called in turn from Python. Pieces with the same cache key share one compiled
@@ -18,8 +21,9 @@ graphs, every example and benchmark model among them, are compiled as PyTensor c
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -32,9 +36,12 @@ from pytensor.link.numba.linker import NumbaLinker
 from pytensor.scalar.basic import ScalarType
 
 LARGE_GRAPH = 2000  # Apply nodes before rewriting, updates included; the examples have at most 477
+FUSED_OPERANDS = 32  # in a large graph (as in PyTensor's Python Elemwise)
 
 
-def function(inputs: list, outputs: Any, updates: Sequence = (), mode: str | None = None, large: int | None = None):
+def function(
+    inputs: list, outputs: Any, updates: Sequence = (), mode: str | Mode | None = None, large: int | None = None
+):
     """`pytensor.function(inputs, outputs, updates=..., mode=...)`, in the large-graph mode (`large_graph_mode`)
     when the graph has more than `large` Apply nodes (default `LARGE_GRAPH`).
 
@@ -50,7 +57,8 @@ def function(inputs: list, outputs: Any, updates: Sequence = (), mode: str | Non
         # Its Python Elemwise takes at most 32 operands: a sum of 32 or more loss terms, which this rewrite merges
         # into one addition, could not run (NotImplementedError); the terms are added as written instead.
         chosen = get_mode(chosen).excluding("local_add_canonizer")
-    return pytensor.function(inputs, outputs, updates=list(updates), mode=chosen, on_unused_input="ignore")
+    with _bounded_fusion() if large_graph else nullcontext():
+        return pytensor.function(inputs, outputs, updates=list(updates), mode=chosen, on_unused_input="ignore")
 
 
 def graph_size(inputs: list, outputs: Any, updates: Sequence = ()) -> int:
@@ -60,12 +68,29 @@ def graph_size(inputs: list, outputs: Any, updates: Sequence = ()) -> int:
 
 
 def large_graph_mode(mode: str | Mode | None) -> Mode:
-    """A PyTensor mode (a name, or None for PyTensor's configured one) without inplace rewrites, and with the
-    `ChunkedNumbaLinker` instead of PyTensor's Numba linker."""
+    """A PyTensor mode (a name, or None for PyTensor's configured one) without inplace rewrites, without merging
+    nested sums into one, and with the `ChunkedNumbaLinker` instead of PyTensor's Numba linker."""
     base = get_mode(mode)
     if isinstance(base.linker, NumbaLinker):
         base = Mode(linker=ChunkedNumbaLinker(), optimizer=base.provided_optimizer)
-    return base.excluding("inplace")
+    return base.excluding("inplace", "local_add_canonizer", "add_mul_fusion")
+
+
+@contextmanager
+def _bounded_fusion() -> Iterator[None]:
+    """While a large graph is rewritten: elementwise operations fuse into loops of at most `FUSED_OPERANDS` inputs
+    and outputs. The sum of N loss terms, and its gradient, otherwise fuse into one loop of about 2N operands whose
+    Numba compile grows faster than N (12 s for 200 operands, 3 s for 50)."""
+    from pytensor.tensor.rewriting import elemwise
+
+    limit = elemwise.elemwise_max_operands_fct
+    elemwise.elemwise_max_operands_fct = lambda node: FUSED_OPERANDS
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Loop fusion failed", UserWarning)
+            yield
+    finally:
+        elemwise.elemwise_max_operands_fct = limit
 
 
 class ChunkedNumbaLinker(NumbaLinker):

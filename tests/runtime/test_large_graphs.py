@@ -9,7 +9,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.compile.mode import get_mode
+from pytensor.compile.mode import Mode, get_mode
 from pytensor.link.numba.linker import NumbaLinker
 
 import spec_lang
@@ -64,6 +64,26 @@ def test_other_modes_keep_their_linker_without_inplace_rewrites() -> None:
         mode = linking.large_graph_mode(name)
         assert type(mode.linker) is type(get_mode(name).linker)
         assert "inplace" in mode.provided_optimizer.exclude
+
+
+def test_a_large_graph_fuses_loops_of_bounded_size() -> None:
+    """A sum of 40 terms and its gradient fuse into loops of 81 and more operands in an ordinary compile; in a large
+    graph into loops of at most `FUSED_OPERANDS`, computing the same, and the limit is PyTensor's again after."""
+    xs = [pt.scalar(f"x{i}") for i in range(40)]
+    total = sum((pt.log1p(x * x) for x in xs), pt.constant(0.0))
+    outputs = [total, *pytensor.grad(total, xs)]
+    python = Mode(linker="py", optimizer="fast_run")  # PyTensor's rewrites, nothing to compile
+    ordinary = linking.function(xs, outputs, (), python, large=10**6)
+    large = linking.function(xs, outputs, (), python, large=1)
+
+    def widest(function) -> int:
+        return max(len(node.inputs) + len(node.outputs) for node in function.maker.fgraph.apply_nodes)
+
+    assert widest(ordinary) > 80 and widest(large) <= linking.FUSED_OPERANDS
+    values = np.linspace(-2, 2, 40)  # (the ordinary loops are too wide for the Python linker to run)
+    expected = [np.log1p(values**2).sum(), *(2 * values / (1 + values**2))]
+    np.testing.assert_allclose(large(*values), expected, rtol=1e-12)
+    assert widest(linking.function(xs, outputs, (), python, large=10**6)) > 80
 
 
 def test_a_model_over_the_threshold_trains_as_an_ordinary_one(monkeypatch: pytest.MonkeyPatch) -> None:
