@@ -55,25 +55,34 @@ def require_jax() -> None:
             f"the JAX mode needs the package jax, which cannot be imported ({error})",
             'install it: pip install jax (or "jax[cuda12]" for an NVIDIA GPU); or ' + OTHER_MODE,
         ) from None
-    _reductions_in_their_output_dtype()  # imports PyTensor's JAX dispatch, which sets x64 after its floatX
+    _outputs_in_their_declared_dtypes()  # imports PyTensor's JAX dispatch, which sets x64 after its floatX
     jax.config.update("jax_enable_x64", True)
 
 
 @cache
-def _reductions_in_their_output_dtype() -> None:
-    """PyTensor's JAX reductions return their accumulator's dtype (PyTensor 3.3.8): a float32 sum, accumulated in
-    float64, comes back float64, so a float32 model's parameters would turn float64 after one step (and every
-    function would be compiled again). Cast each reduction to the dtype of its node's output, as the other modes do."""
+def _outputs_in_their_declared_dtypes() -> None:
+    """Some of PyTensor's JAX implementations return another dtype than their node declares (PyTensor 3.3.8): a
+    float32 reduction comes back in its float64 accumulator's dtype, and `Alloc` and `AllocDiag` (in gradients:
+    BSP's eigenvalues) broadcast a constant that JAX, with 64-bit types on, makes float64. A float32 model's
+    parameters then turned float64 after one step (and every function was compiled again). Their outputs are cast
+    to the dtypes of their nodes' outputs, as the other modes compute them."""
     from pytensor.link.jax.dispatch import jax_funcify
+    from pytensor.tensor.basic import Alloc, AllocDiag
     from pytensor.tensor.elemwise import CAReduce
 
-    original = jax_funcify.dispatch(CAReduce)
+    for kind in (CAReduce, Alloc, AllocDiag):
+        jax_funcify.register(kind)(_cast_to_declared(jax_funcify.dispatch(kind)))
 
-    @jax_funcify.register(CAReduce)
-    def reduction(op: CAReduce, node: Any, **kwargs: Any) -> Any:
-        reduce = original(op, node=node, **kwargs)
+
+def _cast_to_declared(funcify: Any) -> Any:
+    """A JAX `funcify` like `funcify`, whose function returns its node's output in the output's declared dtype."""
+
+    def cast(op: Op, node: Any, **kwargs: Any) -> Any:
+        compute = funcify(op, node=node, **kwargs)
         dtype = node.outputs[0].dtype
-        return lambda x: reduce(x).astype(dtype)
+        return lambda *inputs: compute(*inputs).astype(dtype)
+
+    return cast
 
 
 def _operations(outputs: Sequence[Variable]) -> Iterator[Op]:

@@ -1,11 +1,17 @@
 """A float32 model stays float32: every loss of the registry and every value kind (reverse, outer with and without
 `dim`, interpolate) in one spec, whose training graph and gradients hold no float64 variable (a float64 constant in
-a formula would reach a matrix product, which Numba cannot type: `_gemm(float32, float64, float32)`). (Training
-a step of these losses in NUMBA takes minutes from cold caches: the suite checks the graph instead.)"""
+a formula would reach a matrix product, which Numba cannot type: `_gemm(float32, float64, float32)`); and a step
+in the JAX mode, whose implementations of some operations compute in other dtypes than they declare, keeps every
+parameter and optimiser state float32. (Training a step of these losses in NUMBA takes minutes from cold caches:
+the suite checks the graph instead.)"""
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
+import numpy as np
 import pytensor
+import pytest
 from pytensor.graph.traversal import applys_between, graph_inputs
 
 import spec_lang
@@ -67,3 +73,17 @@ def test_the_training_graph_and_its_gradients_stay_float32() -> None:
         if getattr(variable.type, "dtype", None) == "float64"
     }
     assert not wide
+
+
+@pytest.mark.skipif(find_spec("jax") is None, reason="JAX is not installed")
+@pytest.mark.parametrize("optimizer", ["sgd(lr = 0.01)", "adam(lr = 0.01)"])
+def test_a_step_in_jax_mode_keeps_every_parameter_and_state_float32(optimizer: str) -> None:
+    """PyTensor's JAX `Alloc` and `AllocDiag` (in BSP's gradient) returned float64, and so every weight did after two
+    steps of plain SGD (momentum's float32 velocity hid it)."""
+    model = spec_lang.loads(EVERY.replace("sgd(lr = 0.01, momentum = 0.9)", optimizer)).compile("JAX")
+    rng = np.random.default_rng(0)
+    batch = {"xs": rng.normal(size=(5, 2)), "xt": rng.normal(size=(4, 2)), "ys": np.array([0, 1, 2, 0, 1])}
+    for _ in range(2):
+        assert all(np.isfinite(v) for v in model.train_step(**batch).values())
+    arrays = {**model.parameters, **{k: v for k, v in model.optimizer_state.items() if k != "step"}}
+    assert {name: str(value.dtype) for name, value in arrays.items()} == dict.fromkeys(arrays, "float32")
