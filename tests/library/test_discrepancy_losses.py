@@ -219,16 +219,7 @@ def test_the_bandwidth_passes_no_gradient() -> None:
     assert not np.allclose(lowered, gradient(distances))
 
 
-# NUMBA, the emitted modules ----------------------------------------------------------------------------------------
-
-
-def test_a_training_step_in_numba_mode() -> None:
-    model = _spec(f"{LOSSES['jmmd']} + {LOSSES['mmd']} + {LOSSES['coral']}").compile("NUMBA")
-    rng = np.random.default_rng(8)
-    batch = {"xs": rng.normal(size=(4, 2)), "xt": rng.normal(size=(6, 2)), "ys": np.array([0, 1, 2, 0])}
-    before = model.evaluate(**batch)["discrepancy"]
-    assert model.train_step(**batch)["discrepancy"] == pytest.approx(before, rel=1e-12)
-    assert np.isfinite(model.evaluate(**batch)["discrepancy"])
+# the emitted modules (NUMBA and JAX: test_losses_in_numba_and_jax.py) -----------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["mmd", "jmmd_sigma", "coral"])

@@ -1,6 +1,6 @@
 """The classifier disparity losses: MCD's `classifier_discrepancy`, MDD's `mdd` and CDAN+E's
 `bce_weighted_by_entropy`, each against a loop-based NumPy reference written here, through the compiled model, the
-emitted module and Numba, with gradient checks and their located errors."""
+emitted module (Numba and JAX: test_losses_in_numba_and_jax.py), with gradient checks and their located errors."""
 
 from __future__ import annotations
 
@@ -222,13 +222,6 @@ def test_training_reads_both_domains_from_the_weighted_terms_of_cdan_e() -> None
     roles = infer_roles(model)
     assert [(t.input, t.target, t.kind) for t in roles.domain_terms] == [("xs", 0.0, "bce"), ("xt", 1.0, "bce")]
     assert roles.source_inputs == ("xs", "ys") and roles.target_inputs == ("xt",)
-
-
-def test_the_losses_train_in_numba_mode_in_float32() -> None:
-    text = SPEC.replace("precision float64\n", "").replace("LOSS", f"{DISCREPANCY} + {MDD} + {WEIGHTED}")
-    model = spec_lang.loads(text).compile("NUMBA")
-    assert all(math.isfinite(v) for v in model.train_step(**_batch()).values())
-    assert {v.dtype for v in model.parameters.values()} == {np.dtype("float32")}
 
 
 def test_the_formulas_keep_float32() -> None:

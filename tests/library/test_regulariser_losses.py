@@ -1,10 +1,9 @@
 """The feature regularisers `bsp`, `mcc` and `afn`: their formulas against independent NumPy references (loops where
 clearer), the compiled model against the references, gradients (MCC's and AFN's with their constant terms frozen,
-as Transfer-Learning-Library detaches them), the located errors, the NUMBA mode and the emitted module."""
+as Transfer-Learning-Library detaches them), the located errors and the emitted module (NUMBA and JAX:
+test_losses_in_numba_and_jax.py)."""
 
 from __future__ import annotations
-
-from importlib.util import find_spec
 
 import numpy as np
 import pytensor
@@ -203,7 +202,7 @@ def test_the_formulas_keep_float32() -> None:
     assert [b.dtype for b in built] == ["float32"] * 4
 
 
-# (b) the compiled model, (e) NUMBA and the emitted module -------------------------------------------------------
+# (b) the compiled model, (e) the emitted module (NUMBA and JAX: test_losses_in_numba_and_jax.py) ----------------
 
 
 def test_the_compiled_model_gives_the_references() -> None:
@@ -240,24 +239,6 @@ def test_the_defaults_and_the_summary(loss: str, shown: str) -> None:
         "afn": 1.0,
     }[loss.split("(")[0]]
     assert value == pytest.approx(expected, rel=1e-9)
-
-
-@pytest.mark.parametrize(
-    "mode",
-    ["NUMBA", pytest.param("JAX", marks=pytest.mark.skipif(find_spec("jax") is None, reason="JAX is not installed"))],
-)
-def test_the_losses_train_in_numba_and_jax_modes(mode: str) -> None:
-    """Two steps: the second step's losses agree too, so the first step's gradients did (the eigh of BSP lowers in
-    both modes with its gradient; PyTensor's SVD does not lower in JAX)."""
-    model = spec_lang.loads(SPEC.replace("LOSS", ALL)).compile(mode)
-    reference = spec_lang.loads(SPEC.replace("LOSS", ALL)).compile(MODE)
-    rng = np.random.default_rng(8)
-    batch = {"xs": rng.normal(size=(4, 3)), "xt": rng.normal(size=(4, 3)), "ys": np.zeros(4, dtype="int32")}
-    for _ in range(2):
-        ours, theirs = model.train_step(**batch), reference.train_step(**batch)
-        assert [ours["objective"], ours["regulariser"]] == pytest.approx(
-            [theirs["objective"], theirs["regulariser"]], rel=1e-9
-        )
 
 
 def test_the_emitted_module_computes_the_losses_like_the_compiled_model(tmp_path) -> None:
