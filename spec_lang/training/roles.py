@@ -1,8 +1,10 @@
 """Roles of a program's heads and inputs in training, inferred from the checked program:
 
 * the **label classifier** is what a `crossentropy` loss compares with a label input (`ys`): a head computing it
-  (`label_probabilities`), else the predictions inside the loss; `label_head=` names a head instead. Two losses
-  comparing different predictions with labels make the choice ambiguous: an error asks for `label_head`.
+  (`label_probabilities`), else the one head applying the same classifier stack to the same input through other
+  stacks (ADDA's target encoder), else the predictions inside the loss; `label_head=` names a head instead. Two
+  losses comparing different predictions with labels are resolved by the one head computing one of them (MCD's
+  first classifier); without one, or with several, the choice is ambiguous: an error asks for `label_head`.
 * the **domain classifier** is what the losses behind a gradient-reversal point compare with a constant domain
   (`bce(domain(reverse(fs)), 0)`, `bce(…(ft)…, 1)`, `crossentropy(…, 2)`): each such term gives a domain class
   for one input; `domain_head=` names a head to use instead, fed each domain's inputs.
@@ -170,6 +172,10 @@ def _label_classifier(
         return None, None, None
     distinct = list({(y, value_key(v)): (y, v) for y, v in label_terms}.values())
     if len(distinct) > 1 and not _several_sources(distinct):
+        declared = [(y, n) for y, v in distinct for n, h in heads.items() if value_key(h) == value_key(v)]
+        if len(declared) == 1:  # MCD: two classifiers trained on the labels, one of them a head
+            label_input, head = declared[0]
+            return label_input, heads[head], head
         described = "; ".join(f"'{y}' with {P.expression(v)}" for y, v in distinct)
         raise file_error(
             None,
@@ -179,7 +185,23 @@ def _label_classifier(
         )
     label_input, label_value = distinct[0]
     chosen = next((n for n, v in heads.items() if value_key(v) == value_key(label_value)), None)
+    if chosen is None:
+        chosen = _same_classifier(heads, label_value)
     return label_input, (label_value if chosen is None else heads[chosen]), chosen
+
+
+def _same_classifier(heads: dict[str, P.Value], value: P.Value) -> str | None:
+    """The one head that applies the classifier stack of `value` to the same inputs through other stacks (ADDA:
+    `label(target_encoder(xs))` for the label loss's `label(source_encoder(xs))`), else None."""
+    if not isinstance(value, P.Applied):
+        return None
+    inputs = {i.name for i in P.inputs_of(value)}
+    alike = [
+        name
+        for name, head in heads.items()
+        if isinstance(head, P.Applied) and head.stack == value.stack and {i.name for i in P.inputs_of(head)} == inputs
+    ]
+    return alike[0] if len(alike) == 1 else None
 
 
 def _domain_terms(program: P.Program, terms: list[tuple[str, TermRole]]) -> list[DomainTerm]:

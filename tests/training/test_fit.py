@@ -4,15 +4,19 @@ logs, reproducible seeds, divergence, interruption, and resuming bit for bit (dr
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import spec_lang
+from spec_lang import program as P
 from spec_lang.data import two_moons
 from spec_lang.runtime.checkpoint import read_checkpoint
 from spec_lang.training import Interrupted, infer_roles
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # A DANN for the two moons with everything a resume must restore: dropout generators, batchnorm running
 # statistics, Adam's moments and step, and schedules of the training progress.
@@ -69,19 +73,49 @@ def test_roles_are_inferred_from_the_program(model) -> None:
     assert roles.domain_head == "domain_probabilities"
 
 
-def test_ambiguous_label_classifier_is_an_error_naming_the_choices() -> None:
+def _two_labelled_classifiers(heads: str) -> SimpleNamespace:
+    """The moons DANN with a second classifier trained on labels of its own, and `heads` added."""
     text = MOONS.replace("input ys : int[batch] < 2", "input ys : int[batch] < 2\ninput zs : int[batch] < 2")
     other = "stack other_label { dense 2 softmax }\nloss other = crossentropy(other_label(ft), zs)\n"
-    text = text.replace("optimize", other + "optimize")
+    text = text.replace("optimize", other + heads + "optimize")
     text = text.replace("minimize label_loss", "minimize other + label_loss")
     program = spec_lang.loads(text, "two.dann").program
-    model = SimpleNamespace(program=program, train_inputs=["xs", "xt", "ys", "zs"])  # all infer_roles reads
+    return SimpleNamespace(program=program, train_inputs=["xs", "xt", "ys", "zs"])  # all infer_roles reads
+
+
+def test_ambiguous_label_classifier_is_an_error_naming_the_choices() -> None:
+    model = _two_labelled_classifiers("head other_probabilities = other_label(ft)\n")  # a head for each
     with pytest.raises(spec_lang.SpecError) as error:
         infer_roles(model)
     assert error.value.diagnostics[0].code == "E802"
     assert "'ys' with label(features(xs))" in str(error.value)
     assert "'zs' with other_label(features(xt))" in str(error.value)
     assert infer_roles(model, label_head="label_probabilities").label_input == "ys"
+    assert infer_roles(model, label_head="other_probabilities").label_input == "zs"
+
+
+def test_of_two_labelled_classifiers_the_one_with_a_head_is_the_label_classifier() -> None:
+    roles = infer_roles(_two_labelled_classifiers(""))
+    assert (roles.label_head, roles.label_input, roles.classifier_input) == ("label_probabilities", "ys", "xs")
+
+
+@pytest.mark.parametrize(
+    ("method", "head"),
+    [
+        ("adda", "label(target_encoder(xs))"),  # the label loss reads label(source_encoder(xs)): the same classifier
+        ("mcd", "c1(features(xs))"),  # c1 and c2 are both trained on ys; the head is c1's
+    ],
+)
+def test_the_method_library_needs_no_label_head_option(method: str, head: str) -> None:
+    program = spec_lang.load(ROOT / "examples" / "methods" / f"{method}.dann").program
+    roles = infer_roles(SimpleNamespace(program=program, train_inputs=["xs", "xt", "ys"]))
+    assert (roles.label_head, roles.label_input, roles.source_inputs, roles.target_inputs) == (
+        "label_probabilities",
+        "ys",
+        ("xs", "ys"),
+        ("xt",),
+    )
+    assert P.expression(program.heads["label_probabilities"]) == head
 
 
 def test_the_dann_learns_the_moons_and_records_every_metric(fresh, moons, tmp_path) -> None:
