@@ -24,6 +24,7 @@ from spec_lang.cli.options import (
     data_files,
     format_metrics,
     overrides,
+    positive,
     print_warnings,
     roles,
     seed,
@@ -53,10 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "in the order of the spec's input declarations",
     )
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, help="passes over the source data (default 10)")
-    length.add_argument("--steps", type=int, help="optimiser steps, instead of --epochs")
+    length.add_argument("--epochs", type=positive, help="passes over the source data (default 10)")
+    length.add_argument("--steps", type=positive, help="optimiser steps, instead of --epochs")
     parser.add_argument(
-        "--batch-size", type=int, default=32, help="source rows per step, paired with as many target rows (default 32)"
+        "--batch-size",
+        type=positive,
+        default=32,
+        help="source rows per step, paired with as many target rows (default 32)",
     )
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument(
@@ -93,7 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the checkpoint (.npz) here, and no run folder: every --checkpoint-every steps, at the end and "
         "when interrupted",
     )
-    parser.add_argument("--checkpoint-every", type=int, metavar="N", help="also write the checkpoint every N steps")
+    parser.add_argument(
+        "--checkpoint-every", type=positive, metavar="N", help="also write the checkpoint every N steps"
+    )
     parser.add_argument(
         "--resume",
         nargs="?",

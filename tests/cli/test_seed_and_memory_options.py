@@ -1,5 +1,6 @@
-"""`--seed` and `--max-parameter-memory` with values that are not a seed or a size: a usage error (exit 2) with a
-message naming the range, never a traceback; and `fit(seed=…)` in Python likewise (E802)."""
+"""`--seed`, `--max-parameter-memory` and the lengths of a run (`--epochs`, `--steps`, `--batch-size`,
+`--checkpoint-every`) with values that are not a seed, a size or a whole number of at least 1: a usage error (exit 2)
+with a message naming the range, never a traceback; and `fit(seed=…)` in Python likewise (E802)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,20 @@ def _usage_error(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> st
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "Traceback" not in err
     return err
+
+
+# Lengths -----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--epochs", "0"), ("--steps", "-3"), ("--batch-size", "0"), ("--checkpoint-every", "1.5"), ("--epochs", "x")],
+)
+def test_a_length_below_one_is_a_usage_error_before_compiling(option: str, value: str, tmp_path: Path, capsys) -> None:
+    """Parsed before anything is read or compiled (it used to be refused after compiling): the data need not exist."""
+    arguments = ["train", SPEC, "--source", str(tmp_path / "d.npz"), f"{option}={value}"]
+    err = _usage_error(arguments, capsys)
+    assert f"argument {option}: expected a whole number of at least 1, got {value!r}" in err
 
 
 # Seeds -------------------------------------------------------------------------------------------------------------
