@@ -1,7 +1,7 @@
 """One whole training step of each method of examples/methods/ with several phases (MCD, ADDA in both its stages,
 WDGRL), against a hand-written reference.
 
-test_method_steps.py's plumbing does the rest: the networks (`Net`), the loss pieces, the float64 compile and the
+references.py's plumbing does the rest: the networks (`Net`), the loss pieces, the float64 compile and the
 batch (`compiled`), raw PyTensor's gradients (`gradient_function`) and the comparison (`assert_losses`,
 `assert_state`). Here each method's losses are written out from its paper, each phase's optimiser step is made by
 hand (PyTorch's SGD with specc's decoupled weight decay, `sgd_step`; `torch.optim.Adam`), the phases run in order on
@@ -18,10 +18,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from test_method_steps import (
+from references import (
     METHODS,
     NUMPY,
-    OBJECTIVES,
     PROGRESS,
     TEMPLATES,
     Batch,
@@ -36,6 +35,7 @@ from test_method_steps import (
     gradient_function,
     sgd_step,
 )
+from test_method_steps import OBJECTIVES
 
 from spec_lang import CompiledModel
 
