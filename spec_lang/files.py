@@ -52,7 +52,7 @@ def check_output(path: str | os.PathLike, force: bool, hint: str = REPLACE_HINT)
             "create the folder first, or choose another path",
         )
     try:  # by writing, as `write_atomic` will: permissions alone say nothing of root, read-only mounts or quotas
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+        handle, probe = _temporary(target)
     except OSError as error:
         raise file_error(
             path,
@@ -106,7 +106,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[BinaryIO
     a new file gets the usual ones (0o666 less the umask), not `mkstemp`'s owner-only ones."""
     target = Path(os.path.realpath(path))
     try:
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        handle, temporary = _temporary(target)
     except OSError as error:
         raise _unwritable(path, error) from None
     try:
@@ -132,6 +132,12 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[BinaryIO
         Path(temporary).unlink(missing_ok=True)
         raise
     return Path(path)
+
+
+def _temporary(target: Path) -> tuple[int, str]:
+    """A new hidden temporary file beside `target` (`.NAME.XXXX.tmp`, the pattern `exclusive` clears after a killed
+    writer), open: its descriptor and path."""
+    return tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
 
 
 def _unwritable(path: str | os.PathLike, error: OSError) -> Exception:

@@ -170,15 +170,13 @@ class Values(Stacks):
         """`outer(features, predictions, dim = D)`: two [batch, n] float tensors computed from the same batch; with
         `dim`, CDAN's randomised multilinear map to D columns."""
         bound = self.bind(expr, expr, ("features", "predictions"), ("dim",), required=("features", "predictions"))
-        features, predictions = self.value(bound["features"]), self.value(bound["predictions"])
+        features, predictions = self.float_arguments(
+            "outer",
+            bound,
+            ("features", "predictions"),
+            "outer conditions features on predictions, e.g. outer(fs, label(fs))",
+        )
         for value, arg in ((features, bound["features"]), (predictions, bound["predictions"])):
-            if value.type.dtype != "float":
-                self.error(
-                    "E401",
-                    f"outer needs float tensors, got {value.type}",
-                    arg,
-                    "outer conditions features on predictions, e.g. outer(fs, label(fs))",
-                )
             if len(value.type.shape) != 2:
                 self.error(
                     "E301",
@@ -205,15 +203,12 @@ class Values(Stacks):
     def interpolate(self, expr: ir.Call) -> Interpolated:
         """`interpolate(first, second)`: two float tensors of the same shape but for the batch."""
         bound = self.bind(expr, expr, ("first", "second"), (), required=("first", "second"))
-        first, second = self.value(bound["first"]), self.value(bound["second"])
-        for value, arg in ((first, bound["first"]), (second, bound["second"])):
-            if value.type.dtype != "float":
-                self.error(
-                    "E401",
-                    f"interpolate needs float tensors, got {value.type}",
-                    arg,
-                    "interpolate mixes two batches of features, e.g. interpolate(fs, ft)",
-                )
+        first, second = self.float_arguments(
+            "interpolate",
+            bound,
+            ("first", "second"),
+            "interpolate mixes two batches of features, e.g. interpolate(fs, ft)",
+        )
         if first.type.shape[1:] != second.type.shape[1:]:
             self.error(
                 "E301",
@@ -224,6 +219,16 @@ class Values(Stacks):
         return self.layered(
             Interpolated(first, second, P.TensorType("float", (None, *first.type.shape[1:])), span=expr.span), expr
         )
+
+    def float_arguments(
+        self, function: str, bound: dict[str, ir.Expr], names: tuple[str, ...], hint: str
+    ) -> list[P.Value]:
+        """The values of `function`'s arguments `names`, each of which must be a float tensor (E401)."""
+        values = [self.value(bound[name]) for name in names]
+        for value, name in zip(values, names, strict=True):
+            if value.type.dtype != "float":
+                self.error("E401", f"{function} needs float tensors, got {value.type}", bound[name], hint)
+        return values
 
     def layered(self, value: V, where: ir.Node) -> V:
         """A new value, with the number of layers on its longest path from an input recorded; past `MAX_LAYERS`, an

@@ -172,7 +172,7 @@ def _label_classifier(
         return None, None, None
     distinct = list({(y, value_key(v)): (y, v) for y, v in label_terms}.values())
     if len(distinct) > 1 and not _several_sources(distinct):
-        declared = [(y, n) for y, v in distinct for n, h in heads.items() if value_key(h) == value_key(v)]
+        declared = [(y, name) for y, v in distinct for name in _computing(heads, v)]
         if len(declared) == 1:  # MCD: two classifiers trained on the labels, one of them a head
             label_input, head = declared[0]
             return label_input, heads[head], head
@@ -184,10 +184,13 @@ def _label_classifier(
             "name it with --label-head NAME (label_head= in Python)",
         )
     label_input, label_value = distinct[0]
-    chosen = next((n for n, v in heads.items() if value_key(v) == value_key(label_value)), None)
-    if chosen is None:
-        chosen = _same_classifier(heads, label_value)
+    chosen = next(iter(_computing(heads, label_value)), None) or _same_classifier(heads, label_value)
     return label_input, (label_value if chosen is None else heads[chosen]), chosen
+
+
+def _computing(heads: dict[str, P.Value], value: P.Value) -> list[str]:
+    """The heads that compute `value`."""
+    return [name for name, head in heads.items() if value_key(head) == value_key(value)]
 
 
 def _same_classifier(heads: dict[str, P.Value], value: P.Value) -> str | None:
